@@ -1,0 +1,152 @@
+//! The signature algorithms a token may be signed with.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ConfigError;
+
+/// A JWS signature algorithm accepted for access tokens (RFC 7518, RFC 8037).
+///
+/// Only asymmetric algorithms exist here: `none` and the HMAC family (`HS256`, …) can not be
+/// expressed, so they can never be allowed by mistake. Parsing `"HS256"` or `"none"` with
+/// [`str::parse`] fails with a [`ConfigError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (the default).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// ECDSA on P-521 with SHA-512. Needs the `aws_lc_rs` backend (the default).
+    ES512,
+    /// EdDSA with Ed25519.
+    EdDSA,
+}
+
+/// The kind of key an algorithm needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFamily {
+    Rsa,
+    P256,
+    P384,
+    P521,
+    Ed25519,
+}
+
+impl Algorithm {
+    /// Every algorithm this crate can verify, in a stable order.
+    pub const ALL: [Algorithm; 10] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::ES512,
+        Algorithm::EdDSA,
+    ];
+
+    /// The name used in JOSE headers and JWKs (`"RS256"`, `"EdDSA"`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    pub(crate) const fn family(self) -> KeyFamily {
+        match self {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => KeyFamily::Rsa,
+            Algorithm::ES256 => KeyFamily::P256,
+            Algorithm::ES384 => KeyFamily::P384,
+            Algorithm::ES512 => KeyFamily::P521,
+            Algorithm::EdDSA => KeyFamily::Ed25519,
+        }
+    }
+
+    /// Whether the compiled crypto backend can verify this algorithm.
+    pub const fn is_supported(self) -> bool {
+        match self {
+            Algorithm::ES512 => cfg!(feature = "aws_lc_rs"),
+            _ => true,
+        }
+    }
+
+    /// Parses a header `alg` value. Unlike [`FromStr`], this never allocates an error.
+    pub(crate) fn from_header(s: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = ConfigError;
+
+    /// Parses `"RS256"`, `"ES384"`, `"EdDSA"`, …; `"none"` and `HS*` are refused with a message
+    /// that says why.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(alg) = Algorithm::from_header(s) {
+            return Ok(alg);
+        }
+        let why = if s.eq_ignore_ascii_case("none") {
+            "unsigned tokens (`none`) are never accepted"
+        } else if s.to_ascii_uppercase().starts_with("HS") {
+            "symmetric HMAC algorithms are refused: a resource server must not hold the signing secret"
+        } else {
+            "unknown algorithm; use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA"
+        };
+        Err(ConfigError::new(
+            crate::error::ConfigErrorKind::InvalidAlgorithm,
+            "algorithm",
+            format!("`{}`: {why}", crate::error::printable(s)),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_algorithm_and_refuses_hmac_and_none() {
+        for alg in Algorithm::ALL {
+            assert_eq!(alg.as_str().parse::<Algorithm>().ok(), Some(alg));
+        }
+        for bad in ["none", "NONE", "HS256", "HS384", "hs512", "RS1", ""] {
+            let err = bad.parse::<Algorithm>().unwrap_err();
+            assert_eq!(err.kind(), crate::error::ConfigErrorKind::InvalidAlgorithm);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Taking the bearer token from a request (RFC 6750 §2.1, RFC 7235).
+//!
+//! Only the `Authorization` header carries a token. The scheme matches case-insensitively,
+//! one run of spaces separates it from the token, and the token must be a `b64token`
+//! (RFC 6750 §2.1). A token in the query string is never accepted; together with a header
+//! token it makes the request malformed (RFC 6750 §3.1: more than one method).
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+use crate::jwt::{ValidationError, ValidationErrorKind};
+
+/// What the request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bearer<'a> {
+    /// No `Authorization` header, or one with another scheme.
+    None,
+    /// A syntactically acceptable bearer token.
+    Token(&'a str),
+}
+
+/// Why a request is refused before its token is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExtractError {
+    /// 400 `invalid_request`.
+    InvalidRequest(&'static str),
+    /// 401 `invalid_token` (malformed or oversized token).
+    InvalidToken(ValidationError),
+}
+
+fn is_b64token(t: &str) -> bool {
+    let body = t.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+fn query_has_access_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    })
+}
+
+/// Extracts the bearer token. `max_len` caps the token before any further work.
+pub(crate) fn extract<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+    max_len: usize,
+) -> Result<Bearer<'a>, ExtractError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ExtractError::InvalidRequest(
+            "more than one Authorization header",
+        ));
+    }
+    let in_query = query_has_access_token(query);
+    let Some(value) = first else {
+        // A query-string token alone is not a credential we accept: answer as for none.
+        return Ok(Bearer::None);
+    };
+    let bytes = value.as_bytes();
+    let is_bearer = bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer");
+    if !is_bearer || (bytes.len() > 6 && bytes[6] != b' ') {
+        if in_query {
+            return Err(ExtractError::InvalidRequest(
+                "access token in both the header and the query string",
+            ));
+        }
+        return Ok(Bearer::None);
+    }
+    if in_query {
+        return Err(ExtractError::InvalidRequest(
+            "access token in both the header and the query string",
+        ));
+    }
+    let malformed =
+        |d| ExtractError::InvalidToken(ValidationError::new(ValidationErrorKind::Malformed, d));
+    let Ok(value) = value.to_str() else {
+        return Err(malformed("token is not visible ASCII"));
+    };
+    let token = value[6..]
+        .trim_start_matches(' ')
+        .trim_end_matches([' ', '\t']);
+    if token.len() > max_len {
+        return Err(ExtractError::InvalidToken(ValidationError::new(
+            ValidationErrorKind::TooLarge,
+            "",
+        )));
+    }
+    if !is_b64token(token) {
+        return Err(malformed("token is not a b64token"));
+    }
+    Ok(Bearer::Token(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_spaces_are_one_run() {
+        for v in [
+            "Bearer abc.def-ghi_~+/=",
+            "bearer abc",
+            "BEARER abc",
+            "Bearer   abc",
+        ] {
+            let h = headers(&[v]);
+            assert!(
+                matches!(extract(&h, None, 100), Ok(Bearer::Token(_))),
+                "{v}"
+            );
+        }
+        let h = headers(&["Bearer abc.d"]);
+        assert_eq!(extract(&h, None, 100), Ok(Bearer::Token("abc.d")));
+    }
+
+    #[test]
+    fn other_schemes_are_no_credentials() {
+        for v in ["Basic dXNlcjpwYXNz", "DPoP abc", "Bearerabc", "Token abc"] {
+            assert_eq!(extract(&headers(&[v]), None, 100), Ok(Bearer::None), "{v}");
+        }
+        assert_eq!(extract(&HeaderMap::new(), None, 100), Ok(Bearer::None));
+    }
+
+    #[test]
+    fn bad_token_syntax_is_invalid_token() {
+        for v in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer \"abc\"",
+            "Bearer\tabc",
+            "Bearer ==",
+        ] {
+            let h = headers(&[v]);
+            let r = extract(&h, None, 100);
+            assert!(
+                matches!(r, Err(ExtractError::InvalidToken(_)) | Ok(Bearer::None)),
+                "{v}: {r:?}"
+            );
+            assert_ne!(r.clone().ok(), Some(Bearer::Token("abc")), "{v}");
+        }
+        assert!(matches!(
+            extract(&headers(&["Bearer a b"]), None, 100),
+            Err(ExtractError::InvalidToken(_))
+        ));
+    }
+
+    #[test]
+    fn duplicates_and_two_places_are_invalid_request() {
+        assert!(matches!(
+            extract(&headers(&["Bearer a", "Bearer b"]), None, 100),
+            Err(ExtractError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            extract(&headers(&["Bearer a"]), Some("x=1&access_token=b"), 100),
+            Err(ExtractError::InvalidRequest(_))
+        ));
+        assert_eq!(
+            extract(&HeaderMap::new(), Some("access_token=b"), 100),
+            Ok(Bearer::None)
+        );
+    }
+
+    #[test]
+    fn oversized_token_is_refused_before_parsing() {
+        let long = format!("Bearer {}", "a".repeat(101));
+        match extract(&headers(&[&long]), None, 100) {
+            Err(ExtractError::InvalidToken(e)) => {
+                assert_eq!(e.kind(), ValidationErrorKind::TooLarge)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Answers to refused requests (RFC 6750 §3, RFC 9728 §5.1, MCP).
+//!
+//! | situation | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials, or another scheme | 401 | `Bearer resource_metadata="…"` (+ `scope="…"` when configured) |
+//! | duplicate headers, token in two places | 400 | `Bearer error="invalid_request", resource_metadata="…"` |
+//! | invalid token of any kind | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…"` |
+//! | missing scopes | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
+//! | keys unobtainable | 503 | none; `Retry-After` |
+//!
+//! `error_description` is a fixed text per reason: it never echoes any part of the token.
+
+use axum::body::Body;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::jwt::{ValidationError, ValidationErrorKind};
+
+/// Why the layer answers instead of the inner service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    NoCredentials,
+    InvalidRequest(&'static str),
+    InvalidToken(ValidationError),
+}
+
+impl From<ValidationError> for Rejection {
+    fn from(e: ValidationError) -> Self {
+        Rejection::InvalidToken(e)
+    }
+}
+
+/// Keeps only RFC 6750 error-chars (%x20-21 / %x23-5B / %x5D-7E) for `error_description`.
+pub(crate) fn sanitize(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        .collect()
+}
+
+/// Builds the challenge for one resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Challenger {
+    /// `resource_metadata="…"`, or `None` for a validator without metadata.
+    pub(crate) resource_metadata: Option<String>,
+    /// Default scopes for the 401 without credentials.
+    pub(crate) scope: Option<String>,
+    pub(crate) retry_after_secs: u64,
+}
+
+impl Challenger {
+    fn header(&self, params: &[(&str, &str)]) -> HeaderValue {
+        let mut out = String::from("Bearer");
+        let mut first = true;
+        let metadata = self
+            .resource_metadata
+            .as_deref()
+            .map(|m| ("resource_metadata", m));
+        for (name, value) in params.iter().copied().chain(metadata) {
+            out.push_str(if first { " " } else { ", " });
+            first = false;
+            out.push_str(name);
+            out.push_str("=\"");
+            out.push_str(&sanitize(value));
+            out.push('"');
+        }
+        HeaderValue::from_str(&out).unwrap_or(HeaderValue::from_static("Bearer"))
+    }
+
+    pub(crate) fn respond(&self, rejection: &Rejection) -> Response<Body> {
+        let (status, header, body) = match rejection {
+            Rejection::NoCredentials => {
+                // resource_metadata first (RFC 9728 §5.1 example), then scope.
+                let mut h = String::from("Bearer");
+                let mut parts: Vec<String> = Vec::new();
+                if let Some(m) = &self.resource_metadata {
+                    parts.push(format!("resource_metadata=\"{}\"", sanitize(m)));
+                }
+                if let Some(scope) = &self.scope {
+                    parts.push(format!("scope=\"{}\"", sanitize(scope)));
+                }
+                if !parts.is_empty() {
+                    h.push(' ');
+                    h.push_str(&parts.join(", "));
+                }
+                (
+                    StatusCode::UNAUTHORIZED,
+                    HeaderValue::from_str(&h).unwrap_or(HeaderValue::from_static("Bearer")),
+                    "Unauthorized: a bearer access token is required".to_owned(),
+                )
+            }
+            Rejection::InvalidRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                self.header(&[("error", "invalid_request")]),
+                format!("invalid_request: {why}"),
+            ),
+            Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
+                let mut res = Response::new(Body::from(
+                    "Service Unavailable: the authorization server's keys can not be obtained; retry later",
+                ));
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(self.retry_after_secs.max(1)));
+                res.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                return res;
+            }
+            Rejection::InvalidToken(e) => {
+                let description = e.kind().description();
+                (
+                    StatusCode::UNAUTHORIZED,
+                    self.header(&[
+                        ("error", "invalid_token"),
+                        ("error_description", description),
+                    ]),
+                    format!("invalid_token: {description}"),
+                )
+            }
+        };
+        let mut res = Response::new(Body::from(body));
+        *res.status_mut() = status;
+        res.headers_mut().insert(WWW_AUTHENTICATE, header);
+        res.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenger(scope: Option<&str>) -> Challenger {
+        Challenger {
+            resource_metadata: Some(
+                "https://r.example/.well-known/oauth-protected-resource/mcp".into(),
+            ),
+            scope: scope.map(Into::into),
+            retry_after_secs: 5,
+        }
+    }
+
+    fn www(res: &Response<Body>) -> &str {
+        res.headers()[WWW_AUTHENTICATE].to_str().unwrap()
+    }
+
+    #[test]
+    fn challenges_have_the_exact_rfc_shape() {
+        let c = challenger(None);
+        assert_eq!(
+            www(&c.respond(&Rejection::NoCredentials)),
+            r#"Bearer resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp""#
+        );
+        let c = challenger(Some("mcp:tools mcp:read"));
+        assert_eq!(
+            www(&c.respond(&Rejection::NoCredentials)),
+            r#"Bearer resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp", scope="mcp:tools mcp:read""#
+        );
+        let r = c.respond(&Rejection::InvalidRequest("dup"));
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            www(&r),
+            r#"Bearer error="invalid_request", resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp""#
+        );
+        let r = c.respond(&Rejection::InvalidToken(ValidationError::new(
+            ValidationErrorKind::Expired,
+            "",
+        )));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            www(&r),
+            r#"Bearer error="invalid_token", error_description="The access token expired", resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp""#
+        );
+        let r = c.respond(&Rejection::InvalidToken(ValidationError::new(
+            ValidationErrorKind::KeysUnavailable,
+            "",
+        )));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(r.headers()[RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn descriptions_are_error_chars_only() {
+        assert_eq!(sanitize("a\"b\\c\u{7f}\n\u{e9}d"), "abcd");
+    }
+}

@@ -1,0 +1,226 @@
+//! Configuration from environment variables, with the names the model documents.
+//!
+//! | variable | alias (read by the model's current code) | meaning |
+//! |---|---|---|
+//! | `MCP_SERVER_AUTH_CANONICAL_URL` | `MCP_RESOURCE_SERVER_CANONICAL_URL` | the canonical URL |
+//! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | `MCP_RESOURCE_SERVER_AUTHORIZATION_SERVERS` | JSON array of entries (below) |
+//! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED` | `MCP_RESOURCE_SERVER_SCOPES_SUPPORTED` | space-separated scopes for the metadata |
+//! | `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | `MCP_RESOURCE_SERVER_DEFAULT_CHALLENGE_SCOPES` | space-separated scopes for the 401 challenge |
+//!
+//! Each entry of the JSON array is an object with `authorization_server_url`, `issuer` and
+//! `jwks_uri` (all required), `algorithm` (a string) **or** `algorithms` (an array; default
+//! `["RS256"]`), `expected_audiences` (array of strings; default the canonical URL) and
+//! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
+//! `leeway`: seconds; `require_at_jwt_type`: boolean). Unknown keys are errors, not ignored.
+//!
+//! Values set in code win over the environment. When both a name and its alias are set, the
+//! `MCP_SERVER_AUTH_*` name wins. Empty variables count as unset.
+//!
+//! ```
+//! use protected_resource::ResourceServerAuth;
+//!
+//! let auth = ResourceServerAuth::builder()
+//!     .from_env_vars([
+//!         ("MCP_SERVER_AUTH_CANONICAL_URL", "http://127.0.0.1:8000/mcp"),
+//!         (
+//!             "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS",
+//!             r#"[{"authorization_server_url": "https://auth.example.com",
+//!                  "issuer": "https://auth.example.com",
+//!                  "jwks_uri": "https://auth.example.com/jwks",
+//!                  "algorithm": "RS256",
+//!                  "expected_audiences": ["my-client-id"]}]"#,
+//!         ),
+//!     ])
+//!     .build()?;
+//! assert_eq!(auth.authorization_servers()[0].audiences(), ["my-client-id"]);
+//! # Ok::<(), protected_resource::ConfigError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::algorithm::Algorithm;
+use crate::config::{
+    AccessTokenValidationOptions, AuthorizationServerEntry, ResourceServerAuthBuilder,
+};
+use crate::error::{ConfigError, ConfigErrorKind};
+
+/// The canonical URL variable.
+pub const CANONICAL_URL: &str = "MCP_SERVER_AUTH_CANONICAL_URL";
+/// The authorization servers variable (a JSON array).
+pub const AUTHORIZATION_SERVERS: &str = "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS";
+/// The supported scopes variable (space-separated).
+pub const SCOPES_SUPPORTED: &str = "MCP_SERVER_AUTH_SCOPES_SUPPORTED";
+/// The default challenge scopes variable (space-separated).
+pub const DEFAULT_CHALLENGE_SCOPES: &str = "MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES";
+
+fn alias(name: &str) -> String {
+    name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1)
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum EnvSource {
+    Process,
+    Map(HashMap<String, String>),
+}
+
+impl EnvSource {
+    fn raw(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        match self {
+            EnvSource::Map(m) => Ok(m.get(name).cloned()),
+            EnvSource::Process => match std::env::var(name) {
+                Ok(v) => Ok(Some(v)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::new(
+                    ConfigErrorKind::InvalidEnvironment,
+                    name,
+                    "the value is not valid UTF-8",
+                )),
+            },
+        }
+    }
+
+    /// The value of `name`, else of its alias, with the name it was read from.
+    fn get(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
+        for n in [name.to_owned(), alias(name)] {
+            if let Some(v) = self.raw(&n)? {
+                if !v.trim().is_empty() {
+                    return Ok(Some((n, v)));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryJson {
+    authorization_server_url: String,
+    issuer: String,
+    jwks_uri: String,
+    #[serde(default)]
+    algorithm: Option<String>,
+    #[serde(default)]
+    algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    expected_audiences: Option<Vec<String>>,
+    #[serde(default)]
+    validation_options: Option<OptionsJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsJson {
+    verify_exp: Option<bool>,
+    verify_iat: Option<bool>,
+    verify_iss: Option<bool>,
+    verify_nbf: Option<bool>,
+    leeway: Option<f64>,
+    require_at_jwt_type: Option<bool>,
+}
+
+fn split_scopes(v: &str) -> Vec<String> {
+    v.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// Fills the builder's unset values from `env`.
+pub(crate) fn apply(b: &mut ResourceServerAuthBuilder, env: &EnvSource) -> Result<(), ConfigError> {
+    if b.canonical_url.is_none() {
+        if let Some((_, v)) = env.get(CANONICAL_URL)? {
+            crate::config::check_canonical_url(v.trim()).map_err(|e| {
+                ConfigError::new(e.kind(), "", e.message().to_owned()).within(CANONICAL_URL)
+            })?;
+            b.canonical_url = Some(v.trim().to_owned());
+        }
+    }
+    if b.authorization_servers.is_none() {
+        if let Some((name, v)) = env.get(AUTHORIZATION_SERVERS)? {
+            b.authorization_servers = Some(parse_entries(&v).map_err(|e| e.within(&name))?);
+        }
+    }
+    for (var, field) in [
+        (SCOPES_SUPPORTED, &mut b.scopes_supported),
+        (DEFAULT_CHALLENGE_SCOPES, &mut b.default_challenge_scopes),
+    ] {
+        if field.is_none() {
+            if let Some((name, v)) = env.get(var)? {
+                let scopes = split_scopes(&v);
+                crate::config::clean_scopes(scopes.clone(), "").map_err(|e| e.within(&name))?;
+                *field = Some(scopes);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn env_err(message: impl Into<String>) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::InvalidEnvironment, "", message)
+}
+
+/// Parses the JSON array of authorization-server entries.
+pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>, ConfigError> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| {
+        env_err(format!(
+            "expected a JSON array of authorization-server objects: {e}"
+        ))
+    })?;
+    if values.is_empty() {
+        return Err(ConfigError::new(
+            ConfigErrorKind::NoAuthorizationServers,
+            "",
+            "the list of authorization servers is empty",
+        ));
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        let at = format!("[{i}]");
+        let raw: EntryJson =
+            serde_json::from_value(value).map_err(|e| env_err(e.to_string()).within(&at))?;
+        let algorithms: Vec<Algorithm> = match (raw.algorithm, raw.algorithms) {
+            (Some(_), Some(_)) => {
+                return Err(env_err("give `algorithm` or `algorithms`, not both").within(&at));
+            }
+            (Some(one), None) => vec![one.parse().map_err(|e: ConfigError| {
+                ConfigError::new(e.kind(), "algorithm", e.message().to_owned()).within(&at)
+            })?],
+            (None, Some(list)) => list
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<_, ConfigError>>()
+                .map_err(|e| {
+                    ConfigError::new(e.kind(), "algorithms", e.message().to_owned()).within(&at)
+                })?,
+            (None, None) => vec![Algorithm::RS256],
+        };
+        let mut options = AccessTokenValidationOptions::default();
+        if let Some(o) = raw.validation_options {
+            options.verify_exp = o.verify_exp.unwrap_or(options.verify_exp);
+            options.verify_iat = o.verify_iat.unwrap_or(options.verify_iat);
+            options.verify_iss = o.verify_iss.unwrap_or(options.verify_iss);
+            options.verify_nbf = o.verify_nbf.unwrap_or(options.verify_nbf);
+            options.require_at_jwt_type =
+                o.require_at_jwt_type.unwrap_or(options.require_at_jwt_type);
+            if let Some(l) = o.leeway {
+                if !(0.0..=86_400.0).contains(&l) {
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::InvalidValue,
+                        "validation_options.leeway",
+                        "leeway must be between 0 and 86400 seconds",
+                    )
+                    .within(&at));
+                }
+                options.leeway = Duration::from_secs_f64(l);
+            }
+        }
+        out.push(
+            AuthorizationServerEntry::new(raw.authorization_server_url, raw.issuer, raw.jwks_uri)
+                .algorithms(algorithms)
+                .expected_audiences(raw.expected_audiences.unwrap_or_default())
+                .validation_options(options),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,545 @@
+//! Access-token validation (RFC 8725, RFC 9068, MCP): parse, route by issuer, verify the
+//! signature with that issuer's keys, then check the claims.
+//!
+//! Order of work for one token:
+//! 1. size cap, three base64url parts, JSON header and claims (duplicate claim names refused);
+//! 2. header: `alg` must be an asymmetric algorithm we know, `crit` is refused; `jku`, `x5u`,
+//!    `jwk`, `x5c` are ignored: keys come only from the configured JWKS;
+//! 3. the unverified `iss` picks the issuer (exact match); an unknown issuer is refused, no
+//!    other issuer is tried;
+//! 4. `alg` must be allowed for that issuer; the key is found by `kid` in that issuer's key
+//!    sets only, and must fit `alg` (and equal the JWK's `alg` when it has one);
+//! 5. the signature is verified;
+//! 6. `typ` (optional), `exp`, `nbf`, `iat`, `aud`, `sub` are checked per entry.
+//!
+//! Nothing is cached per token: every request is validated.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
+use crate::jwks::{KeyStore, Lookup};
+use crate::owner::ResourceOwner;
+
+/// Why a token was refused. The kind is public; the detail is for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationErrorKind {
+    /// Not a compact JWS with a JSON header and JSON object claims (or a claim name repeats).
+    Malformed,
+    /// Longer than the configured cap.
+    TooLarge,
+    /// `alg` is `none`, symmetric, unknown, or not allowed for the issuer.
+    AlgorithmNotAllowed,
+    /// The header has a `crit` parameter naming extensions this crate does not implement.
+    CriticalHeader,
+    /// `typ` is not `at+jwt` while the entry requires it.
+    InvalidType,
+    /// `iss` is missing or not a trusted issuer.
+    UnknownIssuer,
+    /// No key of the issuer has the token's `kid` (checked again after one refetch).
+    UnknownKey,
+    /// The key named by `kid` does not fit the token's `alg`.
+    KeyAlgorithmMismatch,
+    /// The token has no `kid` and several keys fit.
+    AmbiguousKey,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// `exp` is in the past.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// A required claim is missing (`exp`, `aud`).
+    MissingClaim,
+    /// A claim has the wrong type (for example a string `exp`).
+    InvalidClaim,
+    /// `aud` does not contain an expected audience.
+    InvalidAudience,
+    /// `sub` is missing or empty.
+    MissingSubject,
+    /// The issuer's keys could not be obtained and no cached key fits (answered 503).
+    KeysUnavailable,
+}
+
+impl ValidationErrorKind {
+    /// The fixed, token-free text sent as `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "The access token is malformed",
+            Self::TooLarge => "The access token is too large",
+            Self::AlgorithmNotAllowed => "The access token signing algorithm is not allowed",
+            Self::CriticalHeader => "The access token has unsupported critical header parameters",
+            Self::InvalidType => "The access token type is not at+jwt",
+            Self::UnknownIssuer => "The access token issuer is not trusted",
+            Self::UnknownKey => "The access token signing key is unknown",
+            Self::KeyAlgorithmMismatch => "The access token algorithm does not match its key",
+            Self::AmbiguousKey => "The access token has no key id and several keys match",
+            Self::InvalidSignature => "The access token signature is invalid",
+            Self::Expired => "The access token expired",
+            Self::NotYetValid => "The access token is not yet valid",
+            Self::IssuedInFuture => "The access token was issued in the future",
+            Self::MissingClaim => "The access token lacks a required claim",
+            Self::InvalidClaim => "The access token has a claim of the wrong type",
+            Self::InvalidAudience => "The access token audience does not include this resource",
+            Self::MissingSubject => "The access token has no subject",
+            Self::KeysUnavailable => "The authorization server keys are unavailable",
+        }
+    }
+}
+
+/// A refused token: its [`kind`](Self::kind), and a detail for logs (never token content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    kind: ValidationErrorKind,
+    detail: &'static str,
+}
+
+impl ValidationError {
+    pub(crate) const fn new(kind: ValidationErrorKind, detail: &'static str) -> Self {
+        Self { kind, detail }
+    }
+
+    const fn of(kind: ValidationErrorKind) -> Self {
+        Self { kind, detail: "" }
+    }
+
+    /// The reason class.
+    pub fn kind(&self) -> ValidationErrorKind {
+        self.kind
+    }
+
+    /// Extra detail for logs, such as the claim name (may be empty).
+    pub fn detail(&self) -> &'static str {
+        self.detail
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.description())?;
+        if !self.detail.is_empty() {
+            write!(f, " ({})", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+use ValidationErrorKind as K;
+
+/// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A claims object; a repeated member name is an error (no "last one wins").
+struct Claims(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Claims;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Claims, A::Error> {
+                let mut m = Map::new();
+                while let Some((k, v)) = a.next_entry::<String, Value>()? {
+                    if m.contains_key(&k) {
+                        return Err(serde::de::Error::custom("duplicate claim"));
+                    }
+                    m.insert(k, v);
+                }
+                Ok(Claims(m))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct EntryRules {
+    algorithms: Vec<Algorithm>,
+    audiences: Vec<String>,
+    options: AccessTokenValidationOptions,
+}
+
+/// Everything trusted about one issuer: its key sets and the entries that name it.
+struct IssuerGroup {
+    issuer: String,
+    jwks_uris: Vec<Arc<str>>,
+    entries: Vec<EntryRules>,
+}
+
+impl IssuerGroup {
+    fn from_entries<'a>(
+        issuer: &str,
+        entries: impl Iterator<Item = &'a AuthorizationServerEntry>,
+        canonical: &str,
+    ) -> Self {
+        let mut group = IssuerGroup {
+            issuer: issuer.to_owned(),
+            jwks_uris: Vec::new(),
+            entries: Vec::new(),
+        };
+        for e in entries {
+            if !group.jwks_uris.iter().any(|u| **u == *e.jwks_uri) {
+                group.jwks_uris.push(Arc::from(e.jwks_uri.as_str()));
+            }
+            let audiences = if e.expected_audiences.is_empty() {
+                vec![canonical.to_owned()]
+            } else {
+                e.expected_audiences.clone()
+            };
+            group.entries.push(EntryRules {
+                algorithms: e.algorithms.clone(),
+                audiences,
+                options: e.validation_options.clone(),
+            });
+        }
+        group
+    }
+
+    fn allows(&self, alg: Algorithm) -> bool {
+        self.entries.iter().any(|e| e.algorithms.contains(&alg))
+    }
+}
+
+/// The shared validation state, built once.
+pub(crate) struct Validator {
+    issuers: HashMap<String, IssuerGroup>,
+    /// Entries with `verify_iss = false`: used only for tokens whose `iss` matches no issuer.
+    fallback: Option<IssuerGroup>,
+    keys: KeyStore,
+    max_token_bytes: usize,
+}
+
+impl Validator {
+    pub(crate) fn new(
+        entries: &[AuthorizationServerEntry],
+        canonical: &str,
+        keys: KeyStore,
+        max_token_bytes: usize,
+    ) -> Self {
+        let mut issuers = HashMap::new();
+        for e in entries {
+            issuers.entry(e.issuer.clone()).or_insert_with(|| {
+                IssuerGroup::from_entries(
+                    &e.issuer,
+                    entries.iter().filter(|x| x.issuer == e.issuer),
+                    canonical,
+                )
+            });
+        }
+        let fallback = entries
+            .iter()
+            .find(|e| !e.validation_options.verify_iss)
+            .map(|first| {
+                IssuerGroup::from_entries(
+                    &first.issuer,
+                    entries
+                        .iter()
+                        .filter(|x| x.issuer == first.issuer && !x.validation_options.verify_iss),
+                    canonical,
+                )
+            });
+        Self {
+            issuers,
+            fallback,
+            keys,
+            max_token_bytes,
+        }
+    }
+
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
+    pub(crate) async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
+        if token.len() > self.max_token_bytes {
+            return Err(ValidationError::of(K::TooLarge));
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(c64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ValidationError::new(K::Malformed, "not three parts"));
+        };
+        let header: Header = decode_json(h64).ok_or(ValidationError::new(
+            K::Malformed,
+            "header is not a JSON object",
+        ))?;
+        if header.crit.is_some() {
+            return Err(ValidationError::of(K::CriticalHeader));
+        }
+        let alg = Algorithm::from_header(&header.alg)
+            .filter(|a| a.is_supported())
+            .ok_or(ValidationError::new(
+                K::AlgorithmNotAllowed,
+                "unsupported alg",
+            ))?;
+        let Claims(claims) = decode_json(c64).ok_or(ValidationError::new(
+            K::Malformed,
+            "claims are not a JSON object",
+        ))?;
+
+        let iss = claims.get("iss").and_then(Value::as_str);
+        let group = match iss.and_then(|i| self.issuers.get(i)) {
+            Some(g) => g,
+            None => self
+                .fallback
+                .as_ref()
+                .ok_or(ValidationError::of(K::UnknownIssuer))?,
+        };
+        if !group.allows(alg) {
+            return Err(ValidationError::new(
+                K::AlgorithmNotAllowed,
+                "alg not allowed for issuer",
+            ));
+        }
+
+        let message = &token.as_bytes()[..h64.len() + 1 + c64.len()];
+        self.verify_signature(group, header.kid.as_deref(), alg, message, s64)
+            .await?;
+
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
+        let mut first_error = None;
+        for rules in &group.entries {
+            match check_claims(rules, alg, header.typ.as_deref(), &claims, now) {
+                Ok(()) => return ResourceOwner::from_claims(&group.issuer, claims),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(ValidationError::of(K::AlgorithmNotAllowed)))
+    }
+
+    async fn verify_signature(
+        &self,
+        group: &IssuerGroup,
+        kid: Option<&str>,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<(), ValidationError> {
+        let mut outcome = ValidationError::of(K::UnknownKey);
+        for uri in &group.jwks_uris {
+            let set = self.keys.current(uri).await.map_err(|e| {
+                tracing::debug!(jwks_uri = &**uri, error = %e, "no keys for token");
+                ValidationError::new(K::KeysUnavailable, "key set fetch failed")
+            })?;
+            let found = match set.find(kid, alg) {
+                Lookup::Found(key) => Some(key.key.verify(alg, message, signature)),
+                Lookup::NotFound => None,
+                Lookup::WrongAlgorithm => {
+                    outcome = ValidationError::of(K::KeyAlgorithmMismatch);
+                    continue;
+                }
+                Lookup::Ambiguous => {
+                    outcome = ValidationError::of(K::AmbiguousKey);
+                    continue;
+                }
+            };
+            let verified = match found {
+                Some(ok) => ok,
+                None => {
+                    tracing::debug!(jwks_uri = &**uri, kid, "unknown key id: refetching key set");
+                    let fresh = self.keys.refetch(uri).await.map_err(|_| {
+                        ValidationError::new(K::KeysUnavailable, "key set refetch failed")
+                    })?;
+                    match fresh.find(kid, alg) {
+                        Lookup::Found(key) => key.key.verify(alg, message, signature),
+                        Lookup::NotFound => continue,
+                        Lookup::WrongAlgorithm => {
+                            outcome = ValidationError::of(K::KeyAlgorithmMismatch);
+                            continue;
+                        }
+                        Lookup::Ambiguous => {
+                            outcome = ValidationError::of(K::AmbiguousKey);
+                            continue;
+                        }
+                    }
+                }
+            };
+            return if verified {
+                Ok(())
+            } else {
+                Err(ValidationError::of(K::InvalidSignature))
+            };
+        }
+        Err(outcome)
+    }
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Option<T> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A NumericDate claim: absent, a number, or (an error) anything else.
+fn numeric(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<f64>, ValidationError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or(ValidationError::new(K::InvalidClaim, name)),
+        Some(_) => Err(ValidationError::new(K::InvalidClaim, name)),
+    }
+}
+
+/// Compares URLs with scheme and host case-insensitively (MCP: servers SHOULD accept
+/// uppercase scheme and host), everything else exactly.
+fn same_resource(expected: &str, got: &str) -> bool {
+    if expected == got {
+        return true;
+    }
+    let split = |s: &str| -> Option<(usize, usize)> {
+        let scheme_end = s.find("://")?;
+        let authority_end = s[scheme_end + 3..]
+            .find(['/', '?'])
+            .map_or(s.len(), |i| scheme_end + 3 + i);
+        Some((scheme_end, authority_end))
+    };
+    match (split(expected), split(got)) {
+        (Some((_, ea)), Some((_, ga))) => {
+            ea == ga
+                && expected[..ea].eq_ignore_ascii_case(&got[..ga])
+                && expected[ea..] == got[ga..]
+        }
+        _ => false,
+    }
+}
+
+fn check_claims(
+    rules: &EntryRules,
+    alg: Algorithm,
+    typ: Option<&str>,
+    claims: &Map<String, Value>,
+    now: f64,
+) -> Result<(), ValidationError> {
+    if !rules.algorithms.contains(&alg) {
+        return Err(ValidationError::new(
+            K::AlgorithmNotAllowed,
+            "alg not allowed for entry",
+        ));
+    }
+    let o = &rules.options;
+    if o.require_at_jwt_type
+        && !typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        })
+    {
+        return Err(ValidationError::of(K::InvalidType));
+    }
+    let leeway = o.leeway.as_secs_f64();
+    if o.verify_exp {
+        let exp = numeric(claims, "exp")?.ok_or(ValidationError::new(K::MissingClaim, "exp"))?;
+        if now >= exp + leeway {
+            return Err(ValidationError::of(K::Expired));
+        }
+    }
+    if o.verify_nbf {
+        if let Some(nbf) = numeric(claims, "nbf")? {
+            if now + leeway < nbf {
+                return Err(ValidationError::of(K::NotYetValid));
+            }
+        }
+    }
+    if o.verify_iat {
+        if let Some(iat) = numeric(claims, "iat")? {
+            if iat > now + leeway {
+                return Err(ValidationError::of(K::IssuedInFuture));
+            }
+        }
+    }
+    let audience_ok = match claims.get("aud") {
+        None => return Err(ValidationError::new(K::MissingClaim, "aud")),
+        Some(Value::String(a)) => rules.audiences.iter().any(|e| same_resource(e, a)),
+        Some(Value::Array(list)) => {
+            let mut ok = false;
+            for a in list {
+                let a = a
+                    .as_str()
+                    .ok_or(ValidationError::new(K::InvalidClaim, "aud"))?;
+                ok |= rules.audiences.iter().any(|e| same_resource(e, a));
+            }
+            ok
+        }
+        Some(_) => return Err(ValidationError::new(K::InvalidClaim, "aud")),
+    };
+    if !audience_ok {
+        return Err(ValidationError::of(K::InvalidAudience));
+    }
+    match claims.get("sub") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
+        Some(Value::String(_)) | None => Err(ValidationError::of(K::MissingSubject)),
+        Some(_) => Err(ValidationError::new(K::InvalidClaim, "sub")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_comparison_folds_only_scheme_and_host() {
+        assert!(same_resource(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(same_resource(
+            "https://mcp.example.com/mcp",
+            "HTTPS://MCP.Example.com/mcp"
+        ));
+        assert!(!same_resource(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/MCP"
+        ));
+        assert!(!same_resource(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp/"
+        ));
+        assert!(!same_resource(
+            "https://mcp.example.com",
+            "https://mcp.example.co"
+        ));
+        assert!(!same_resource("client-id", "CLIENT-ID"));
+    }
+
+    #[test]
+    fn duplicate_claims_are_malformed() {
+        let ok: Option<Claims> = serde_json::from_str(r#"{"sub":"a","iss":"b"}"#).ok();
+        assert!(ok.is_some());
+        let dup: Option<Claims> = serde_json::from_str(r#"{"sub":"a","sub":"b"}"#).ok();
+        assert!(dup.is_none());
+        let not_object: Option<Claims> = serde_json::from_str("[1]").ok();
+        assert!(not_object.is_none());
+    }
+}

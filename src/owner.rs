@@ -1,0 +1,259 @@
+//! [`ResourceOwner`]: who the validated token speaks for, in the request extensions.
+//!
+//! In an axum handler, take it as an extractor (or `Option<ResourceOwner>` where the route may
+//! also be reached without the layer):
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use protected_resource::ResourceOwner;
+//!
+//! async fn me(owner: ResourceOwner) -> String {
+//!     format!("{} from {}", owner.user_id(), owner.issuer())
+//! }
+//! let app: Router = Router::new().route("/me", get(me));
+//! ```
+//!
+//! In an rmcp tool, take the HTTP request parts that rmcp's streamable HTTP server passes into
+//! the request context, and read the owner from them:
+//!
+//! ```ignore
+//! #[tool(description = "Who am I?")]
+//! async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
+//!     match ResourceOwner::from_parts(&parts) {
+//!         Some(owner) => owner.user_id().to_owned(),
+//!         None => "anonymous".to_owned(),
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+use serde_json::{Map, Value};
+
+use crate::jwt::{ValidationError, ValidationErrorKind};
+
+/// The owner of a validated access token. Cheap to clone (one `Arc`).
+///
+/// The stable identity of a user is the pair ([`issuer`](Self::issuer),
+/// [`user_id`](Self::user_id)): two issuers may use the same `sub` for different people.
+#[derive(Clone)]
+pub struct ResourceOwner(Arc<Inner>);
+
+struct Inner {
+    user_id: String,
+    issuer: String,
+    client_id: Option<String>,
+    scopes: Vec<String>,
+    audiences: Vec<String>,
+    expires_at: Option<SystemTime>,
+    claims: Map<String, Value>,
+}
+
+impl fmt::Debug for ResourceOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceOwner")
+            .field("user_id", &self.0.user_id)
+            .field("issuer", &self.0.issuer)
+            .field("client_id", &self.0.client_id)
+            .field("scopes", &self.0.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+impl ResourceOwner {
+    /// Builds an owner from validated claims; `issuer` is the trusted issuer that vouched.
+    pub(crate) fn from_claims(
+        issuer: &str,
+        claims: Map<String, Value>,
+    ) -> Result<Self, ValidationError> {
+        let user_id = match claims.get("sub") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            _ => {
+                return Err(ValidationError::new(
+                    ValidationErrorKind::MissingSubject,
+                    "",
+                ));
+            }
+        };
+        let string = |name: &str| match claims.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let client_id = string("client_id").or_else(|| string("azp"));
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(s)), _) => split_scopes(s),
+            (_, Some(Value::Array(a))) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            (_, Some(Value::String(s))) => split_scopes(s),
+            _ => Vec::new(),
+        };
+        let audiences = match claims.get("aud") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .filter(|e| e.is_finite() && *e >= 0.0 && *e < 1e12)
+            .map(|e| UNIX_EPOCH + Duration::from_secs_f64(e));
+        Ok(Self(Arc::new(Inner {
+            user_id,
+            issuer: issuer.to_owned(),
+            client_id,
+            scopes,
+            audiences,
+            expires_at,
+            claims,
+        })))
+    }
+
+    /// The user id: the token's `sub` (never empty).
+    pub fn user_id(&self) -> &str {
+        &self.0.user_id
+    }
+
+    /// The trusted issuer whose key verified the token (equal to the token's `iss`).
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The OAuth client the token was issued to: `client_id`, else `azp`, else `None`.
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+
+    /// Granted scopes: the space-separated `scope` claim, else `scp` (array or string).
+    pub fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The token's audiences (`aud` as a list).
+    pub fn audiences(&self) -> &[String] {
+        &self.0.audiences
+    }
+
+    /// When the token expires (`exp`), if it says.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.0.expires_at
+    }
+
+    /// Every claim of the token.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+
+    /// One claim by name.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.0.claims.get(name)
+    }
+
+    /// The owner in request extensions, if the layer put one there.
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<&ResourceOwner> {
+        extensions.get::<ResourceOwner>()
+    }
+
+    /// The owner in request parts (for example the `http::request::Parts` an rmcp tool
+    /// receives), if the layer put one there.
+    pub fn from_parts(parts: &Parts) -> Option<&ResourceOwner> {
+        Self::from_extensions(&parts.extensions)
+    }
+}
+
+/// Rejection of the [`ResourceOwner`] extractor when no owner is in the request: the route is
+/// not behind [`ProtectedResourceLayer`](crate::ProtectedResourceLayer). This is a server
+/// bug, so the answer is 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MissingResourceOwner;
+
+impl MissingResourceOwner {
+    /// 500 Internal Server Error.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    /// What was forgotten.
+    pub fn body_text(&self) -> &'static str {
+        "Missing request extension: ResourceOwner. Is ProtectedResourceLayer applied to this route?"
+    }
+}
+
+impl fmt::Display for MissingResourceOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.body_text())
+    }
+}
+
+impl std::error::Error for MissingResourceOwner {}
+
+impl IntoResponse for MissingResourceOwner {
+    fn into_response(self) -> Response {
+        tracing::error!("{}", self.body_text());
+        (self.status(), self.body_text()).into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ResourceOwner {
+    type Rejection = MissingResourceOwner;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Self::from_parts(parts).cloned().ok_or(MissingResourceOwner)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for ResourceOwner {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(Self::from_parts(parts).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(claims: Value) -> ResourceOwner {
+        let Value::Object(m) = claims else { panic!() };
+        ResourceOwner::from_claims("https://as", m).unwrap()
+    }
+
+    #[test]
+    fn reads_scope_then_scp_and_client_id_then_azp() {
+        let o = owner(serde_json::json!({"sub":"u","scope":"a b","scp":["c"],"azp":"x"}));
+        assert_eq!(o.scopes(), ["a", "b"]);
+        assert_eq!(o.client_id(), Some("x"));
+        let o = owner(serde_json::json!({"sub":"u","scp":["c","d"],"client_id":"y","azp":"x"}));
+        assert_eq!(o.scopes(), ["c", "d"]);
+        assert_eq!(o.client_id(), Some("y"));
+        let o = owner(serde_json::json!({"sub":"u","scp":"e f","aud":["r1","r2"],"exp":10}));
+        assert_eq!(o.scopes(), ["e", "f"]);
+        assert_eq!(o.client_id(), None);
+        assert_eq!(o.audiences(), ["r1", "r2"]);
+        assert_eq!(o.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(10)));
+        assert!(o.has_scope("e") && !o.has_scope("a"));
+    }
+}
