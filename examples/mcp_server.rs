@@ -1,1 +1,210 @@
-fn main() {}
+//! A real MCP server (rmcp, streamable HTTP) at `/mcp`, protected by `protected-resource`.
+//!
+//! ```sh
+//! cargo run --example mcp_server
+//! ```
+//!
+//! With no configuration it starts an embedded development authorization server (the crate's
+//! test kit) on `127.0.0.1`, trusts it, and prints a `curl` command carrying a fresh token.
+//! When `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` is set, the whole configuration comes from
+//! the environment instead (see the `protected_resource::env` docs):
+//!
+//! | variable | default |
+//! |---|---|
+//! | `MCP_SERVER_BIND` | `127.0.0.1:8000` |
+//! | `MCP_SERVER_AUTH_CANONICAL_URL` | `http://127.0.0.1:<port>/mcp` |
+//! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | the embedded development server |
+//! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none |
+//!
+//! The MCP endpoint is served at the path of the canonical URL. The tool `whoami` answers a
+//! JSON object with the caller's `user_id` (the token's `sub`), `issuer`, `client_id` and
+//! `scopes`, read from the `ResourceOwner` the layer put in the request.
+//!
+//! A bad configuration stops the server at start with exit code 2 and a message naming the
+//! variable.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+use protected_resource::testkit::MockAuthorizationServer;
+use protected_resource::{ProtectedResourceLayer, ResourceOwner, ResourceServerAuth, env};
+use rmcp::handler::server::tool::Extension;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, tool, tool_router};
+
+/// The MCP server: its tools read the caller from the HTTP request parts.
+#[derive(Clone, Default)]
+struct Server;
+
+#[tool_router(server_handler)]
+impl Server {
+    #[tool(
+        description = "Who is calling: the user id (the access token's `sub`), issuer, client id and scopes"
+    )]
+    async fn whoami(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = ResourceOwner::from_parts(&parts)
+            .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))?;
+        let answer = serde_json::json!({
+            "user_id": owner.user_id(),
+            "issuer": owner.issuer(),
+            "client_id": owner.client_id(),
+            "scopes": owner.scopes(),
+        });
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            answer.to_string(),
+        )]))
+    }
+}
+
+const BIND: &str = "MCP_SERVER_BIND";
+
+fn var(name: &str) -> Option<String> {
+    let alias = name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1);
+    [name, alias.as_str()]
+        .into_iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,protected_resource=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let bind_text = var(BIND).unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+    let bind: SocketAddr = bind_text.trim().parse().map_err(|e| {
+        format!("invalid {BIND} `{bind_text}`: {e} (expected host:port, e.g. 127.0.0.1:8000)")
+    })?;
+    let default_canonical = if bind.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}/mcp", bind.port())
+    } else {
+        format!("http://{bind}/mcp")
+    };
+
+    let mut builder = ResourceServerAuth::builder().from_env();
+    if var(env::CANONICAL_URL).is_none() {
+        builder = builder.canonical_url(default_canonical);
+    }
+    // The embedded development authorization server, unless the environment names real ones.
+    let embedded = if var(env::AUTHORIZATION_SERVERS).is_none() {
+        let server = MockAuthorizationServer::start()
+            .await
+            .map_err(|e| format!("could not start the embedded authorization server: {e}"))?;
+        builder = builder.authorization_server(server.entry());
+        Some(server)
+    } else {
+        None
+    };
+    let auth = builder.build().map_err(|e| e.to_string())?;
+
+    let canonical = reqwest::Url::parse(auth.canonical_url()).map_err(|e| e.to_string())?;
+    let mcp_path = canonical.path().trim_end_matches('/').to_owned();
+    if mcp_path.contains(['{', '}', '*']) {
+        return Err(format!(
+            "invalid {}: the path `{mcp_path}` can not be routed",
+            env::CANONICAL_URL
+        ));
+    }
+
+    let mut allowed_hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Some(host) = canonical.host_str() {
+        allowed_hosts.push(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        );
+    }
+    allowed_hosts.push(bind.ip().to_string());
+    let mcp = StreamableHttpService::new(
+        || Ok(Server),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
+    );
+    let router = if mcp_path.is_empty() {
+        Router::new().fallback_service(mcp)
+    } else {
+        Router::new().nest_service(&mcp_path, mcp)
+    };
+    let app = router.layer(ProtectedResourceLayer::new(auth.clone()));
+
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("could not bind {BIND}={bind}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "Protected MCP server on {} (listening on {local})",
+        auth.canonical_url()
+    );
+    println!(
+        "Protected-resource metadata: {}",
+        auth.resource_metadata_url()
+    );
+    if let Some(server) = &embedded {
+        print_instructions(server, &auth);
+    }
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(embedded);
+    Ok(())
+}
+
+fn print_instructions(server: &MockAuthorizationServer, auth: &ResourceServerAuth) {
+    let url = auth.canonical_url();
+    let token = server
+        .token()
+        .audience(url)
+        .subject("dev-user")
+        .claim("client_id", "dev-client")
+        .scope("mcp:tools")
+        .expires_in(3600)
+        .sign();
+    println!();
+    println!(
+        "Embedded DEVELOPMENT authorization server: {} (keys at {}; not for production)",
+        server.issuer(),
+        server.jwks_uri()
+    );
+    println!("A token for user `dev-user`, valid for 1 hour:");
+    println!();
+    println!(
+        "curl -i -X POST '{url}' -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'"
+    );
+    println!();
+    println!("The same request without the token gets the 401 challenge:");
+    println!("curl -i -X POST '{url}' -H 'Content-Type: application/json' -d '{{}}'");
+    println!();
+    println!(
+        "MCP Inspector: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", URL {url}, \
+         Authentication > Bearer Token: the token above; then call the tool `whoami`."
+    );
+    println!();
+}

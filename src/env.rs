@@ -85,10 +85,10 @@ impl EnvSource {
     /// The value of `name`, else of its alias, with the name it was read from.
     fn get(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
         for n in [name.to_owned(), alias(name)] {
-            if let Some(v) = self.raw(&n)? {
-                if !v.trim().is_empty() {
-                    return Ok(Some((n, v)));
-                }
+            if let Some(v) = self.raw(&n)?
+                && !v.trim().is_empty()
+            {
+                return Ok(Some((n, v)));
             }
         }
         Ok(None)
@@ -128,29 +128,29 @@ fn split_scopes(v: &str) -> Vec<String> {
 
 /// Fills the builder's unset values from `env`.
 pub(crate) fn apply(b: &mut ResourceServerAuthBuilder, env: &EnvSource) -> Result<(), ConfigError> {
-    if b.canonical_url.is_none() {
-        if let Some((_, v)) = env.get(CANONICAL_URL)? {
-            crate::config::check_canonical_url(v.trim()).map_err(|e| {
-                ConfigError::new(e.kind(), "", e.message().to_owned()).within(CANONICAL_URL)
-            })?;
-            b.canonical_url = Some(v.trim().to_owned());
-        }
+    if b.canonical_url.is_none()
+        && let Some((_, v)) = env.get(CANONICAL_URL)?
+    {
+        crate::config::check_canonical_url(v.trim()).map_err(|e| {
+            ConfigError::new(e.kind(), "", e.message().to_owned()).within(CANONICAL_URL)
+        })?;
+        b.canonical_url = Some(v.trim().to_owned());
     }
-    if b.authorization_servers.is_none() {
-        if let Some((name, v)) = env.get(AUTHORIZATION_SERVERS)? {
-            b.authorization_servers = Some(parse_entries(&v).map_err(|e| e.within(&name))?);
-        }
+    if b.authorization_servers.is_none()
+        && let Some((name, v)) = env.get(AUTHORIZATION_SERVERS)?
+    {
+        b.authorization_servers = Some(parse_entries(&v).map_err(|e| e.within(&name))?);
     }
     for (var, field) in [
         (SCOPES_SUPPORTED, &mut b.scopes_supported),
         (DEFAULT_CHALLENGE_SCOPES, &mut b.default_challenge_scopes),
     ] {
-        if field.is_none() {
-            if let Some((name, v)) = env.get(var)? {
-                let scopes = split_scopes(&v);
-                crate::config::clean_scopes(scopes.clone(), "").map_err(|e| e.within(&name))?;
-                *field = Some(scopes);
-            }
+        if field.is_none()
+            && let Some((name, v)) = env.get(var)?
+        {
+            let scopes = split_scopes(&v);
+            crate::config::clean_scopes(scopes.clone(), "").map_err(|e| e.within(&name))?;
+            *field = Some(scopes);
         }
     }
     Ok(())

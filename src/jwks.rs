@@ -164,21 +164,21 @@ fn judge(value: serde_json::Value) -> Result<Key, &'static str> {
         Some(_) => return Err("`kid` is not a string"),
     };
     let jwk: Jwk = serde_json::from_value(value).map_err(|_| "not a valid JWK")?;
-    if let Some(u) = &jwk.common.public_key_use {
-        if *u != PublicKeyUse::Signature {
-            return Err("`use` is not `sig`");
-        }
+    if let Some(u) = &jwk.common.public_key_use
+        && *u != PublicKeyUse::Signature
+    {
+        return Err("`use` is not `sig`");
     }
-    if let Some(ops) = &jwk.common.key_operations {
-        if !ops.contains(&KeyOperations::Verify) {
-            return Err("`key_ops` lacks `verify`");
-        }
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Err("`key_ops` lacks `verify`");
     }
     let key = PublicKey::from_jwk(&jwk)?;
-    if let Some(a) = alg {
-        if a.family() != key.family() {
-            return Err("`alg` does not fit the key type");
-        }
+    if let Some(a) = alg
+        && a.family() != key.family()
+    {
+        return Err("`alg` does not fit the key type");
     }
     Ok(Key { kid, alg, key })
 }

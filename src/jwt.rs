@@ -465,19 +465,17 @@ fn check_claims(
             return Err(ValidationError::of(K::Expired));
         }
     }
-    if o.verify_nbf {
-        if let Some(nbf) = numeric(claims, "nbf")? {
-            if now + leeway < nbf {
-                return Err(ValidationError::of(K::NotYetValid));
-            }
-        }
+    if o.verify_nbf
+        && let Some(nbf) = numeric(claims, "nbf")?
+        && now + leeway < nbf
+    {
+        return Err(ValidationError::of(K::NotYetValid));
     }
-    if o.verify_iat {
-        if let Some(iat) = numeric(claims, "iat")? {
-            if iat > now + leeway {
-                return Err(ValidationError::of(K::IssuedInFuture));
-            }
-        }
+    if o.verify_iat
+        && let Some(iat) = numeric(claims, "iat")?
+        && iat > now + leeway
+    {
+        return Err(ValidationError::of(K::IssuedInFuture));
     }
     let audience_ok = match claims.get("aud") {
         None => return Err(ValidationError::new(K::MissingClaim, "aud")),

@@ -165,12 +165,12 @@ where
         let origin = req.headers().get(ORIGIN).cloned();
         let auth = &shared.auth.inner;
 
-        if let Some(meta) = &auth.metadata {
-            if meta.serves(req.uri().path()) {
-                let res = meta.respond(req.method());
-                let preflight = req.method() == Method::OPTIONS;
-                return ResponseFuture::ready(res, shared, origin, preflight);
-            }
+        if let Some(meta) = &auth.metadata
+            && meta.serves(req.uri().path())
+        {
+            let res = meta.respond(req.method());
+            let preflight = req.method() == Method::OPTIONS;
+            return ResponseFuture::ready(res, shared, origin, preflight);
         }
 
         // Use the service that poll_ready made ready; leave a fresh clone in its place.

@@ -369,7 +369,11 @@ impl MockAuthorizationServer {
     /// Adds a new key (published at once) and returns its `kid`.
     pub fn add_key(&self, alg: Algorithm) -> String {
         let n = self.state.next_kid.fetch_add(1, Ordering::SeqCst);
-        let kid = format!("key-{n}-{}", alg.as_str().to_ascii_lowercase());
+        let kid = format!(
+            "key-{}-{n}-{}",
+            self.addr.port(),
+            alg.as_str().to_ascii_lowercase()
+        );
         self.add_signing_key(SigningKey::generate(alg, kid.clone()));
         kid
     }
