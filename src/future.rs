@@ -182,13 +182,10 @@ where
                 StateProj::Calling { future } => {
                     let res = ready!(future.poll(cx))?;
                     let mut res = res.map(Body::new);
-                    if *this.preflight
-                        && matches!(
-                            res.status(),
-                            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-                        )
-                    {
-                        // The inner service has no OPTIONS route: answer the preflight here.
+                    if *this.preflight && !res.status().is_success() {
+                        // The inner service does not answer OPTIONS itself (no route, or a
+                        // handler that needs an owner): answer the preflight here, so browsers
+                        // can go on to send the real request with its token.
                         res = Response::new(Body::empty());
                         *res.status_mut() = StatusCode::NO_CONTENT;
                     }
