@@ -53,14 +53,20 @@ fn raw_key(alg: Algorithm, jwk: &serde_json::Value) -> ParsedPublicKey {
             } else {
                 &sig::RSA_PSS_2048_8192_SHA256
             };
-            RsaPublicKeyComponents { n: &n, e: &e }.to_parsed_public_key(params).unwrap()
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .to_parsed_public_key(params)
+                .unwrap()
         }
         Algorithm::EdDSA => ParsedPublicKey::new(&sig::ED25519, b64(&jwk["x"])).unwrap(),
         _ => {
             let mut point = vec![4];
             point.extend(b64(&jwk["x"]));
             point.extend(b64(&jwk["y"]));
-            let a = if alg == Algorithm::ES256 { &sig::ECDSA_P256_SHA256_FIXED } else { &sig::ECDSA_P384_SHA384_FIXED };
+            let a = if alg == Algorithm::ES256 {
+                &sig::ECDSA_P256_SHA256_FIXED
+            } else {
+                &sig::ECDSA_P384_SHA384_FIXED
+            };
             ParsedPublicKey::new(a, point).unwrap()
         }
     }
@@ -77,7 +83,8 @@ fn raw_verify(case: &Case) -> bool {
 }
 
 fn jwt_decode(case: &Case) -> bool {
-    jsonwebtoken::decode::<serde_json::Value>(&case.token, &case.jwt_key, &case.jwt_validation).is_ok()
+    jsonwebtoken::decode::<serde_json::Value>(&case.token, &case.jwt_key, &case.jwt_validation)
+        .is_ok()
 }
 
 fn setup(rt: &tokio::runtime::Runtime) -> Vec<Case> {
@@ -90,15 +97,27 @@ fn setup(rt: &tokio::runtime::Runtime) -> Vec<Case> {
                 .authorization_server(server.entry())
                 .build()
                 .unwrap();
-            let token = server.token().audience(CANON).expires_in(86_400).scope("mcp:tools").sign();
+            let token = server
+                .token()
+                .audience(CANON)
+                .expires_in(86_400)
+                .scope("mcp:tools")
+                .sign();
             // Warm the key cache.
             auth.validate(&token).await.unwrap();
-            let jwks: serde_json::Value = reqwest::get(server.jwks_uri()).await.unwrap().json().await.unwrap();
+            let jwks: serde_json::Value = reqwest::get(server.jwks_uri())
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             let jwk = jwks["keys"][0].clone();
             let mut v = jsonwebtoken::Validation::new(jwt_alg(alg));
             v.set_audience(&[CANON]);
             v.set_issuer(&[server.issuer()]);
-            let jwt_key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+            let jwt_key =
+                jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap())
+                    .unwrap();
             cases.push(Case {
                 alg,
                 token,
@@ -114,40 +133,66 @@ fn setup(rt: &tokio::runtime::Runtime) -> Vec<Case> {
 }
 
 type Svc = protected_resource::ProtectedResource<
-    tower::util::ServiceFn<fn(Request<Body>) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>>,
+    tower::util::ServiceFn<
+        fn(
+            Request<Body>,
+        ) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>,
+    >,
 >;
 
-fn ok_service(_: Request<Body>) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>> {
+fn ok_service(
+    _: Request<Body>,
+) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>> {
     std::future::ready(Ok(http::Response::new(Body::empty())))
 }
 
 fn layered(case: &Case) -> Svc {
     ProtectedResourceLayer::new(case.auth.clone()).layer(tower::service_fn(
-        ok_service as fn(Request<Body>) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>,
+        ok_service
+            as fn(
+                Request<Body>,
+            )
+                -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>,
     ))
 }
 
 async fn layer_call(svc: &mut Svc, token: &str) -> bool {
-    let req = Request::post("/mcp").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let req = Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
     let res = svc.ready().await.unwrap().call(req).await.unwrap();
     res.status() == 200
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let cases = setup(&rt);
     let mut group = c.benchmark_group("cache_hit");
-    group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     for case in &cases {
         let name = case.alg.as_str();
-        group.bench_function(format!("{name}/raw_signature"), |b| b.iter(|| assert!(raw_verify(black_box(case)))));
-        group.bench_function(format!("{name}/jsonwebtoken_decode"), |b| b.iter(|| assert!(jwt_decode(black_box(case)))));
+        group.bench_function(format!("{name}/raw_signature"), |b| {
+            b.iter(|| assert!(raw_verify(black_box(case))))
+        });
+        group.bench_function(format!("{name}/jsonwebtoken_decode"), |b| {
+            b.iter(|| assert!(jwt_decode(black_box(case))))
+        });
         group.bench_function(format!("{name}/validate"), |b| {
-            b.to_async(&rt).iter(|| async { assert!(case.auth.validate(black_box(&case.token)).await.is_ok()) })
+            b.to_async(&rt).iter(|| async {
+                assert!(case.auth.validate(black_box(&case.token)).await.is_ok())
+            })
         });
         let mut svc = layered(case);
         group.bench_function(format!("{name}/layer"), |b| {
-            b.iter(|| rt.block_on(async { assert!(layer_call(&mut svc, black_box(&case.token)).await) }))
+            b.iter(|| {
+                rt.block_on(async { assert!(layer_call(&mut svc, black_box(&case.token)).await) })
+            })
         });
     }
     group.finish();
@@ -168,12 +213,21 @@ fn median_ns(mut f: impl FnMut() -> bool, n: u32, rounds: usize) -> f64 {
 }
 
 fn ratios() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let cases = setup(&rt);
-    println!("\n| alg | raw signature (µs) | jsonwebtoken decode (µs) | layer (µs) | layer / raw | layer / decode |");
+    println!(
+        "\n| alg | raw signature (µs) | jsonwebtoken decode (µs) | layer (µs) | layer / raw | layer / decode |"
+    );
     println!("|---|---|---|---|---|---|");
     for case in &cases {
-        let n = if case.alg == Algorithm::ES384 { 200 } else { 500 };
+        let n = if case.alg == Algorithm::ES384 {
+            200
+        } else {
+            500
+        };
         let raw = median_ns(|| raw_verify(case), n, 15);
         let jwt = median_ns(|| jwt_decode(case), n, 15);
         let mut svc = layered(case);
