@@ -66,10 +66,7 @@ impl Server {
 const BIND: &str = "MCP_SERVER_BIND";
 
 fn var(name: &str) -> Option<String> {
-    let alias = name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1);
-    [name, alias.as_str()]
-        .into_iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    env::var(name)
 }
 
 #[tokio::main]

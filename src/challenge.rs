@@ -48,16 +48,21 @@ pub(crate) struct Challenger {
 }
 
 impl Challenger {
-    fn header(&self, params: &[(&str, &str)]) -> HeaderValue {
-        let mut out = String::from("Bearer");
-        let mut first = true;
+    /// `Bearer` with `before` params, then `resource_metadata` (when there is metadata),
+    /// then `after` params: comma-separated quoted auth-params, values sanitized.
+    fn header(&self, before: &[(&str, &str)], after: &[(&str, &str)]) -> HeaderValue {
         let metadata = self
             .resource_metadata
             .as_deref()
             .map(|m| ("resource_metadata", m));
-        for (name, value) in params.iter().copied().chain(metadata) {
-            out.push_str(if first { " " } else { ", " });
-            first = false;
+        let mut out = String::from("Bearer");
+        let params = before
+            .iter()
+            .copied()
+            .chain(metadata)
+            .chain(after.iter().copied());
+        for (i, (name, value)) in params.enumerate() {
+            out.push_str(if i == 0 { " " } else { ", " });
             out.push_str(name);
             out.push_str("=\"");
             out.push_str(&sanitize(value));
@@ -70,27 +75,21 @@ impl Challenger {
         let (status, header, body) = match rejection {
             Rejection::NoCredentials => {
                 // resource_metadata first (RFC 9728 §5.1 example), then scope.
-                let mut h = String::from("Bearer");
-                let mut parts: Vec<String> = Vec::new();
-                if let Some(m) = &self.resource_metadata {
-                    parts.push(format!("resource_metadata=\"{}\"", sanitize(m)));
-                }
-                if let Some(scope) = &self.scope {
-                    parts.push(format!("scope=\"{}\"", sanitize(scope)));
-                }
-                if !parts.is_empty() {
-                    h.push(' ');
-                    h.push_str(&parts.join(", "));
-                }
+                let scope: Vec<(&str, &str)> = self
+                    .scope
+                    .as_deref()
+                    .map(|s| ("scope", s))
+                    .into_iter()
+                    .collect();
                 (
                     StatusCode::UNAUTHORIZED,
-                    HeaderValue::from_str(&h).unwrap_or(HeaderValue::from_static("Bearer")),
+                    self.header(&[], &scope),
                     "Unauthorized: a bearer access token is required".to_owned(),
                 )
             }
             Rejection::InvalidRequest(why) => (
                 StatusCode::BAD_REQUEST,
-                self.header(&[("error", "invalid_request")]),
+                self.header(&[("error", "invalid_request")], &[]),
                 format!("invalid_request: {why}"),
             ),
             Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
@@ -110,10 +109,13 @@ impl Challenger {
                 let description = e.kind().description();
                 (
                     StatusCode::UNAUTHORIZED,
-                    self.header(&[
-                        ("error", "invalid_token"),
-                        ("error_description", description),
-                    ]),
+                    self.header(
+                        &[
+                            ("error", "invalid_token"),
+                            ("error_description", description),
+                        ],
+                        &[],
+                    ),
                     format!("invalid_token: {description}"),
                 )
             }

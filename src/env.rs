@@ -60,6 +60,16 @@ fn alias(name: &str) -> String {
     name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1)
 }
 
+/// The process-environment value of `name` (an `MCP_SERVER_AUTH_*` variable), else of its
+/// `MCP_RESOURCE_SERVER_*` alias, the same way the builder reads it: empty counts as unset.
+///
+/// ```
+/// assert_eq!(protected_resource::env::var("MCP_SERVER_AUTH_NOT_SET_ANYWHERE"), None);
+/// ```
+pub fn var(name: &str) -> Option<String> {
+    EnvSource::Process.get(name).ok().flatten().map(|(_, v)| v)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum EnvSource {
     Process,

@@ -349,44 +349,22 @@ impl Validator {
                 tracing::debug!(jwks_uri = &**uri, error = %e, "no keys for token");
                 ValidationError::new(K::KeysUnavailable, "key set fetch failed")
             })?;
-            let found = match set.find(kid, alg) {
-                Lookup::Found(key) => Some(key.key.verify(alg, message, signature)),
-                Lookup::NotFound => None,
-                Lookup::WrongAlgorithm => {
-                    outcome = ValidationError::of(K::KeyAlgorithmMismatch);
-                    continue;
-                }
-                Lookup::Ambiguous => {
-                    outcome = ValidationError::of(K::AmbiguousKey);
-                    continue;
-                }
-            };
-            let verified = match found {
-                Some(ok) => ok,
-                None => {
-                    tracing::debug!(jwks_uri = &**uri, kid, "unknown key id: refetching key set");
-                    let fresh = self.keys.refetch(uri).await.map_err(|_| {
-                        ValidationError::new(K::KeysUnavailable, "key set refetch failed")
-                    })?;
-                    match fresh.find(kid, alg) {
-                        Lookup::Found(key) => key.key.verify(alg, message, signature),
-                        Lookup::NotFound => continue,
-                        Lookup::WrongAlgorithm => {
-                            outcome = ValidationError::of(K::KeyAlgorithmMismatch);
-                            continue;
-                        }
-                        Lookup::Ambiguous => {
-                            outcome = ValidationError::of(K::AmbiguousKey);
-                            continue;
-                        }
-                    }
-                }
-            };
-            return if verified {
-                Ok(())
-            } else {
-                Err(ValidationError::of(K::InvalidSignature))
-            };
+            let mut lookup = set.find(kid, alg);
+            let fresh;
+            if matches!(lookup, Lookup::NotFound) {
+                tracing::debug!(jwks_uri = &**uri, kid, "unknown key id: refetching key set");
+                fresh = self.keys.refetch(uri).await.map_err(|_| {
+                    ValidationError::new(K::KeysUnavailable, "key set refetch failed")
+                })?;
+                lookup = fresh.find(kid, alg);
+            }
+            match lookup {
+                Lookup::Found(key) if key.key.verify(alg, message, signature) => return Ok(()),
+                Lookup::Found(_) => return Err(ValidationError::of(K::InvalidSignature)),
+                Lookup::NotFound => {}
+                Lookup::WrongAlgorithm => outcome = ValidationError::of(K::KeyAlgorithmMismatch),
+                Lookup::Ambiguous => outcome = ValidationError::of(K::AmbiguousKey),
+            }
         }
         Err(outcome)
     }
