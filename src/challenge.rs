@@ -97,8 +97,11 @@ impl Challenger {
                     "Service Unavailable: the authorization server's keys can not be obtained; retry later",
                 ));
                 *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                let secs = e
+                    .retry_after()
+                    .map_or(self.retry_after_secs, |d| d.as_secs_f64().ceil() as u64);
                 res.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(self.retry_after_secs.max(1)));
+                    .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
                 res.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),

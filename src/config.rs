@@ -14,8 +14,8 @@ use crate::algorithm::Algorithm;
 use crate::cors::CorsPolicy;
 use crate::env::EnvSource;
 use crate::error::{ConfigError, ConfigErrorKind, printable};
-use crate::jwks::{JwksOptions, KeyStore};
 use crate::jwt::Validator;
+use crate::keystore::{JwksOptions, KeySetStats, KeyStore, WarmUpError};
 use crate::metadata::Metadata;
 
 /// Default cap on the size of a bearer token (16 KiB).
@@ -87,7 +87,8 @@ impl Default for AccessTokenValidationOptions {
 pub struct AuthorizationServerEntry {
     pub(crate) authorization_server_url: String,
     pub(crate) issuer: String,
-    pub(crate) jwks_uri: String,
+    /// `None`: discovered from the issuer's metadata.
+    pub(crate) jwks_uri: Option<String>,
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) expected_audiences: Vec<String>,
     pub(crate) validation_options: AccessTokenValidationOptions,
@@ -104,7 +105,33 @@ impl AuthorizationServerEntry {
         Self {
             authorization_server_url: authorization_server_url.into(),
             issuer: issuer.into(),
-            jwks_uri: jwks_uri.into(),
+            jwks_uri: Some(jwks_uri.into()),
+            algorithms: vec![Algorithm::RS256],
+            expected_audiences: Vec::new(),
+            validation_options: AccessTokenValidationOptions::default(),
+        }
+    }
+
+    /// An entry for `issuer` whose `jwks_uri` is discovered from the issuer's metadata
+    /// (RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID Connect discovery),
+    /// which must name exactly this issuer. The issuer is also the advertised
+    /// authorization-server URL. Discovery happens with the first key fetch and is cached and
+    /// refreshed like key sets (see the crate docs, "Key management").
+    ///
+    /// ```
+    /// use protected_resource::{Algorithm, AuthorizationServerEntry};
+    ///
+    /// let entry = AuthorizationServerEntry::discover("https://tenant.eu.auth0.com/")
+    ///     .algorithm(Algorithm::RS256);
+    /// assert_eq!(entry.jwks_uri(), None);
+    /// assert_eq!(entry.authorization_server_url(), "https://tenant.eu.auth0.com/");
+    /// ```
+    pub fn discover(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            authorization_server_url: issuer.clone(),
+            issuer,
+            jwks_uri: None,
             algorithms: vec![Algorithm::RS256],
             expected_audiences: Vec::new(),
             validation_options: AccessTokenValidationOptions::default(),
@@ -149,9 +176,10 @@ impl AuthorizationServerEntry {
         &self.issuer
     }
 
-    /// Where this server's public keys are published.
-    pub fn jwks_uri(&self) -> &str {
-        &self.jwks_uri
+    /// Where this server's public keys are published (`None`: discovered, see
+    /// [`discover`](Self::discover)).
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.jwks_uri.as_deref()
     }
 
     /// The allowed signature algorithms.
@@ -278,6 +306,38 @@ impl ResourceServerAuth {
     ) -> Result<crate::ResourceOwner, crate::ValidationError> {
         self.inner.validator.validate(token).await
     }
+
+    /// Fetches every key set (and discovers every `jwks_uri`) now, waiting at most
+    /// `deadline`, and reports the issuers whose keys could not be fetched.
+    ///
+    /// Optional: without it, keys are fetched by the first request that needs them (one fetch
+    /// however many requests wait). Call it before serving to fail a deployment early or to
+    /// spare the first users the fetch; a failure is not fatal, as later requests retry.
+    ///
+    /// ```no_run
+    /// # use protected_resource::ResourceServerAuth;
+    /// # use std::time::Duration;
+    /// # async fn run(auth: ResourceServerAuth) {
+    /// if let Err(e) = auth.warm_up(Duration::from_secs(10)).await {
+    ///     tracing::warn!("starting without some keys: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn warm_up(&self, deadline: Duration) -> Result<(), WarmUpError> {
+        let keys = self.inner.validator.keys();
+        match WarmUpError::new(keys, keys.warm_up(deadline).await) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A statistics snapshot per key source (configured `jwks_uri`, or issuer with a
+    /// discovered one), in configuration order: fetches, failures, hits, misses, unknown-kid
+    /// refetches, keys held, age. Cheap (atomics and one small map); suitable for a metrics
+    /// exporter's scrape callback.
+    pub fn key_set_stats(&self) -> Vec<KeySetStats> {
+        self.inner.validator.keys().stats()
+    }
 }
 
 /// Builds a [`ResourceServerAuth`]; see there for an example.
@@ -380,9 +440,34 @@ impl ResourceServerAuthBuilder {
         self
     }
 
-    /// How long a fetched key set is used before it is fetched again. Default 1 hour.
+    /// How long a fetched key set is used before it is fetched again, when the answer has no
+    /// `Cache-Control: max-age` or `Expires`. Default 1 hour.
     pub fn jwks_cache_ttl(mut self, ttl: Duration) -> Self {
         self.jwks.ttl = ttl;
+        self
+    }
+
+    /// Bounds for the lifetime an authorization server gives its key set with
+    /// `Cache-Control: max-age` or `Expires` (`no-cache`/`no-store` count as zero, so as the
+    /// minimum). Default 1 minute to 24 hours. The minimum must be at least 1 s.
+    pub fn jwks_cache_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.jwks.min_ttl = min;
+        self.jwks.max_ttl = max;
+        self
+    }
+
+    /// How long past its lifetime a key set is still used while refreshing it fails (the
+    /// authorization server is down or answers garbage). Default 24 hours. Zero: expired keys
+    /// are never used.
+    pub fn jwks_stale_if_error(mut self, window: Duration) -> Self {
+        self.jwks.stale_if_error = window;
+        self
+    }
+
+    /// The longest wait between retries of a failing key-set fetch (the wait doubles from
+    /// the refetch cooldown with each failure, with jitter). Default 5 minutes.
+    pub fn jwks_max_backoff(mut self, max: Duration) -> Self {
+        self.jwks.max_backoff = max;
         self
     }
 
@@ -504,7 +589,7 @@ impl ResourceServerAuthBuilder {
         let cors = CorsPolicy::new(&self.allowed_origins)?;
         crate::verify::install_crypto_provider();
         let retry_after_secs = self.jwks.refetch_cooldown.as_secs_f64().ceil().max(1.0) as u64;
-        let keys = KeyStore::new(self.jwks.clone())?;
+        let keys = KeyStore::new(self.jwks.clone(), &entries)?;
         let validator = Validator::new(&entries, &canonical, keys, max_token_bytes);
 
         let mut as_urls: Vec<String> = Vec::new();
@@ -618,6 +703,16 @@ impl JwksTokenValidator {
         token: &str,
     ) -> Result<crate::ResourceOwner, crate::ValidationError> {
         self.auth.validate(token).await
+    }
+
+    /// Fetches the key set now; see [`ResourceServerAuth::warm_up`].
+    pub async fn warm_up(&self, deadline: Duration) -> Result<(), WarmUpError> {
+        self.auth.warm_up(deadline).await
+    }
+
+    /// Key-set statistics; see [`ResourceServerAuth::key_set_stats`].
+    pub fn key_set_stats(&self) -> Vec<KeySetStats> {
+        self.auth.key_set_stats()
     }
 }
 
@@ -763,19 +858,25 @@ fn check_entry(entry: &AuthorizationServerEntry, allow_insecure: bool) -> Result
             "the issuer must not be empty",
         ));
     }
-    let jwks = parse_absolute(&entry.jwks_uri, "jwks_uri")?;
-    match jwks.scheme() {
-        "https" => {}
-        "http" if allow_insecure || is_loopback_host(&jwks) => {}
-        other => {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidUrl,
-                "jwks_uri",
-                format!(
-                    "`{}` uses `{other}`; keys must be fetched over https (http only on loopback hosts)",
-                    printable(&entry.jwks_uri)
-                ),
-            ));
+    match &entry.jwks_uri {
+        Some(uri) => {
+            let jwks = parse_absolute(uri, "jwks_uri")?;
+            require_tls(&jwks, uri, "jwks_uri", allow_insecure)?;
+        }
+        None => {
+            // Discovery: the metadata URLs are built from the issuer.
+            let issuer = parse_absolute(&entry.issuer, "issuer")?;
+            if issuer.query().is_some() || entry.issuer.contains('#') {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidUrl,
+                    "issuer",
+                    format!(
+                        "`{}` has a query or fragment, so its metadata can not be discovered (RFC 8414 §2); give jwks_uri",
+                        printable(&entry.issuer)
+                    ),
+                ));
+            }
+            require_tls(&issuer, &entry.issuer, "issuer", allow_insecure)?;
         }
     }
     if entry.algorithms.is_empty() {
@@ -800,6 +901,27 @@ fn check_entry(entry: &AuthorizationServerEntry, allow_insecure: bool) -> Result
         ));
     }
     Ok(())
+}
+
+/// Key material must come over TLS, except from loopback hosts or when explicitly allowed.
+fn require_tls(
+    url: &reqwest::Url,
+    raw: &str,
+    field: &str,
+    allow_insecure: bool,
+) -> Result<(), ConfigError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure || is_loopback_host(url) => Ok(()),
+        other => Err(ConfigError::new(
+            ConfigErrorKind::InvalidUrl,
+            field,
+            format!(
+                "`{}` uses `{other}`; keys must be fetched over https (http only on loopback hosts)",
+                printable(raw)
+            ),
+        )),
+    }
 }
 
 /// Whether `s` is an RFC 6750 `scope-token`: 1*( %x21 / %x23-5B / %x5D-7E ).

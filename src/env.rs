@@ -7,8 +7,10 @@
 //! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED` | `MCP_RESOURCE_SERVER_SCOPES_SUPPORTED` | space-separated scopes for the metadata |
 //! | `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | `MCP_RESOURCE_SERVER_DEFAULT_CHALLENGE_SCOPES` | space-separated scopes for the 401 challenge |
 //!
-//! Each entry of the JSON array is an object with `authorization_server_url`, `issuer` and
-//! `jwks_uri` (all required), `algorithm` (a string) **or** `algorithms` (an array; default
+//! Each entry of the JSON array is an object with `issuer` (required), `jwks_uri` (when
+//! absent, it is discovered from the issuer's metadata, see
+//! [`AuthorizationServerEntry::discover`](crate::AuthorizationServerEntry::discover)),
+//! `authorization_server_url` (default: the issuer), `algorithm` (a string) **or** `algorithms` (an array; default
 //! `["RS256"]`), `expected_audiences` (array of strings; default the canonical URL) and
 //! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
 //! `leeway`: seconds; `require_at_jwt_type`: boolean). Unknown keys are errors, not ignored.
@@ -108,9 +110,11 @@ impl EnvSource {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntryJson {
-    authorization_server_url: String,
+    #[serde(default)]
+    authorization_server_url: Option<String>,
     issuer: String,
-    jwks_uri: String,
+    #[serde(default)]
+    jwks_uri: Option<String>,
     #[serde(default)]
     algorithm: Option<String>,
     #[serde(default)]
@@ -225,8 +229,21 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
                 options.leeway = Duration::from_secs_f64(l);
             }
         }
+        let mut entry = match raw.jwks_uri {
+            Some(jwks_uri) => AuthorizationServerEntry::new(
+                raw.authorization_server_url
+                    .clone()
+                    .unwrap_or_else(|| raw.issuer.clone()),
+                raw.issuer,
+                jwks_uri,
+            ),
+            None => AuthorizationServerEntry::discover(raw.issuer),
+        };
+        if let Some(url) = raw.authorization_server_url {
+            entry.authorization_server_url = url;
+        }
         out.push(
-            AuthorizationServerEntry::new(raw.authorization_server_url, raw.issuer, raw.jwks_uri)
+            entry
                 .algorithms(algorithms)
                 .expected_audiences(raw.expected_audiences.unwrap_or_default())
                 .validation_options(options),

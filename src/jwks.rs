@@ -1,65 +1,17 @@
-//! Key sets: fetching a JWKS over HTTP, judging each key on its own, and caching the result.
-//!
-//! One key set is kept per `jwks_uri` and shared by every entry that names it. Concurrent misses
-//! coalesce into one fetch (moka's `try_get_with`), and cache hits never wait on a fetch. A
-//! token whose `kid` is unknown causes at most one refetch per key set per cooldown: the outcome
-//! of the latest fetch (keys or error) is remembered for the cooldown, and every request in that
-//! window gets that outcome without network.
+//! JWK sets (RFC 7517/7518): parsing a fetched set, judging each key on its own, and finding
+//! a token's key. Fetching and caching are in [`crate::keystore`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jsonwebtoken::jwk::{Jwk, KeyOperations, PublicKeyUse};
-use moka::future::Cache;
 use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::fetch::FetchError;
 use crate::verify::PublicKey;
 
-/// Key-set fetching and caching settings (see the builder methods `jwks_*`).
-#[derive(Debug, Clone)]
-pub(crate) struct JwksOptions {
-    pub(crate) ttl: Duration,
-    pub(crate) refetch_cooldown: Duration,
-    pub(crate) fetch_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) allow_insecure_http: bool,
-}
-
-impl Default for JwksOptions {
-    fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(3600),
-            refetch_cooldown: Duration::from_secs(5),
-            fetch_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-            max_response_bytes: 1024 * 1024,
-            allow_insecure_http: false,
-        }
-    }
-}
-
-/// Why a key set could not be obtained. Reported to clients as 503, never as 401.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FetchError {
-    Transport(String),
-    Status(u16),
-    TooLarge,
-    NotAKeySet(String),
-}
-
-impl std::fmt::Display for FetchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FetchError::Transport(e) => write!(f, "request failed: {e}"),
-            FetchError::Status(s) => write!(f, "answered HTTP {s}"),
-            FetchError::TooLarge => f.write_str("response exceeds the size cap"),
-            FetchError::NotAKeySet(e) => write!(f, "response is not a JWK set: {e}"),
-        }
-    }
-}
+/// Numbers every parsed key set, so that "the same set" is a cheap comparison.
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
 /// One usable verification key.
 #[derive(Debug)]
@@ -77,9 +29,11 @@ impl Key {
 }
 
 /// The usable keys of one fetch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KeySet {
     pub(crate) keys: Vec<Key>,
+    /// Unique per parsed set (a 304 keeps the version).
+    pub(crate) version: u64,
 }
 
 /// The result of looking a token's key up in a key set.
@@ -139,7 +93,10 @@ impl KeySet {
                 }
             }
         }
-        Ok(KeySet { keys })
+        Ok(KeySet {
+            keys,
+            version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),
+        })
     }
 }
 
@@ -181,157 +138,6 @@ fn judge(value: serde_json::Value) -> Result<Key, &'static str> {
         return Err("`alg` does not fit the key type");
     }
     Ok(Key { kid, alg, key })
-}
-
-/// Fetches and caches key sets, one per `jwks_uri`.
-pub(crate) struct KeyStore {
-    client: reqwest::Client,
-    sets: Cache<Arc<str>, Arc<KeySet>>,
-    /// The outcome of the latest fetch per URI, kept for the refetch cooldown.
-    recent: Cache<Arc<str>, Result<Arc<KeySet>, FetchError>>,
-    max_response_bytes: usize,
-}
-
-impl KeyStore {
-    pub(crate) fn new(opts: JwksOptions) -> Result<Self, ConfigError> {
-        let invalid = |field: &str, msg: &str| {
-            Err(ConfigError::new(ConfigErrorKind::InvalidValue, field, msg))
-        };
-        if opts.ttl.is_zero() {
-            return invalid("jwks_cache_ttl", "must be greater than zero");
-        }
-        if opts.fetch_timeout.is_zero() || opts.connect_timeout.is_zero() {
-            return invalid("jwks_fetch_timeout", "timeouts must be greater than zero");
-        }
-        if opts.max_response_bytes == 0 {
-            return invalid("jwks_max_response_bytes", "must be greater than zero");
-        }
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.fetch_timeout)
-            .user_agent(concat!("protected-resource/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ConfigError::new(
-                    ConfigErrorKind::HttpClient,
-                    "jwks",
-                    format!("HTTP client: {e}"),
-                )
-            })?;
-        // moka refuses a zero TTL; a zero cooldown means "refetch at most once at a time".
-        let cooldown = opts.refetch_cooldown.max(Duration::from_millis(1));
-        Ok(Self {
-            client,
-            sets: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(opts.ttl)
-                .build(),
-            recent: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(cooldown)
-                .build(),
-            max_response_bytes: opts.max_response_bytes,
-        })
-    }
-
-    /// The cached key set, fetching it (once, however many callers wait) on a miss.
-    pub(crate) async fn current(&self, uri: &Arc<str>) -> Result<Arc<KeySet>, FetchError> {
-        if let Some(set) = self.sets.get(uri).await {
-            return Ok(set);
-        }
-        // A fetch that failed within the cooldown is not repeated.
-        if let Some(Err(e)) = self.recent.get(uri).await {
-            return Err(e);
-        }
-        self.sets
-            .try_get_with(uri.clone(), async {
-                let outcome = self.fetch(uri).await;
-                self.recent.insert(uri.clone(), outcome.clone()).await;
-                outcome
-            })
-            .await
-            .map_err(|e| (*e).clone())
-    }
-
-    /// A fresh key set for an unknown `kid`: at most one fetch per URI per cooldown; within the
-    /// cooldown, the latest outcome is returned without network.
-    pub(crate) async fn refetch(&self, uri: &Arc<str>) -> Result<Arc<KeySet>, FetchError> {
-        self.recent
-            .get_with(uri.clone(), async {
-                let outcome = self.fetch(uri).await;
-                if let Ok(set) = &outcome {
-                    self.sets.insert(uri.clone(), set.clone()).await;
-                }
-                outcome
-            })
-            .await
-    }
-
-    async fn fetch(&self, uri: &str) -> Result<Arc<KeySet>, FetchError> {
-        let started = std::time::Instant::now();
-        let result = self.fetch_inner(uri).await;
-        match &result {
-            Ok(set) => tracing::debug!(
-                jwks_uri = uri,
-                keys = set.keys.len(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                "fetched key set"
-            ),
-            Err(e) => tracing::warn!(
-                jwks_uri = uri,
-                error = %e,
-                duration_ms = started.elapsed().as_millis() as u64,
-                "key set fetch failed"
-            ),
-        }
-        result
-    }
-
-    async fn fetch_inner(&self, uri: &str) -> Result<Arc<KeySet>, FetchError> {
-        let mut response = self
-            .client
-            .get(uri)
-            .header(
-                http::header::ACCEPT,
-                "application/jwk-set+json, application/json",
-            )
-            .send()
-            .await
-            .map_err(|e| FetchError::Transport(transport_reason(&e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(FetchError::Status(status.as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_response_bytes as u64)
-        {
-            return Err(FetchError::TooLarge);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Transport(transport_reason(&e)))?
-        {
-            if body.len() + chunk.len() > self.max_response_bytes {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        KeySet::parse(&body, uri).map(Arc::new)
-    }
-}
-
-fn transport_reason(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        e.to_string()
-    }
 }
 
 #[cfg(test)]

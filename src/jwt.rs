@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -25,7 +24,8 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
-use crate::jwks::{KeyStore, Lookup};
+use crate::jwks::Lookup;
+use crate::keystore::{KeyStore, Unavailable};
 use crate::owner::ResourceOwner;
 
 /// Why a token was refused. The kind is public; the detail is for logs.
@@ -101,15 +101,34 @@ impl ValidationErrorKind {
 pub struct ValidationError {
     kind: ValidationErrorKind,
     detail: &'static str,
+    retry_after: Option<Duration>,
 }
 
 impl ValidationError {
     pub(crate) const fn new(kind: ValidationErrorKind, detail: &'static str) -> Self {
-        Self { kind, detail }
+        Self {
+            kind,
+            detail,
+            retry_after: None,
+        }
     }
 
     const fn of(kind: ValidationErrorKind) -> Self {
-        Self { kind, detail: "" }
+        Self::new(kind, "")
+    }
+
+    fn unavailable(u: &Unavailable) -> Self {
+        Self {
+            kind: K::KeysUnavailable,
+            detail: "key set unavailable",
+            retry_after: Some(u.retry_after),
+        }
+    }
+
+    /// For [`KeysUnavailable`](ValidationErrorKind::KeysUnavailable): how long until the keys
+    /// are fetched again (sent as `Retry-After`, at least one second).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// The reason class.
@@ -181,10 +200,10 @@ struct EntryRules {
     options: AccessTokenValidationOptions,
 }
 
-/// Everything trusted about one issuer: its key sets and the entries that name it.
+/// Everything trusted about one issuer: its key sources and the entries that name it.
 struct IssuerGroup {
     issuer: String,
-    jwks_uris: Vec<Arc<str>>,
+    sources: Vec<usize>,
     entries: Vec<EntryRules>,
 }
 
@@ -193,15 +212,18 @@ impl IssuerGroup {
         issuer: &str,
         entries: impl Iterator<Item = &'a AuthorizationServerEntry>,
         canonical: &str,
+        keys: &KeyStore,
     ) -> Self {
         let mut group = IssuerGroup {
             issuer: issuer.to_owned(),
-            jwks_uris: Vec::new(),
+            sources: Vec::new(),
             entries: Vec::new(),
         };
         for e in entries {
-            if !group.jwks_uris.iter().any(|u| **u == *e.jwks_uri) {
-                group.jwks_uris.push(Arc::from(e.jwks_uri.as_str()));
+            if let Some(id) = keys.source_of(e)
+                && !group.sources.contains(&id)
+            {
+                group.sources.push(id);
             }
             let audiences = if e.expected_audiences.is_empty() {
                 vec![canonical.to_owned()]
@@ -245,6 +267,7 @@ impl Validator {
                     &e.issuer,
                     entries.iter().filter(|x| x.issuer == e.issuer),
                     canonical,
+                    &keys,
                 )
             });
         }
@@ -258,6 +281,7 @@ impl Validator {
                         .iter()
                         .filter(|x| x.issuer == first.issuer && !x.validation_options.verify_iss),
                     canonical,
+                    &keys,
                 )
             });
         Self {
@@ -266,6 +290,10 @@ impl Validator {
             keys,
             max_token_bytes,
         }
+    }
+
+    pub(crate) fn keys(&self) -> &KeyStore {
+        &self.keys
     }
 
     pub(crate) fn max_token_bytes(&self) -> usize {
@@ -344,19 +372,25 @@ impl Validator {
         signature: &str,
     ) -> Result<(), ValidationError> {
         let mut outcome = ValidationError::of(K::UnknownKey);
-        for uri in &group.jwks_uris {
-            let set = self.keys.current(uri).await.map_err(|e| {
-                tracing::debug!(jwks_uri = &**uri, error = %e, "no keys for token");
-                ValidationError::new(K::KeysUnavailable, "key set fetch failed")
+        for &id in &group.sources {
+            let set = self.keys.current(id).await.map_err(|u| {
+                tracing::debug!(issuer = %group.issuer, error = %u, "no keys for token");
+                ValidationError::unavailable(&u)
             })?;
             let mut lookup = set.find(kid, alg);
             let fresh;
-            if matches!(lookup, Lookup::NotFound) {
-                tracing::debug!(jwks_uri = &**uri, kid, "unknown key id: refetching key set");
-                fresh = self.keys.refetch(uri).await.map_err(|_| {
-                    ValidationError::new(K::KeysUnavailable, "key set refetch failed")
-                })?;
+            if matches!(lookup, Lookup::NotFound)
+                && let Some(newer) = self
+                    .keys
+                    .refetch_for_unknown(id, &set, kid)
+                    .await
+                    .map_err(|u| ValidationError::unavailable(&u))?
+            {
+                fresh = newer;
                 lookup = fresh.find(kid, alg);
+                if matches!(lookup, Lookup::NotFound) {
+                    self.keys.remember_unknown(id, kid, &fresh).await;
+                }
             }
             match lookup {
                 Lookup::Found(key) if key.key.verify(alg, message, signature) => return Ok(()),

@@ -1,0 +1,168 @@
+//! Finding an issuer's `jwks_uri` from its published metadata, for entries configured with
+//! an issuer only ([`AuthorizationServerEntry::discover`](crate::AuthorizationServerEntry::discover)).
+//!
+//! The metadata locations are tried in the order of the MCP authorization specification
+//! (2025-11-25, "Authorization Server Metadata Discovery"):
+//!
+//! | issuer | tried in order |
+//! |---|---|
+//! | `https://as.example` | `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration` |
+//! | `https://as.example/tenant` | `/.well-known/oauth-authorization-server/tenant` (RFC 8414 path insertion), `/.well-known/openid-configuration/tenant`, `/tenant/.well-known/openid-configuration` (OpenID Connect Discovery) |
+//!
+//! A document is used only when its `issuer` equals the configured issuer exactly (RFC 8414
+//! §3.3, OpenID Connect Discovery §4.3); a document naming another issuer is skipped. The
+//! `jwks_uri` it gives must be `https` (or `http` on a loopback host, or anything when
+//! `dangerous_allow_insecure_jwks_uri` is on). Documents are fetched with the same timeouts,
+//! size cap and no-redirect policy as key sets, and cached and refreshed like them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::is_loopback_host;
+use crate::error::printable;
+use crate::fetch::{FetchError, Fetched, HttpFetcher};
+
+/// A discovered key-set location and how long the document may be cached.
+#[derive(Debug, Clone)]
+pub(crate) struct Discovered {
+    pub(crate) jwks_uri: Arc<str>,
+    pub(crate) lifetime: Option<Duration>,
+}
+
+/// The metadata URLs to try for `issuer`, in order.
+pub(crate) fn candidates(issuer: &reqwest::Url) -> Vec<String> {
+    let origin = issuer.origin().ascii_serialization();
+    let path = issuer.path().trim_end_matches('/');
+    if path.is_empty() {
+        vec![
+            format!("{origin}/.well-known/oauth-authorization-server"),
+            format!("{origin}/.well-known/openid-configuration"),
+        ]
+    } else {
+        vec![
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}/.well-known/openid-configuration{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ]
+    }
+}
+
+#[derive(Deserialize)]
+struct Document {
+    issuer: String,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+}
+
+/// Fetches the issuer's metadata and returns its `jwks_uri`.
+pub(crate) async fn discover(
+    fetcher: &HttpFetcher,
+    issuer: &str,
+    allow_insecure: bool,
+) -> Result<Discovered, FetchError> {
+    let parsed = reqwest::Url::parse(issuer)
+        .map_err(|_| FetchError::Discovery("the issuer is not a URL".to_owned()))?;
+    // The most telling reason seen so far (a 404 says less than a mismatch or a 500).
+    let mut reason: Option<String> = None;
+    for url in candidates(&parsed) {
+        let (bytes, lifetime) = match fetcher.get(&url, "application/json", None).await {
+            Ok(Fetched::Body {
+                bytes, lifetime, ..
+            }) => (bytes, lifetime),
+            Ok(Fetched::NotModified { .. }) => continue,
+            Err(FetchError::Status(404)) => continue,
+            Err(e) => {
+                reason.get_or_insert(format!("{url}: {e}"));
+                continue;
+            }
+        };
+        let doc: Document = match serde_json::from_slice(&bytes) {
+            Ok(d) => d,
+            Err(_) => {
+                reason.get_or_insert(format!(
+                    "{url}: not an authorization server metadata document"
+                ));
+                continue;
+            }
+        };
+        if doc.issuer != issuer {
+            tracing::warn!(
+                metadata_url = %url,
+                configured_issuer = issuer,
+                document_issuer = %printable(&doc.issuer),
+                "skipping authorization server metadata naming another issuer"
+            );
+            reason = Some(format!(
+                "{url} names issuer `{}`, not the configured `{issuer}`",
+                printable(&doc.issuer)
+            ));
+            continue;
+        }
+        let Some(jwks_uri) = doc.jwks_uri else {
+            return Err(FetchError::Discovery(format!("{url} has no jwks_uri")));
+        };
+        check_jwks_uri(&jwks_uri, allow_insecure)
+            .map_err(|why| FetchError::Discovery(format!("{url}: {why}")))?;
+        return Ok(Discovered {
+            jwks_uri: Arc::from(jwks_uri),
+            lifetime,
+        });
+    }
+    Err(FetchError::Discovery(reason.unwrap_or_else(|| {
+        "no authorization server metadata found (RFC 8414 or OpenID Connect)".to_owned()
+    })))
+}
+
+fn check_jwks_uri(uri: &str, allow_insecure: bool) -> Result<(), String> {
+    let url = reqwest::Url::parse(uri)
+        .map_err(|_| format!("jwks_uri `{}` is not an absolute URL", printable(uri)))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure || is_loopback_host(&url) => Ok(()),
+        other => Err(format!(
+            "jwks_uri `{}` uses `{other}`; keys must be fetched over https",
+            printable(uri)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_locations_follow_the_mcp_order() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(
+            candidates(&url("https://as.example.com")),
+            [
+                "https://as.example.com/.well-known/oauth-authorization-server",
+                "https://as.example.com/.well-known/openid-configuration",
+            ]
+        );
+        assert_eq!(
+            candidates(&url("https://as.example.com/")),
+            candidates(&url("https://as.example.com"))
+        );
+        assert_eq!(
+            candidates(&url("https://as.example.com:8443/tenant/v2")),
+            [
+                "https://as.example.com:8443/.well-known/oauth-authorization-server/tenant/v2",
+                "https://as.example.com:8443/.well-known/openid-configuration/tenant/v2",
+                "https://as.example.com:8443/tenant/v2/.well-known/openid-configuration",
+            ]
+        );
+    }
+
+    #[test]
+    fn discovered_key_sets_need_tls() {
+        assert!(check_jwks_uri("https://as.example.com/jwks", false).is_ok());
+        assert!(check_jwks_uri("http://127.0.0.1:9/jwks", false).is_ok());
+        assert!(check_jwks_uri("http://as.example.com/jwks", false).is_err());
+        assert!(check_jwks_uri("http://as.example.com/jwks", true).is_ok());
+        assert!(check_jwks_uri("file:///etc/keys", true).is_err());
+        assert!(check_jwks_uri("/jwks", false).is_err());
+    }
+}
