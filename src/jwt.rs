@@ -378,7 +378,9 @@ impl Validator {
                 ValidationError::unavailable(&u)
             })?;
             let mut lookup = set.find(kid, alg);
+            let mut newest = &set;
             let fresh;
+            let mut refetched = false;
             if matches!(lookup, Lookup::NotFound)
                 && let Some(newer) = self
                     .keys
@@ -387,10 +389,12 @@ impl Validator {
                     .map_err(|u| ValidationError::unavailable(&u))?
             {
                 fresh = newer;
+                newest = &fresh;
+                refetched = true;
                 lookup = fresh.find(kid, alg);
-                if matches!(lookup, Lookup::NotFound) {
-                    self.keys.remember_unknown(id, kid, &fresh).await;
-                }
+            }
+            if matches!(lookup, Lookup::NotFound) {
+                self.keys.unknown_kid(id, kid, newest, refetched).await;
             }
             match lookup {
                 Lookup::Found(key) if key.key.verify(alg, message, signature) => return Ok(()),

@@ -425,7 +425,6 @@ impl KeyStore {
         if let Some(key) = &remembered
             && shared.unknown_kids.get(key).await == Some(seen.version)
         {
-            bump(&source.counters.unknown_kid_rejections);
             return Ok(None);
         }
         let snap = shared.snapshots.get(&id).await;
@@ -439,7 +438,6 @@ impl KeyStore {
                     return Ok(Some(keys.clone()));
                 }
                 if now < later(s.attempted_at, shared.opts.refetch_cooldown) {
-                    bump(&source.counters.unknown_kid_rejections);
                     return Ok(None);
                 }
                 s.attempt
@@ -458,10 +456,20 @@ impl KeyStore {
         Ok(snap.keys.clone())
     }
 
-    /// Remembers that `kid` is not in key set `set` of source `id`, so that it is refused
-    /// without work until the set changes.
-    pub(crate) async fn remember_unknown(&self, id: usize, kid: Option<&str>, set: &KeySet) {
-        if let Some(kid) = kid.filter(|k| k.len() <= MAX_REMEMBERED_KID) {
+    /// Records a token refused because its key id is not in `set` (the newest keys of source
+    /// `id`). After a refetch the kid is remembered, so that it is refused without work until
+    /// the key set changes.
+    pub(crate) async fn unknown_kid(
+        &self,
+        id: usize,
+        kid: Option<&str>,
+        set: &KeySet,
+        refetched: bool,
+    ) {
+        if let Some(source) = self.shared.sources.get(id) {
+            bump(&source.counters.unknown_kid_rejections);
+        }
+        if refetched && let Some(kid) = kid.filter(|k| k.len() <= MAX_REMEMBERED_KID) {
             self.shared
                 .unknown_kids
                 .insert((id, Box::from(kid)), set.version)
@@ -816,7 +824,8 @@ pub struct KeySetStats {
     pub misses: u64,
     /// Fetches caused by unknown key ids.
     pub unknown_kid_refetches: u64,
-    /// Unknown key ids refused without a fetch (cooldown or remembered).
+    /// Tokens refused because no key has their key id (after any refetch). Most of them
+    /// cost no fetch: see `unknown_kid_refetches`.
     pub unknown_kid_rejections: u64,
     /// Usable keys held now.
     pub keys: usize,

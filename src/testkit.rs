@@ -37,7 +37,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -208,7 +208,12 @@ struct ServerState {
     issuer: String,
     keys: RwLock<Vec<Arc<SigningKey>>>,
     jwks_requests: AtomicUsize,
+    jwks_not_modified: AtomicUsize,
+    metadata_requests: AtomicUsize,
     behavior: Mutex<JwksBehavior>,
+    cache_control: Mutex<Option<String>>,
+    metadata_issuer: Mutex<Option<String>>,
+    serve_rfc8414: AtomicBool,
     next_kid: AtomicUsize,
     shutdown: watch::Receiver<bool>,
 }
@@ -238,7 +243,7 @@ impl Drop for MockAuthorizationServer {
     }
 }
 
-async fn jwks(State(state): State<Arc<ServerState>>) -> Response {
+async fn jwks(State(state): State<Arc<ServerState>>, request: http::request::Parts) -> Response {
     state.jwks_requests.fetch_add(1, Ordering::SeqCst);
     let behavior = state.behavior.lock().map(|b| b.clone()).unwrap_or_default();
     match behavior {
@@ -248,7 +253,35 @@ async fn jwks(State(state): State<Arc<ServerState>>) -> Response {
                 .read()
                 .map(|k| k.iter().map(|k| k.jwk.clone()).collect())
                 .unwrap_or_default();
-            axum::Json(json!({ "keys": keys })).into_response()
+            let body = json!({ "keys": keys }).to_string();
+            let etag = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                body.hash(&mut h);
+                format!("\"{:016x}\"", h.finish())
+            };
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&etag) {
+                headers.insert(http::header::ETAG, v);
+            }
+            if let Some(cc) = state.cache_control.lock().ok().and_then(|c| c.clone())
+                && let Ok(v) = http::HeaderValue::from_str(&cc)
+            {
+                headers.insert(http::header::CACHE_CONTROL, v);
+            }
+            let matches = request
+                .headers
+                .get(http::header::IF_NONE_MATCH)
+                .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+            if matches {
+                state.jwks_not_modified.fetch_add(1, Ordering::SeqCst);
+                return (StatusCode::NOT_MODIFIED, headers).into_response();
+            }
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            (headers, body).into_response()
         }
         JwksBehavior::Status(code) => StatusCode::from_u16(code)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -274,10 +307,25 @@ async fn jwks(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
+async fn rfc8414_metadata(State(state): State<Arc<ServerState>>) -> Response {
+    if !state.serve_rfc8414.load(Ordering::SeqCst) {
+        state.metadata_requests.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    as_metadata(State(state)).await
+}
+
 async fn as_metadata(State(state): State<Arc<ServerState>>) -> Response {
+    state.metadata_requests.fetch_add(1, Ordering::SeqCst);
     let issuer = &state.issuer;
+    let named = state
+        .metadata_issuer
+        .lock()
+        .ok()
+        .and_then(|i| i.clone())
+        .unwrap_or_else(|| issuer.clone());
     axum::Json(json!({
-        "issuer": issuer,
+        "issuer": named,
         "jwks_uri": format!("{issuer}/jwks"),
         "token_endpoint": format!("{issuer}/token"),
         "response_types_supported": ["code"],
@@ -295,22 +343,54 @@ impl MockAuthorizationServer {
 
     /// Starts a server with one key per algorithm given, in that order.
     pub async fn start_with(algorithms: &[Algorithm]) -> std::io::Result<Self> {
+        Self::start_at(algorithms, "").await
+    }
+
+    /// Starts a server whose issuer has a path (`http://127.0.0.1:PORT{path}`, for example
+    /// `/tenant/a`), like multi-tenant providers. It serves its JWKS at `{issuer}/jwks` and
+    /// its metadata where RFC 8414 (path insertion) and OpenID Connect Discovery (path
+    /// insertion and path appending) put it.
+    pub async fn start_at(algorithms: &[Algorithm], path: &str) -> std::io::Result<Self> {
+        let path = path.trim_end_matches('/');
+        if !path.is_empty() && !path.starts_with('/') {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the issuer path must start with `/`",
+            ));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = watch::channel(false);
         let state = Arc::new(ServerState {
-            issuer: format!("http://{addr}"),
+            issuer: format!("http://{addr}{path}"),
             keys: RwLock::new(Vec::new()),
             jwks_requests: AtomicUsize::new(0),
+            jwks_not_modified: AtomicUsize::new(0),
+            metadata_requests: AtomicUsize::new(0),
             behavior: Mutex::new(JwksBehavior::Normal),
+            cache_control: Mutex::new(None),
+            metadata_issuer: Mutex::new(None),
+            serve_rfc8414: AtomicBool::new(true),
             next_kid: AtomicUsize::new(1),
             shutdown: rx.clone(),
         });
-        let app = Router::new()
-            .route("/jwks", get(jwks))
-            .route("/.well-known/oauth-authorization-server", get(as_metadata))
-            .route("/.well-known/openid-configuration", get(as_metadata))
-            .with_state(state.clone());
+        let mut app = Router::new()
+            .route(&format!("{path}/jwks"), get(jwks))
+            .route(
+                &format!("/.well-known/oauth-authorization-server{path}"),
+                get(rfc8414_metadata),
+            )
+            .route(
+                &format!("/.well-known/openid-configuration{path}"),
+                get(as_metadata),
+            );
+        if !path.is_empty() {
+            app = app.route(
+                &format!("{path}/.well-known/openid-configuration"),
+                get(as_metadata),
+            );
+        }
+        let app = app.with_state(state.clone());
         let mut stop = rx;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -406,9 +486,47 @@ impl MockAuthorizationServer {
         self.keys().iter().map(|k| k.kid.clone()).collect()
     }
 
-    /// How many JWKS requests the server has received.
+    /// How many JWKS requests the server has received (conditional ones included).
     pub fn jwks_requests(&self) -> usize {
         self.state.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many JWKS requests were answered `304 Not Modified` (the JWKS carries an `ETag`
+    /// and honours `If-None-Match`).
+    pub fn jwks_not_modified(&self) -> usize {
+        self.state.jwks_not_modified.load(Ordering::SeqCst)
+    }
+
+    /// How many metadata (RFC 8414 / OpenID Connect discovery) requests the server received.
+    pub fn metadata_requests(&self) -> usize {
+        self.state.metadata_requests.load(Ordering::SeqCst)
+    }
+
+    /// Sends this `Cache-Control` value with the JWKS (`None`: no header, the default).
+    pub fn set_jwks_cache_control(&self, value: Option<&str>) {
+        if let Ok(mut c) = self.state.cache_control.lock() {
+            *c = value.map(str::to_owned);
+        }
+    }
+
+    /// Makes the metadata documents name this `issuer` instead of the real one (to test the
+    /// RFC 8414 §3.3 issuer check); `None` restores the real one.
+    pub fn set_metadata_issuer(&self, issuer: Option<&str>) {
+        if let Ok(mut i) = self.state.metadata_issuer.lock() {
+            *i = issuer.map(str::to_owned);
+        }
+    }
+
+    /// Whether the RFC 8414 metadata endpoint answers (default) or says 404, leaving only
+    /// OpenID Connect discovery.
+    pub fn serve_rfc8414_metadata(&self, serve: bool) {
+        self.state.serve_rfc8414.store(serve, Ordering::SeqCst);
+    }
+
+    /// An entry trusting this server that discovers its `jwks_uri` from the metadata.
+    pub fn discovery_entry(&self) -> AuthorizationServerEntry {
+        let algs = self.entry().allowed_algorithms().to_vec();
+        AuthorizationServerEntry::discover(self.issuer()).algorithms(algs)
     }
 
     /// Changes what the JWKS endpoint does.
