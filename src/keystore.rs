@@ -437,6 +437,11 @@ impl KeyStore {
                 {
                     return Ok(Some(keys.clone()));
                 }
+                // While the server is failing, the backoff applies to unknown kids too; the
+                // kid may be new, so the answer is "unavailable", not "unknown".
+                if s.consecutive_failures > 0 && now < s.retry_at {
+                    return Err(s.unavailable(now));
+                }
                 if now < later(s.attempted_at, shared.opts.refetch_cooldown) {
                     return Ok(None);
                 }
@@ -512,11 +517,17 @@ impl KeyStore {
                 Err(_) => Some((id, format!("no answer within {deadline:?}"))),
             }
         });
-        futures_util::future::join_all(all)
+        let failed: Vec<(usize, String)> = futures_util::future::join_all(all)
             .await
             .into_iter()
             .flatten()
-            .collect()
+            .collect();
+        tracing::info!(
+            sources = self.shared.sources.len(),
+            failed = failed.len(),
+            "key sets warmed up"
+        );
+        failed
     }
 
     /// A statistics snapshot per source, in configuration order.
@@ -621,7 +632,12 @@ impl Shared {
     async fn attempt(&self, id: usize, prev: Option<&Snapshot>, reason: &'static str) -> Snapshot {
         let Some(source) = self.sources.get(id) else {
             // Not reachable: ids come from `new`.
-            return self.failed(prev, None, FetchError::Discovery("no such source".into()));
+            return self.failed(
+                prev,
+                None,
+                FetchError::Discovery("no such source".into()),
+                Instant::now(),
+            );
         };
         let span = tracing::info_span!(
             "jwks_fetch",
@@ -636,7 +652,7 @@ impl Shared {
                 Ok(uri) => uri,
                 Err(e) => {
                     bump(&source.counters.failures);
-                    return self.failed(prev, discovery, e);
+                    return self.failed(prev, discovery, e, started);
                 }
             };
             tracing::Span::current().record("jwks_uri", &*uri);
@@ -672,11 +688,12 @@ impl Shared {
                             prev,
                             discovery,
                             FetchError::NotAKeySet("no usable key in the set".into()),
+                            started,
                         );
                     }
                     Err(e) => {
                         bump(&source.counters.failures);
-                        return self.failed(prev, discovery, e);
+                        return self.failed(prev, discovery, e, started);
                     }
                 },
                 Ok(Fetched::NotModified { lifetime }) => {
@@ -685,13 +702,13 @@ impl Shared {
                         Some((keys, validators)) => (keys, validators, lifetime),
                         None => {
                             bump(&source.counters.failures);
-                            return self.failed(prev, discovery, FetchError::Status(304));
+                            return self.failed(prev, discovery, FetchError::Status(304), started);
                         }
                     }
                 }
                 Err(e) => {
                     bump(&source.counters.failures);
-                    return self.failed(prev, discovery, e);
+                    return self.failed(prev, discovery, e, started);
                 }
             };
             let lifetime = self.opts.lifetime(lifetime);
@@ -764,6 +781,7 @@ impl Shared {
         prev: Option<&Snapshot>,
         discovery: Option<(Arc<str>, Instant)>,
         error: FetchError,
+        started: Instant,
     ) -> Snapshot {
         let now = Instant::now();
         let failures = prev.map_or(0, |p| p.consecutive_failures).saturating_add(1);
@@ -774,6 +792,7 @@ impl Shared {
         tracing::warn!(
             outcome = "error",
             error = %error,
+            duration_ms = now.saturating_duration_since(started).as_millis() as u64,
             consecutive_failures = failures,
             retry_in_ms = wait.as_millis() as u64,
             serving_stale,

@@ -51,6 +51,91 @@
 //!
 //! For an rmcp server, see `examples/mcp_server.rs` and [`ResourceOwner::from_parts`].
 //!
+//! ## Key management
+//! Every request needs its issuer's keys, so key handling is built to keep valid users in
+//! and invalid tokens out while an authorization server is slow, down, rotating keys or
+//! under attack:
+//!
+//! - **One key set per `jwks_uri`**, shared by the entries naming it, fetched when first
+//!   needed (building fetches nothing; [`ResourceServerAuth::warm_up`] fetches everything
+//!   before serving, with a deadline, and reports the issuers that failed). Concurrent
+//!   requests needing a fetch wait for one shared fetch; requests served from the cache never
+//!   wait on a fetch.
+//! - **Lifetime** from the answer's `Cache-Control: max-age` (minus `Age`) or `Expires`,
+//!   clamped to bounds; without those headers, the configured TTL. A **background refresh**
+//!   starts shortly before expiry (a tenth of the lifetime, at least the fetch timeout plus a
+//!   second), so steady traffic never waits. Refreshes are **conditional** (`If-None-Match`,
+//!   `If-Modified-Since`) when the server sent `ETag` / `Last-Modified`.
+//! - **Failures** (network, timeout, non-200, redirect, oversized, not a key set, no usable
+//!   key) keep the last good keys in service up to `stale_if_error` past expiry, log a warning
+//!   and retry with jittered exponential backoff. Without usable keys, requests get **503 with
+//!   `Retry-After`** (the time until the next attempt), never 401.
+//! - **Unknown `kid`**: one refetch per key set per cooldown, shared by every request that
+//!   needs it; in between, and while the backoff runs, such tokens are refused without
+//!   network. A kid still missing after a refetch is remembered (at most 1 MiB of kids, ten
+//!   minutes, and only while the key set is unchanged), so repeating it costs nothing.
+//! - **Tolerant parsing**: each key is judged alone; keys with `use` other than `sig`,
+//!   `key_ops` without `verify`, unknown `kty`/curve, private members, RSA under 2048 bits or
+//!   an `alg` that does not fit are skipped (debug log). A token without `kid` is accepted only
+//!   when exactly one usable key fits its algorithm.
+//! - **Discovery**: [`AuthorizationServerEntry::discover`] takes an issuer only and finds its
+//!   `jwks_uri` in RFC 8414 metadata (path insertion), then OpenID Connect discovery; the
+//!   document's `issuer` must equal the configured one exactly. Discovered locations are
+//!   cached and refreshed like key sets, and kept while rediscovery fails.
+//! - **Transport**: connect and total timeouts, a streamed size cap, no redirects, `https`
+//!   only (except loopback hosts, or [`dangerous_allow_insecure_jwks_uri`]).
+//! - **Observability**: every fetch runs in a `jwks_fetch` span (`issuer`, `jwks_uri`,
+//!   `reason` = `cold` / `expired` / `refresh` / `unknown_kid`) with an event carrying
+//!   `outcome`, `duration_ms`, `keys` or `error`, `consecutive_failures`, `retry_in_ms`,
+//!   `serving_stale`; refused requests log their reason at debug level.
+//!   [`ResourceServerAuth::key_set_stats`] returns cheap counters per key source
+//!   ([`KeySetStats`]) for your metrics. Background refreshes end when the last clone of the
+//!   configuration (and of every layer holding it) is dropped.
+//!
+//! | setting (builder method) | default |
+//! |---|---|
+//! | [`jwks_cache_ttl`] (no caching headers) | 1 hour |
+//! | [`jwks_cache_ttl_bounds`] (for `max-age` / `Expires`) | 1 minute to 24 hours |
+//! | [`jwks_stale_if_error`] | 24 hours past expiry |
+//! | [`jwks_refetch_cooldown`] (unknown `kid`; first retry after a failure) | 5 s |
+//! | [`jwks_max_backoff`] | 5 minutes |
+//! | [`jwks_connect_timeout`] / [`jwks_fetch_timeout`] | 2 s / 5 s |
+//! | [`jwks_max_response_bytes`] | 1 MiB |
+//! | [`dangerous_allow_insecure_jwks_uri`] | off |
+//!
+//! [`jwks_cache_ttl`]: ResourceServerAuthBuilder::jwks_cache_ttl
+//! [`jwks_cache_ttl_bounds`]: ResourceServerAuthBuilder::jwks_cache_ttl_bounds
+//! [`jwks_stale_if_error`]: ResourceServerAuthBuilder::jwks_stale_if_error
+//! [`jwks_refetch_cooldown`]: ResourceServerAuthBuilder::jwks_refetch_cooldown
+//! [`jwks_max_backoff`]: ResourceServerAuthBuilder::jwks_max_backoff
+//! [`jwks_connect_timeout`]: ResourceServerAuthBuilder::jwks_connect_timeout
+//! [`jwks_fetch_timeout`]: ResourceServerAuthBuilder::jwks_fetch_timeout
+//! [`jwks_max_response_bytes`]: ResourceServerAuthBuilder::jwks_max_response_bytes
+//! [`dangerous_allow_insecure_jwks_uri`]: ResourceServerAuthBuilder::dangerous_allow_insecure_jwks_uri
+//!
+//! ```
+//! use std::time::Duration;
+//! use protected_resource::{AuthorizationServerEntry, ResourceServerAuth};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = protected_resource::testkit::MockAuthorizationServer::start().await?;
+//! # let issuer = server.issuer().to_owned();
+//! let auth = ResourceServerAuth::builder()
+//!     .canonical_url("http://127.0.0.1:8000/mcp")
+//!     // Only the issuer: the jwks_uri is discovered from its metadata.
+//!     .authorization_server(AuthorizationServerEntry::discover(issuer))
+//!     .jwks_stale_if_error(Duration::from_secs(6 * 3600))
+//!     .build()?;
+//! auth.warm_up(Duration::from_secs(10)).await?;
+//! for source in auth.key_set_stats() {
+//!     println!("{:?}: {} keys, {} fetches", source.issuers, source.keys, source.fetches);
+//!     assert_eq!(source.keys, 1);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Features
 //! | feature | default | what |
 //! |---|---|---|
@@ -67,8 +152,7 @@
 //! - `jku`, `x5u`, `jwk`, `x5c` in token headers are ignored; `crit` is refused.
 //! - Keys belong to their issuer: a token claiming issuer B is never verified with A's keys.
 //! - Signature, audience and `sub` checks can not be switched off.
-//! - Nothing is cached per token; key sets are cached per `jwks_uri`.
-//! - Unknown `kid`s cause at most one key-set refetch per cooldown.
+//! - Nothing is cached per token; key sets are cached per `jwks_uri` (see "Key management").
 //! - Token content never appears in responses or logs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

@@ -500,3 +500,37 @@ async fn background_tasks_stop_when_the_last_clone_is_dropped() {
     // (A running refresh keeps its connection tasks alive too, so any decrease means it ended.)
     eventually("background task ended", || metrics.num_alive_tasks() < busy).await;
 }
+
+#[tokio::test]
+async fn unknown_kids_respect_the_backoff_while_the_server_fails() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let app = App::new(builder(&server).build().unwrap());
+    let good = server.token().audience(CANON).sign();
+    assert_eq!(app.with_token(&good).await.status, StatusCode::OK);
+    let claims = json!({"iss": server.issuer(), "sub": "x", "aud": CANON, "exp": 4_000_000_000u64});
+    let new_kid = unsigned_token(&json!({"alg": "RS256", "kid": "new"}), &claims, "c2ln");
+    server.set_jwks_behavior(JwksBehavior::Status(500));
+    skip(Duration::from_secs(6)).await;
+    // The kid may be a new key the server can not show us: 503, not 401.
+    let a = app.with_token(&new_kid).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(server.jwks_requests(), 2);
+    // Known keys are unaffected.
+    assert_eq!(app.with_token(&good).await.status, StatusCode::OK);
+    skip(Duration::from_secs(6)).await;
+    assert_eq!(
+        app.with_token(&new_kid).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(server.jwks_requests(), 3);
+    // After the second failure the backoff (5–10 s) holds every unknown kid back.
+    for _ in 0..3 {
+        skip(Duration::from_millis(1600)).await;
+        let a = app.with_token(&new_kid).await;
+        assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(a.headers.contains_key(http::header::RETRY_AFTER));
+    }
+    assert_eq!(server.jwks_requests(), 3);
+    assert_eq!(app.with_token(&good).await.status, StatusCode::OK);
+    assert_eq!(app.calls(), 3);
+}
