@@ -1,10 +1,12 @@
 //! A real mock authorization server for tests (feature `test-util`).
 //!
 //! [`MockAuthorizationServer`] generates RSA, EC (P-256, P-384, P-521) and Ed25519 keys, serves
-//! its JWKS and RFC 8414 / OpenID Connect metadata over real HTTP on `127.0.0.1` with an
-//! OS-chosen port, mints tokens with any claims and headers, counts JWKS requests, can be told
-//! to fail (500, hang, garbage, oversized, redirect) and rotates keys. It is the way to test
-//! handlers behind [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
+//! its JWKS (with an `ETag`, honouring `If-None-Match`, and an optional `Cache-Control`) and
+//! RFC 8414 / OpenID Connect metadata over real HTTP on `127.0.0.1` with an OS-chosen port
+//! (issuers with a path too, see [`MockAuthorizationServer::start_at`]), mints tokens with any
+//! claims and headers, counts JWKS and metadata requests, can be told to fail (500, hang,
+//! garbage, oversized, redirect, metadata naming another issuer) and rotates keys. It is the
+//! way to test handlers behind [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
 //!
 //! ```
 //! use axum::{Router, routing::get};

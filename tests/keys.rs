@@ -94,7 +94,7 @@ async fn unobtainable_keys_answer_503_not_401() {
         JwksBehavior::Status(500),
         JwksBehavior::Garbage,
         JwksBehavior::Hang,
-        JwksBehavior::Body(vec![b' '; 2 * 1024 * 1024]),
+        JwksBehavior::Body(vec![b' '; 5 * 1024 * 1024]),
         JwksBehavior::Redirect("http://127.0.0.1:1/jwks".into()),
     ] {
         let server = MockAuthorizationServer::start().await.unwrap();
