@@ -343,9 +343,8 @@ impl KeyStore {
         Ok(Self {
             shared: Arc::new(Shared {
                 fetcher,
-                snapshots: Cache::builder()
-                    .max_capacity(sources.len() as u64 + 1)
-                    .build(),
+                // One entry per configured source, never evicted: no capacity bound needed.
+                snapshots: Cache::builder().build(),
                 unknown_kids: Cache::builder()
                     .weigher(|k: &(usize, Box<str>), _: &u64| k.1.len() as u32 + 16)
                     .max_capacity(1024 * 1024)

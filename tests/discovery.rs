@@ -12,12 +12,6 @@ use protected_resource::{
     Algorithm, AuthorizationServerEntry, ConfigErrorKind, ResourceServerAuth,
 };
 
-async fn skip(d: Duration) {
-    tokio::time::pause();
-    tokio::time::advance(d).await;
-    tokio::time::resume();
-}
-
 fn auth(entry: AuthorizationServerEntry) -> ResourceServerAuth {
     ResourceServerAuth::builder()
         .canonical_url(CANON)
@@ -38,13 +32,7 @@ async fn rfc8414_metadata_gives_the_jwks_uri() {
     assert_eq!(a.json()["issuer"], server.issuer());
     assert_eq!((server.metadata_requests(), server.jwks_requests()), (1, 1));
     // The metadata advertises the issuer as authorization server.
-    let meta = app
-        .send(
-            http::Request::get("/.well-known/oauth-protected-resource/mcp")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let meta = app.metadata().await;
     assert_eq!(
         meta.json()["authorization_servers"],
         serde_json::json!([server.issuer()])

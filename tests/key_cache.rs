@@ -16,13 +16,6 @@ use protected_resource::testkit::{JwksBehavior, MockAuthorizationServer, unsigne
 use protected_resource::{ResourceServerAuth, ResourceServerAuthBuilder};
 use serde_json::json;
 
-/// Moves tokio's clock forward by `d` without waiting.
-async fn skip(d: Duration) {
-    tokio::time::pause();
-    tokio::time::advance(d).await;
-    tokio::time::resume();
-}
-
 /// Waits (real time, generous bound) until `cond` holds.
 async fn eventually(what: &str, cond: impl Fn() -> bool) {
     let started = std::time::Instant::now();

@@ -186,13 +186,7 @@ async fn regional_entries_share_one_issuer_and_key_set() {
     let answers = join_all((0..20).map(|_| app.with_token(&token))).await;
     assert!(answers.iter().all(|a| a.status == StatusCode::OK));
     assert_eq!(server.jwks_requests(), 1);
-    let meta = app
-        .send(
-            http::Request::get("/.well-known/oauth-protected-resource/mcp")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let meta = app.metadata().await;
     assert_eq!(
         meta.json()["authorization_servers"],
         serde_json::json!(["https://auth-us.example.com", "https://auth-eu.example.com"])

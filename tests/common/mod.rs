@@ -80,6 +80,16 @@ impl App {
         }
     }
 
+    /// GETs the protected-resource metadata document.
+    pub async fn metadata(&self) -> Answer {
+        self.send(
+            Request::get("/.well-known/oauth-protected-resource/mcp")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
     pub async fn with_token(&self, token: &str) -> Answer {
         self.send(bearer(token)).await
     }
@@ -116,4 +126,13 @@ pub fn auth_for(server: &MockAuthorizationServer) -> ResourceServerAuth {
         .authorization_server(server.entry())
         .build()
         .expect("config")
+}
+
+/// Moves tokio's clock forward by `d` without waiting: pause, advance, resume, so that network
+/// I/O only ever happens on a running clock (a paused clock would auto-advance through
+/// connect and fetch timeouts while a socket waits).
+pub async fn skip(d: std::time::Duration) {
+    tokio::time::pause();
+    tokio::time::advance(d).await;
+    tokio::time::resume();
 }
