@@ -5,7 +5,8 @@
 //! | no credentials, or another scheme | 401 | `Bearer resource_metadata="…"` (+ `scope="…"` when configured) |
 //! | duplicate headers, token in two places | 400 | `Bearer error="invalid_request", resource_metadata="…"` |
 //! | invalid token of any kind | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…"` |
-//! | missing scopes | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
+//! | missing scopes ([`InsufficientScope`](crate::InsufficientScope)) | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
+//! | MCP session bound to another user | 404 | none; JSON-RPC error "Session not found" |
 //! | keys unobtainable | 503 | none; `Retry-After` |
 //!
 //! `error_description` is a fixed text per reason: it never echoes any part of the token.
@@ -22,6 +23,8 @@ pub(crate) enum Rejection {
     NoCredentials,
     InvalidRequest(&'static str),
     InvalidToken(ValidationError),
+    /// The request names an MCP session bound to another user (see `session.rs`).
+    SessionNotFound,
 }
 
 impl From<ValidationError> for Rejection {
@@ -37,6 +40,19 @@ pub(crate) fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// A `Bearer` challenge with these auth-params, comma-separated and quoted, values sanitized.
+pub(crate) fn bearer(params: &[(&str, &str)]) -> HeaderValue {
+    let mut out = String::from("Bearer");
+    for (i, (name, value)) in params.iter().enumerate() {
+        out.push_str(if i == 0 { " " } else { ", " });
+        out.push_str(name);
+        out.push_str("=\"");
+        out.push_str(&sanitize(value));
+        out.push('"');
+    }
+    HeaderValue::from_str(&out).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
 /// Builds the challenge for one resource.
 #[derive(Debug, Clone)]
 pub(crate) struct Challenger {
@@ -49,26 +65,19 @@ pub(crate) struct Challenger {
 
 impl Challenger {
     /// `Bearer` with `before` params, then `resource_metadata` (when there is metadata),
-    /// then `after` params: comma-separated quoted auth-params, values sanitized.
+    /// then `after` params.
     fn header(&self, before: &[(&str, &str)], after: &[(&str, &str)]) -> HeaderValue {
         let metadata = self
             .resource_metadata
             .as_deref()
             .map(|m| ("resource_metadata", m));
-        let mut out = String::from("Bearer");
-        let params = before
+        let params: Vec<(&str, &str)> = before
             .iter()
             .copied()
             .chain(metadata)
-            .chain(after.iter().copied());
-        for (i, (name, value)) in params.enumerate() {
-            out.push_str(if i == 0 { " " } else { ", " });
-            out.push_str(name);
-            out.push_str("=\"");
-            out.push_str(&sanitize(value));
-            out.push('"');
-        }
-        HeaderValue::from_str(&out).unwrap_or(HeaderValue::from_static("Bearer"))
+            .chain(after.iter().copied())
+            .collect();
+        bearer(&params)
     }
 
     pub(crate) fn respond(&self, rejection: &Rejection) -> Response<Body> {
@@ -106,6 +115,15 @@ impl Challenger {
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),
                 );
+                return res;
+            }
+            Rejection::SessionNotFound => {
+                let mut res = Response::new(Body::from(
+                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#,
+                ));
+                *res.status_mut() = StatusCode::NOT_FOUND;
+                res.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 return res;
             }
             Rejection::InvalidToken(e) => {

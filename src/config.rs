@@ -17,6 +17,8 @@ use crate::error::{ConfigError, ConfigErrorKind, printable};
 use crate::jwt::Validator;
 use crate::keystore::{JwksOptions, KeySetStats, KeyStore, WarmUpError};
 use crate::metadata::Metadata;
+use crate::scope::{ScopeContext, ScopeHierarchy};
+use crate::session::{SessionBindings, SessionOptions};
 
 /// Default cap on the size of a bearer token (16 KiB).
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -250,6 +252,7 @@ pub(crate) struct AuthInner {
     pub(crate) scopes_supported: Vec<String>,
     /// Seconds in `Retry-After` when keys can not be obtained (the refetch cooldown).
     pub(crate) retry_after_secs: u64,
+    pub(crate) sessions: Option<SessionBindings>,
 }
 
 impl std::fmt::Debug for ResourceServerAuth {
@@ -360,6 +363,10 @@ pub struct ResourceServerAuthBuilder {
     max_token_bytes: Option<usize>,
     allowed_origins: AllowedOrigins,
     env: Option<EnvSource>,
+    scope_rules: Vec<(String, Vec<String>)>,
+    sessions: SessionOptions,
+    /// `false` for [`JwksTokenValidator`]: no metadata is served or pointed to.
+    without_metadata: bool,
 }
 
 impl ResourceServerAuthBuilder {
@@ -515,6 +522,45 @@ impl ResourceServerAuthBuilder {
         self
     }
 
+    /// Declares that a granted `broad` scope implies each of `narrower` (for example
+    /// `scope_implies("mcp:admin", ["mcp:write"])`). Rules chain (`admin` → `write` → `read`)
+    /// and apply to every scope check: [`ResourceOwner::has_scope`](crate::ResourceOwner::has_scope),
+    /// [`ResourceOwner::require`](crate::ResourceOwner::require),
+    /// [`RequireScopesLayer`](crate::RequireScopesLayer) and
+    /// [`McpToolScopesLayer`](crate::McpToolScopesLayer). They never change what a challenge
+    /// asks for. Scopes must be RFC 6750 scope tokens (checked by `build`).
+    pub fn scope_implies<S: Into<String>>(
+        mut self,
+        broad: impl Into<String>,
+        narrower: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.scope_rules
+            .push((broad.into(), narrower.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// Whether MCP sessions are bound to the user that created them (default `true`).
+    ///
+    /// When the inner service answers with an `Mcp-Session-Id`, the pair (`iss`, `sub`) of
+    /// the token is remembered for that session; a later request carrying that session id
+    /// with a token of another (`iss`, `sub`) is answered 404 (as for an unknown session) and
+    /// never reaches the MCP server. Session ids are not authentication (MCP security best
+    /// practices, "Session Hijacking"): this stops a leaked or guessed id from being used by
+    /// another user. A successful `DELETE` forgets the binding.
+    pub fn bind_mcp_sessions(mut self, on: bool) -> Self {
+        self.sessions.enabled = on;
+        self
+    }
+
+    /// How many session bindings are kept, and for how long after a session's last request
+    /// (defaults 100,000 and 24 hours). A binding that was evicted is no longer enforced:
+    /// size these above your MCP server's own session limits.
+    pub fn mcp_session_binding_limits(mut self, capacity: u64, idle: Duration) -> Self {
+        self.sessions.capacity = capacity;
+        self.sessions.idle = idle;
+        self
+    }
+
     /// Fills every value not set in code from the process environment when `build()` runs
     /// (see [`crate::env`]).
     pub fn from_env(mut self) -> Self {
@@ -590,7 +636,8 @@ impl ResourceServerAuthBuilder {
         crate::verify::install_crypto_provider();
         let retry_after_secs = self.jwks.refetch_cooldown.as_secs_f64().ceil().max(1.0) as u64;
         let keys = KeyStore::new(self.jwks.clone(), &entries)?;
-        let validator = Validator::new(&entries, &canonical, keys, max_token_bytes);
+        let hierarchy = ScopeHierarchy::new(&self.scope_rules)?;
+        let sessions = SessionBindings::new(&self.sessions)?;
 
         let mut as_urls: Vec<String> = Vec::new();
         for e in &entries {
@@ -618,6 +665,12 @@ impl ResourceServerAuthBuilder {
                 resource_tos_uri: self.resource_tos_uri,
             },
         );
+        let metadata = (!self.without_metadata).then_some(metadata);
+        let scopes = Arc::new(ScopeContext {
+            resource_metadata: metadata.as_ref().map(|m| m.url.clone()),
+            hierarchy,
+        });
+        let validator = Validator::new(&entries, &canonical, keys, max_token_bytes, scopes);
         tracing::info!(
             canonical_url = %canonical,
             authorization_servers = ?as_urls,
@@ -628,7 +681,8 @@ impl ResourceServerAuthBuilder {
             inner: Arc::new(AuthInner {
                 canonical_url: canonical,
                 validator,
-                metadata: Some(metadata),
+                metadata,
+                sessions,
                 cors,
                 challenge_scopes: (!challenge.is_empty()).then(|| challenge.join(" ")),
                 entries,
@@ -764,14 +818,12 @@ impl JwksTokenValidatorBuilder {
         } else {
             "http://localhost".to_owned()
         };
-        let mut auth = self
-            .inner
+        let mut inner = self.inner;
+        inner.without_metadata = true;
+        let auth = inner
             .canonical_url(canonical)
             .authorization_server(self.entry.expected_audiences([audience]))
             .build()?;
-        if let Some(inner) = Arc::get_mut(&mut auth.inner) {
-            inner.metadata = None;
-        }
         Ok(JwksTokenValidator { auth })
     }
 }

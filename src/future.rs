@@ -12,11 +12,18 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::challenge::Rejection;
-use crate::jwt::ValidationError;
 use crate::layer::Shared;
 use crate::owner::ResourceOwner;
+use crate::session::MCP_SESSION_ID;
 
-type Validation = Pin<Box<dyn Future<Output = Result<ResourceOwner, ValidationError>> + Send>>;
+type Validation = Pin<Box<dyn Future<Output = Result<ResourceOwner, Rejection>> + Send>>;
+
+/// What the answer of an admitted request means for session bindings.
+struct SessionNote {
+    owner: ResourceOwner,
+    /// The session the request named, when it is a `DELETE` (ends the session).
+    deleting: Option<HeaderValue>,
+}
 
 pin_project! {
     /// Resolves to the inner service's response, or to the layer's own answer (a challenge or
@@ -30,6 +37,7 @@ pin_project! {
         shared: Arc<Shared>,
         origin: Option<HeaderValue>,
         preflight: bool,
+        session: Option<SessionNote>,
     }
 }
 
@@ -80,6 +88,7 @@ where
             shared,
             origin,
             preflight,
+            session: None,
         }
     }
 
@@ -107,6 +116,7 @@ where
             shared,
             origin,
             preflight,
+            session: None,
         }
     }
 
@@ -126,6 +136,7 @@ where
             shared,
             origin,
             preflight: false,
+            session: None,
         }
     }
 }
@@ -138,6 +149,9 @@ fn log_rejection(rejection: &Rejection) {
         }
         Rejection::InvalidToken(e) => {
             tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused")
+        }
+        Rejection::SessionNotFound => {
+            tracing::debug!("request for another user's MCP session refused")
         }
     }
 }
@@ -166,12 +180,20 @@ where
                     };
                     match outcome {
                         Ok(owner) => {
+                            if this.shared.auth.inner.sessions.is_some() {
+                                let deleting = (request.method() == http::Method::DELETE)
+                                    .then(|| request.headers().get(MCP_SESSION_ID).cloned())
+                                    .flatten();
+                                *this.session = Some(SessionNote {
+                                    owner: owner.clone(),
+                                    deleting,
+                                });
+                            }
                             request.extensions_mut().insert(owner);
                             let future = service.call(request);
                             this.state.set(State::Calling { future });
                         }
-                        Err(e) => {
-                            let rejection = Rejection::InvalidToken(e);
+                        Err(rejection) => {
                             log_rejection(&rejection);
                             let mut res = this.shared.challenger.respond(&rejection);
                             cors(this.shared, this.origin.as_ref(), &mut res, false);
@@ -181,6 +203,16 @@ where
                 }
                 StateProj::Calling { future } => {
                     let res = ready!(future.poll(cx))?;
+                    if let (Some(note), Some(bindings)) =
+                        (this.session.take(), &this.shared.auth.inner.sessions)
+                        && res.status().is_success()
+                    {
+                        if let Some(ended) = &note.deleting {
+                            bindings.forget(ended);
+                        } else if let Some(id) = res.headers().get(MCP_SESSION_ID) {
+                            bindings.bind(id, &note.owner);
+                        }
+                    }
                     let mut res = res.map(Body::new);
                     if *this.preflight && !res.status().is_success() {
                         // The inner service does not answer OPTIONS itself (no route, or a

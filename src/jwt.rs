@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -27,6 +28,7 @@ use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
 use crate::jwks::Lookup;
 use crate::keystore::{KeyStore, Unavailable};
 use crate::owner::ResourceOwner;
+use crate::scope::ScopeContext;
 
 /// Why a token was refused. The kind is public; the detail is for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +253,8 @@ pub(crate) struct Validator {
     fallback: Option<IssuerGroup>,
     keys: KeyStore,
     max_token_bytes: usize,
+    /// Shared by every owner this validator makes.
+    scopes: Arc<ScopeContext>,
 }
 
 impl Validator {
@@ -259,6 +263,7 @@ impl Validator {
         canonical: &str,
         keys: KeyStore,
         max_token_bytes: usize,
+        scopes: Arc<ScopeContext>,
     ) -> Self {
         let mut issuers = HashMap::new();
         for e in entries {
@@ -289,6 +294,7 @@ impl Validator {
             fallback,
             keys,
             max_token_bytes,
+            scopes,
         }
     }
 
@@ -354,7 +360,9 @@ impl Validator {
         let mut first_error = None;
         for rules in &group.entries {
             match check_claims(rules, alg, header.typ.as_deref(), &claims, now) {
-                Ok(()) => return ResourceOwner::from_claims(&group.issuer, claims),
+                Ok(()) => {
+                    return ResourceOwner::from_claims(&group.issuer, claims, self.scopes.clone());
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

@@ -7,10 +7,13 @@
 //! 3. the bearer token is taken from `Authorization` (missing: 401 challenge; malformed
 //!    request: 400);
 //! 4. the token is validated (invalid: 401 `invalid_token`; keys unobtainable: 503);
-//! 5. the [`ResourceOwner`](crate::ResourceOwner) is inserted into the request extensions
-//!    and the inner service is called.
+//! 5. a request naming an MCP session bound to another user is answered 404 (see
+//!    [`bind_mcp_sessions`](crate::ResourceServerAuthBuilder::bind_mcp_sessions));
+//! 6. the [`ResourceOwner`](crate::ResourceOwner) is inserted into the request extensions
+//!    and the inner service is called; an `Mcp-Session-Id` in its answer is bound to the
+//!    owner.
 //!
-//! Every answer carries CORS headers. The inner service is called only in steps 2 and 5.
+//! Every answer carries CORS headers. The inner service is called only in steps 2 and 6.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,6 +29,7 @@ use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::{Challenger, Rejection};
 use crate::config::{JwksTokenValidator, ResourceServerAuth};
 use crate::future::ResponseFuture;
+use crate::session::MCP_SESSION_ID;
 
 pub(crate) struct Shared {
     pub(crate) auth: ResourceServerAuth,
@@ -187,8 +191,21 @@ where
         let rejection = match bearer::extract(req.headers(), req.uri().query(), max) {
             Ok(Bearer::Token(token)) => {
                 let token = token.to_owned();
+                let session = req.headers().get(MCP_SESSION_ID).cloned();
                 let validating = shared.clone();
-                let fut = Box::pin(async move { validating.auth.validate(&token).await });
+                let fut = Box::pin(async move {
+                    let owner = validating
+                        .auth
+                        .validate(&token)
+                        .await
+                        .map_err(Rejection::InvalidToken)?;
+                    if let (Some(bindings), Some(id)) = (&validating.auth.inner.sessions, &session)
+                        && !bindings.allows(id, &owner)
+                    {
+                        return Err(Rejection::SessionNotFound);
+                    }
+                    Ok(owner)
+                });
                 return ResponseFuture::validate(fut, inner, req, shared, origin);
             }
             Ok(Bearer::None) => Rejection::NoCredentials,

@@ -174,8 +174,12 @@ mod keystore;
 mod layer;
 pub mod metadata;
 mod owner;
+mod require_scopes;
+mod scope;
+mod session;
 #[cfg(feature = "test-util")]
 pub mod testkit;
+mod tools;
 mod verify;
 
 pub use algorithm::Algorithm;
@@ -190,3 +194,8 @@ pub use jwt::{ValidationError, ValidationErrorKind};
 pub use keystore::{KeySetStats, WarmUpError, WarmUpFailure};
 pub use layer::{ProtectedResource, ProtectedResourceLayer};
 pub use owner::{MissingResourceOwner, ResourceOwner};
+pub use require_scopes::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
+pub use scope::{InsufficientScope, ScopeRequirement};
+pub use tools::{
+    DEFAULT_MAX_MCP_BODY_BYTES, McpToolScopes, McpToolScopesFuture, McpToolScopesLayer,
+};

@@ -37,6 +37,7 @@ use http::request::Parts;
 use serde_json::{Map, Value};
 
 use crate::jwt::{ValidationError, ValidationErrorKind};
+use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 
 /// The owner of a validated access token. Cheap to clone (one `Arc`).
 ///
@@ -53,6 +54,7 @@ struct Inner {
     audiences: Vec<String>,
     expires_at: Option<SystemTime>,
     claims: Map<String, Value>,
+    context: Arc<ScopeContext>,
 }
 
 impl fmt::Debug for ResourceOwner {
@@ -75,6 +77,7 @@ impl ResourceOwner {
     pub(crate) fn from_claims(
         issuer: &str,
         claims: Map<String, Value>,
+        context: Arc<ScopeContext>,
     ) -> Result<Self, ValidationError> {
         let user_id = match claims.get("sub") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -122,6 +125,7 @@ impl ResourceOwner {
             audiences,
             expires_at,
             claims,
+            context,
         })))
     }
 
@@ -140,14 +144,51 @@ impl ResourceOwner {
         self.0.client_id.as_deref()
     }
 
-    /// Granted scopes: the space-separated `scope` claim, else `scp` (array or string).
+    /// Granted scopes as the token lists them: the space-separated `scope` claim, else `scp`
+    /// (array or string). Scopes implied by configured hierarchies are not added here; ask
+    /// [`has_scope`](Self::has_scope).
     pub fn scopes(&self) -> &[String] {
         &self.0.scopes
     }
 
-    /// Whether `scope` was granted.
+    /// Whether `scope` was granted, directly or through a configured hierarchy
+    /// ([`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies)).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().any(|s| s == scope)
+        self.0.context.hierarchy.grants(&self.0.scopes, scope)
+    }
+
+    /// Whether the granted scopes satisfy `requirement` (hierarchies applied).
+    pub fn satisfies(&self, requirement: &ScopeRequirement) -> bool {
+        requirement.satisfied_by(&self.0.scopes, &self.0.context.hierarchy)
+    }
+
+    /// `Ok` when the granted scopes satisfy `requirement`, else the 403 step-up challenge
+    /// naming the scopes the requirement asks for.
+    pub fn require(&self, requirement: &ScopeRequirement) -> Result<(), InsufficientScope> {
+        if self.satisfies(requirement) {
+            Ok(())
+        } else {
+            Err(self.insufficient(requirement.challenge_scopes().to_vec()))
+        }
+    }
+
+    /// `Ok` when every one of `scopes` is granted (hierarchies applied), else the 403 step-up
+    /// challenge naming all of them: one line in a handler, see [`InsufficientScope`].
+    pub fn require_scopes<S: AsRef<str>>(
+        &self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<(), InsufficientScope> {
+        let scopes: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        if scopes.iter().all(|s| self.has_scope(s)) {
+            Ok(())
+        } else {
+            Err(self.insufficient(scopes))
+        }
+    }
+
+    /// The 403 challenge for these required scopes, pointing at this resource's metadata.
+    pub(crate) fn insufficient(&self, required: Vec<String>) -> InsufficientScope {
+        InsufficientScope::new(required, self.0.context.resource_metadata.clone())
     }
 
     /// The token's audiences (`aud` as a list).
@@ -238,7 +279,7 @@ mod tests {
 
     fn owner(claims: Value) -> ResourceOwner {
         let Value::Object(m) = claims else { panic!() };
-        ResourceOwner::from_claims("https://as", m).unwrap()
+        ResourceOwner::from_claims("https://as", m, Arc::default()).unwrap()
     }
 
     #[test]

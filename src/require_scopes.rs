@@ -1,0 +1,194 @@
+//! [`RequireScopesLayer`]: route-level scope requirements, answered with the 403 step-up
+//! challenge.
+//!
+//! Put it *inside* [`ProtectedResourceLayer`](crate::ProtectedResourceLayer) (in axum, call
+//! `.layer(RequireScopesLayer…)` or `.route_layer(…)` before `.layer(ProtectedResourceLayer…)`),
+//! so the [`ResourceOwner`] is known when it runs:
+//!
+//! ```
+//! use axum::{Router, routing::{get, post}};
+//! use protected_resource::{
+//!     AuthorizationServerEntry, ProtectedResourceLayer, RequireScopesLayer, ResourceServerAuth,
+//!     ScopeRequirement,
+//! };
+//!
+//! # fn main() -> Result<(), protected_resource::ConfigError> {
+//! let auth = ResourceServerAuth::builder()
+//!     .canonical_url("https://files.example.com/api")
+//!     .authorization_server(AuthorizationServerEntry::new(
+//!         "https://auth.example.com",
+//!         "https://auth.example.com",
+//!         "https://auth.example.com/jwks",
+//!     ))
+//!     .scope_implies("files:admin", ["files:write", "files:read"])
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/api/files", get(|| async { "list" }))
+//!     .route_layer(RequireScopesLayer::any(["files:read", "files:write"])?)
+//!     .merge(
+//!         Router::new()
+//!             .route("/api/files/delete", post(|| async { "deleted" }))
+//!             .route_layer(RequireScopesLayer::all(["files:write"])?),
+//!     )
+//!     .layer(ProtectedResourceLayer::new(auth));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A request whose token lacks the scopes gets `403` with
+//! `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`
+//! and the inner service is not called. Scope hierarchies configured with
+//! [`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies) apply. A request with no
+//! [`ResourceOwner`] (the layer is outside the front door) is a server bug: 500.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use axum::body::Body;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::error::ConfigError;
+use crate::owner::{MissingResourceOwner, ResourceOwner};
+use crate::scope::ScopeRequirement;
+
+/// Requires scopes of every request; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct RequireScopesLayer {
+    requirement: Arc<ScopeRequirement>,
+}
+
+impl RequireScopesLayer {
+    /// Requires `requirement`.
+    pub fn new(requirement: ScopeRequirement) -> Self {
+        Self {
+            requirement: Arc::new(requirement),
+        }
+    }
+
+    /// Requires every one of `scopes` (see [`ScopeRequirement::all`]).
+    pub fn all<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> Result<Self, ConfigError> {
+        Ok(Self::new(ScopeRequirement::all(scopes)?))
+    }
+
+    /// Requires any one of `scopes`; a 403 asks for the first (see [`ScopeRequirement::any`]).
+    pub fn any<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> Result<Self, ConfigError> {
+        Ok(Self::new(ScopeRequirement::any(scopes)?))
+    }
+}
+
+impl<S> Layer<S> for RequireScopesLayer {
+    type Service = RequireScopes<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopes {
+            inner,
+            requirement: self.requirement.clone(),
+        }
+    }
+}
+
+/// The service made by [`RequireScopesLayer`].
+#[derive(Debug, Clone)]
+pub struct RequireScopes<S> {
+    inner: S,
+    requirement: Arc<ScopeRequirement>,
+}
+
+impl<S> RequireScopes<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopes<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = RequireScopesFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let refusal = match ResourceOwner::from_extensions(req.extensions()) {
+            None => MissingResourceOwner.into_response(),
+            Some(owner) => match owner.require(&self.requirement) {
+                Ok(()) => {
+                    return RequireScopesFuture {
+                        state: State::Inner {
+                            future: self.inner.call(req),
+                        },
+                    };
+                }
+                Err(e) => e.into_response(),
+            },
+        };
+        RequireScopesFuture {
+            state: State::Refused {
+                response: Some(refusal),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequireScopes`].
+    pub struct RequireScopesFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response<Body>> },
+    }
+}
+
+impl<F> std::fmt::Debug for RequireScopesFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireScopesFuture")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> Future for RequireScopesFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => {
+                let res = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(res.map(Body::new)))
+            }
+            StateProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| MissingResourceOwner.into_response()))),
+        }
+    }
+}
