@@ -16,9 +16,20 @@
 //! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | the embedded development server |
 //! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none |
 //!
-//! The MCP endpoint is served at the path of the canonical URL. The tool `whoami` answers a
-//! JSON object with the caller's `user_id` (the token's `sub`), `issuer`, `client_id` and
-//! `scopes`, read from the `ResourceOwner` the layer put in the request.
+//! The MCP endpoint is served at the path of the canonical URL. Tools:
+//!
+//! - `whoami` (any valid token) answers a JSON object with the caller's `user_id` (the
+//!   token's `sub`), `issuer`, `client_id` and `scopes`, read from the `ResourceOwner` the
+//!   layer put in the request;
+//! - `admin_report` requires the scope `mcp:admin`: a `tools/call` for it with a token
+//!   lacking that scope is answered `403` with
+//!   `WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="…"`
+//!   before the MCP server runs (so clients can step up), otherwise it answers a JSON object
+//!   with `report` and `requested_by`.
+//!
+//! MCP sessions are bound to the user that opened them: another user's request naming that
+//! `Mcp-Session-Id` gets 404. With the embedded server, two tokens are printed: one with
+//! `mcp:tools` only and one that also has `mcp:admin`.
 //!
 //! A bad configuration stops the server at start with exit code 2 and a message naming the
 //! variable.
@@ -29,7 +40,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use protected_resource::testkit::MockAuthorizationServer;
-use protected_resource::{ProtectedResourceLayer, ResourceOwner, ResourceServerAuth, env};
+use protected_resource::{
+    McpToolScopesLayer, ProtectedResourceLayer, ResourceOwner, ResourceServerAuth,
+    ScopeRequirement, env,
+};
 use rmcp::handler::server::tool::Extension;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -61,7 +75,34 @@ impl Server {
             answer.to_string(),
         )]))
     }
+
+    #[tool(description = "An administrators' report; requires the scope `mcp:admin`")]
+    async fn admin_report(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = ResourceOwner::from_parts(&parts)
+            .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))?;
+        // The McpToolScopesLayer already refused callers without the scope (403 step-up);
+        // checking again here keeps the tool safe wherever it is mounted.
+        if !owner.has_scope(ADMIN_SCOPE) {
+            return Err(ErrorData::invalid_request(
+                "the scope mcp:admin is required",
+                None,
+            ));
+        }
+        let answer = serde_json::json!({
+            "report": "all systems nominal",
+            "requested_by": owner.user_id(),
+        });
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            answer.to_string(),
+        )]))
+    }
 }
+
+/// The scope `admin_report` requires.
+const ADMIN_SCOPE: &str = "mcp:admin";
 
 const BIND: &str = "MCP_SERVER_BIND";
 
@@ -108,6 +149,9 @@ async fn run() -> Result<(), String> {
             .await
             .map_err(|e| format!("could not start the embedded authorization server: {e}"))?;
         builder = builder.authorization_server(server.entry());
+        if var(env::SCOPES_SUPPORTED).is_none() {
+            builder = builder.scopes_supported(["mcp:tools", ADMIN_SCOPE]);
+        }
         Some(server)
     } else {
         None
@@ -146,7 +190,13 @@ async fn run() -> Result<(), String> {
     } else {
         Router::new().nest_service(&mcp_path, mcp)
     };
-    let app = router.layer(ProtectedResourceLayer::new(auth.clone()));
+    let tools = McpToolScopesLayer::new().tool(
+        "admin_report",
+        ScopeRequirement::all([ADMIN_SCOPE]).map_err(|e| e.to_string())?,
+    );
+    let app = router
+        .layer(tools)
+        .layer(ProtectedResourceLayer::new(auth.clone()));
 
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -176,32 +226,46 @@ async fn run() -> Result<(), String> {
 
 fn print_instructions(server: &MockAuthorizationServer, auth: &ResourceServerAuth) {
     let url = auth.canonical_url();
-    let token = server
-        .token()
-        .audience(url)
-        .subject("dev-user")
-        .claim("client_id", "dev-client")
-        .scope("mcp:tools")
-        .expires_in(3600)
-        .sign();
+    let mint = |scope: &str| {
+        server
+            .token()
+            .audience(url)
+            .subject("dev-user")
+            .claim("client_id", "dev-client")
+            .scope(scope)
+            .expires_in(3600)
+            .sign()
+    };
+    let token = mint("mcp:tools");
+    let admin = mint("mcp:tools mcp:admin");
+    let headers =
+        "-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'";
     println!();
     println!(
         "Embedded DEVELOPMENT authorization server: {} (keys at {}; not for production)",
         server.issuer(),
         server.jwks_uri()
     );
-    println!("A token for user `dev-user`, valid for 1 hour:");
+    println!("Tokens for user `dev-user`, valid for 1 hour:");
+    println!("  TOKEN (scope mcp:tools):             {token}");
+    println!("  ADMIN_TOKEN (scope mcp:tools mcp:admin): {admin}");
     println!();
+    println!("Initialize a session:");
     println!(
-        "curl -i -X POST '{url}' -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'"
+        "curl -i -X POST '{url}' -H 'Authorization: Bearer {token}' {headers} -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'"
     );
     println!();
     println!("The same request without the token gets the 401 challenge:");
     println!("curl -i -X POST '{url}' -H 'Content-Type: application/json' -d '{{}}'");
     println!();
+    println!("Calling admin_report without mcp:admin gets the 403 step-up challenge:");
+    println!(
+        "curl -i -X POST '{url}' -H 'Authorization: Bearer {token}' {headers} -d '{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"admin_report\",\"arguments\":{{}}}}}}'"
+    );
+    println!();
     println!(
         "MCP Inspector: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", URL {url}, \
-         Authentication > Bearer Token: the token above; then call the tool `whoami`."
+         Authentication > Bearer Token: TOKEN (or ADMIN_TOKEN for admin_report); then call `whoami`."
     );
     println!();
 }

@@ -11,8 +11,9 @@
 //! 3. The bearer token is taken from the `Authorization` header only (RFC 6750 §2.1).
 //! 4. The JWT is validated: routed by its `iss` to one trusted issuer, signature checked
 //!    with that issuer's JWKS (cached), `alg`, `exp`/`nbf`/`iat`, `aud` and `sub` checked.
-//! 5. A [`ResourceOwner`] (`sub` is the user id) is put in the request extensions and the
-//!    inner service runs.
+//! 5. A request naming an MCP session (`Mcp-Session-Id`) that another user opened gets 404.
+//! 6. A [`ResourceOwner`] (`sub` is the user id) is put in the request extensions and the
+//!    inner service runs; a session id in its answer is bound to that owner.
 //!
 //! Refusals follow RFC 6750 and RFC 9728: 401 with
 //! `WWW-Authenticate: Bearer resource_metadata="…"`, 400 `invalid_request`, 401
@@ -50,6 +51,66 @@
 //! ```
 //!
 //! For an rmcp server, see `examples/mcp_server.rs` and [`ResourceOwner::from_parts`].
+//!
+//! ## Scopes and the step-up challenge
+//! The front door says who the caller is; scope checks say what they may do, answering a
+//! missing scope with `403` and
+//! `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`, so
+//! MCP clients can obtain a token with more scopes and retry:
+//!
+//! - a route: [`RequireScopesLayer`] (all-of, any-of, alternatives: [`ScopeRequirement`]);
+//! - a handler: [`ResourceOwner::require_scopes`] / [`ResourceOwner::require`], whose error
+//!   [`InsufficientScope`] is an axum response;
+//! - MCP tools: [`McpToolScopesLayer`] checks every `tools/call` in a request body (single or
+//!   batch) against per-tool requirements before the MCP server runs;
+//! - hierarchies: [`ResourceServerAuthBuilder::scope_implies`] (`mcp:admin` implies
+//!   `mcp:write`), applied by every check above and by [`ResourceOwner::has_scope`].
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use protected_resource::{
+//!     InsufficientScope, McpToolScopesLayer, ProtectedResourceLayer, RequireScopesLayer,
+//!     ResourceOwner, ResourceServerAuth, ScopeRequirement, testkit::MockAuthorizationServer,
+//! };
+//! use tower::ServiceExt;
+//!
+//! async fn write(owner: ResourceOwner) -> Result<&'static str, InsufficientScope> {
+//!     owner.require_scopes(["files:write"])?;
+//!     Ok("written")
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let idp = MockAuthorizationServer::start().await?;
+//! let auth = ResourceServerAuth::builder()
+//!     .canonical_url("http://127.0.0.1:8000/mcp")
+//!     .authorization_server(idp.entry())
+//!     .scope_implies("files:admin", ["files:write"])
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/files", post(write))
+//!     .route_layer(RequireScopesLayer::any(["files:read", "files:write"])?)
+//!     .layer(ProtectedResourceLayer::new(auth));
+//!
+//! let token = idp.token().audience("http://127.0.0.1:8000/mcp").scope("files:read").sign();
+//! let res = app
+//!     .clone()
+//!     .oneshot(
+//!         http::Request::post("/files")
+//!             .header("authorization", format!("Bearer {token}"))
+//!             .body(axum::body::Body::empty())?,
+//!     )
+//!     .await?;
+//! assert_eq!(res.status(), 403);
+//! assert_eq!(
+//!     res.headers()["www-authenticate"],
+//!     "Bearer error=\"insufficient_scope\", scope=\"files:write\", \
+//!      resource_metadata=\"http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp\""
+//! );
+//! # let _ = McpToolScopesLayer::new().tool("admin_report", ScopeRequirement::all(["mcp:admin"])?);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## Key management
 //! Every request needs its issuer's keys, so key handling is built to keep valid users in
@@ -154,6 +215,8 @@
 //! - Signature, audience and `sub` checks can not be switched off.
 //! - Nothing is cached per token; key sets are cached per `jwks_uri` (see "Key management").
 //! - Token content never appears in responses or logs.
+//! - MCP sessions are bound to the (`iss`, `sub`) that opened them
+//!   ([`ResourceServerAuthBuilder::bind_mcp_sessions`], on by default).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,45 +1,4 @@
-//! [`RequireScopesLayer`]: route-level scope requirements, answered with the 403 step-up
-//! challenge.
-//!
-//! Put it *inside* [`ProtectedResourceLayer`](crate::ProtectedResourceLayer) (in axum, call
-//! `.layer(RequireScopesLayer…)` or `.route_layer(…)` before `.layer(ProtectedResourceLayer…)`),
-//! so the [`ResourceOwner`] is known when it runs:
-//!
-//! ```
-//! use axum::{Router, routing::{get, post}};
-//! use protected_resource::{
-//!     AuthorizationServerEntry, ProtectedResourceLayer, RequireScopesLayer, ResourceServerAuth,
-//!     ScopeRequirement,
-//! };
-//!
-//! # fn main() -> Result<(), protected_resource::ConfigError> {
-//! let auth = ResourceServerAuth::builder()
-//!     .canonical_url("https://files.example.com/api")
-//!     .authorization_server(AuthorizationServerEntry::new(
-//!         "https://auth.example.com",
-//!         "https://auth.example.com",
-//!         "https://auth.example.com/jwks",
-//!     ))
-//!     .scope_implies("files:admin", ["files:write", "files:read"])
-//!     .build()?;
-//! let app: Router = Router::new()
-//!     .route("/api/files", get(|| async { "list" }))
-//!     .route_layer(RequireScopesLayer::any(["files:read", "files:write"])?)
-//!     .merge(
-//!         Router::new()
-//!             .route("/api/files/delete", post(|| async { "deleted" }))
-//!             .route_layer(RequireScopesLayer::all(["files:write"])?),
-//!     )
-//!     .layer(ProtectedResourceLayer::new(auth));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! A request whose token lacks the scopes gets `403` with
-//! `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`
-//! and the inner service is not called. Scope hierarchies configured with
-//! [`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies) apply. A request with no
-//! [`ResourceOwner`] (the layer is outside the front door) is a server bug: 500.
+//! [`RequireScopesLayer`]: route-level scope requirements (documented on the type).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,7 +17,48 @@ use crate::error::ConfigError;
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 use crate::scope::ScopeRequirement;
 
-/// Requires scopes of every request; see the [module docs](self).
+/// Route-level scope requirements, answered with the 403 step-up
+/// challenge.
+///
+/// Put it *inside* [`ProtectedResourceLayer`](crate::ProtectedResourceLayer) (in axum, call
+/// `.layer(RequireScopesLayer…)` or `.route_layer(…)` before `.layer(ProtectedResourceLayer…)`),
+/// so the [`ResourceOwner`] is known when it runs:
+///
+/// ```
+/// use axum::{Router, routing::{get, post}};
+/// use protected_resource::{
+///     AuthorizationServerEntry, ProtectedResourceLayer, RequireScopesLayer, ResourceServerAuth,
+///     ScopeRequirement,
+/// };
+///
+/// # fn main() -> Result<(), protected_resource::ConfigError> {
+/// let auth = ResourceServerAuth::builder()
+///     .canonical_url("https://files.example.com/api")
+///     .authorization_server(AuthorizationServerEntry::new(
+///         "https://auth.example.com",
+///         "https://auth.example.com",
+///         "https://auth.example.com/jwks",
+///     ))
+///     .scope_implies("files:admin", ["files:write", "files:read"])
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route("/api/files", get(|| async { "list" }))
+///     .route_layer(RequireScopesLayer::any(["files:read", "files:write"])?)
+///     .merge(
+///         Router::new()
+///             .route("/api/files/delete", post(|| async { "deleted" }))
+///             .route_layer(RequireScopesLayer::all(["files:write"])?),
+///     )
+///     .layer(ProtectedResourceLayer::new(auth));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A request whose token lacks the scopes gets `403` with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`
+/// and the inner service is not called. Scope hierarchies configured with
+/// [`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies) apply. A request with no
+/// [`ResourceOwner`] (the layer is outside the front door) is a server bug: 500.
 #[derive(Debug, Clone)]
 pub struct RequireScopesLayer {
     requirement: Arc<ScopeRequirement>,

@@ -1,52 +1,4 @@
-//! [`McpToolScopesLayer`]: per-tool scope requirements for MCP `tools/call` requests.
-//!
-//! For each `POST`, the layer reads the body (up to a cap; past it `413`), looks at every
-//! JSON-RPC message in it (a single message or a batch), and for each `tools/call` checks the
-//! named tool's [`ScopeRequirement`] against the [`ResourceOwner`]'s scopes (hierarchies
-//! applied). If any call is not allowed, the whole request is answered `403` with
-//! `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`,
-//! naming every scope the refused calls need, and the MCP server never sees it. Otherwise the
-//! request goes on with its body unchanged. Tools not listed follow the default: allowed, or
-//! the requirement given to [`unlisted_tools`](McpToolScopesLayer::unlisted_tools).
-//!
-//! Other methods pass through unread. Bodies that are not JSON go to the MCP server untouched,
-//! so it answers its own parse error. Because the layer and the server must see the same
-//! message, bodies whose JSON objects repeat a member name (parsers disagree on which one
-//! wins) are refused with `400`, and compressed bodies (`Content-Encoding` other than
-//! `identity`) with `415`; a body that fails to arrive completely gets `400`. The MCP server
-//! never sees a partial body.
-//!
-//! Put it inside [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
-//!
-//! ```
-//! use axum::{Router, routing::post};
-//! use protected_resource::{
-//!     AuthorizationServerEntry, McpToolScopesLayer, ProtectedResourceLayer, ResourceServerAuth,
-//!     ScopeRequirement,
-//! };
-//!
-//! # fn main() -> Result<(), protected_resource::ConfigError> {
-//! let auth = ResourceServerAuth::builder()
-//!     .canonical_url("https://mcp.example.com/mcp")
-//!     .authorization_server(AuthorizationServerEntry::new(
-//!         "https://auth.example.com",
-//!         "https://auth.example.com",
-//!         "https://auth.example.com/jwks",
-//!     ))
-//!     .scopes_supported(["mcp:tools", "mcp:admin"])
-//!     .scope_implies("mcp:admin", ["mcp:tools"])
-//!     .build()?;
-//! let tools = McpToolScopesLayer::new()
-//!     .tool("admin_report", ScopeRequirement::all(["mcp:admin"])?)
-//!     .unlisted_tools(ScopeRequirement::all(["mcp:tools"])?);
-//! # let mcp_service = post(|| async { "…" });
-//! let app: Router = Router::new()
-//!     .route("/mcp", mcp_service)
-//!     .layer(tools)
-//!     .layer(ProtectedResourceLayer::new(auth));
-//! # Ok(())
-//! # }
-//! ```
+//! [`McpToolScopesLayer`]: per-tool scope requirements for MCP `tools/call` requests (documented on the type).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -79,8 +31,55 @@ struct ToolPolicy {
     max_body_bytes: usize,
 }
 
-/// Checks MCP `tools/call` requests against per-tool scope requirements; see the
-/// [module docs](self).
+/// Per-tool scope requirements for MCP `tools/call` requests.
+///
+/// For each `POST`, the layer reads the body (up to a cap; past it `413`), looks at every
+/// JSON-RPC message in it (a single message or a batch), and for each `tools/call` checks the
+/// named tool's [`ScopeRequirement`] against the [`ResourceOwner`]'s scopes (hierarchies
+/// applied). If any call is not allowed, the whole request is answered `403` with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`,
+/// naming every scope the refused calls need, and the MCP server never sees it. Otherwise the
+/// request goes on with its body unchanged. Tools not listed follow the default: allowed, or
+/// the requirement given to [`unlisted_tools`](McpToolScopesLayer::unlisted_tools).
+///
+/// Other methods pass through unread. Bodies that are not JSON go to the MCP server untouched,
+/// so it answers its own parse error. Because the layer and the server must see the same
+/// message, bodies whose JSON objects repeat a member name (parsers disagree on which one
+/// wins) are refused with `400`, and compressed bodies (`Content-Encoding` other than
+/// `identity`) with `415`; a body that fails to arrive completely gets `400`. The MCP server
+/// never sees a partial body.
+///
+/// Put it inside [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
+///
+/// ```
+/// use axum::{Router, routing::post};
+/// use protected_resource::{
+///     AuthorizationServerEntry, McpToolScopesLayer, ProtectedResourceLayer, ResourceServerAuth,
+///     ScopeRequirement,
+/// };
+///
+/// # fn main() -> Result<(), protected_resource::ConfigError> {
+/// let auth = ResourceServerAuth::builder()
+///     .canonical_url("https://mcp.example.com/mcp")
+///     .authorization_server(AuthorizationServerEntry::new(
+///         "https://auth.example.com",
+///         "https://auth.example.com",
+///         "https://auth.example.com/jwks",
+///     ))
+///     .scopes_supported(["mcp:tools", "mcp:admin"])
+///     .scope_implies("mcp:admin", ["mcp:tools"])
+///     .build()?;
+/// let tools = McpToolScopesLayer::new()
+///     .tool("admin_report", ScopeRequirement::all(["mcp:admin"])?)
+///     .unlisted_tools(ScopeRequirement::all(["mcp:tools"])?);
+/// # let mcp_service = post(|| async { "…" });
+/// let app: Router = Router::new()
+///     .route("/mcp", mcp_service)
+///     .layer(tools)
+///     .layer(ProtectedResourceLayer::new(auth));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct McpToolScopesLayer {
     policy: Arc<ToolPolicy>,
