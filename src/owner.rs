@@ -92,7 +92,12 @@ impl ResourceOwner {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             _ => None,
         };
-        let client_id = string("client_id").or_else(|| string("azp"));
+        // RFC 9068 `client_id`; OIDC `azp` (Auth0, Keycloak, Entra v2); Okta `cid`; Entra v1
+        // `appid`.
+        let client_id = string("client_id")
+            .or_else(|| string("azp"))
+            .or_else(|| string("cid"))
+            .or_else(|| string("appid"));
         let scopes = match (claims.get("scope"), claims.get("scp")) {
             (Some(Value::String(s)), _) => split_scopes(s),
             (_, Some(Value::Array(a))) => a
@@ -139,7 +144,8 @@ impl ResourceOwner {
         &self.0.issuer
     }
 
-    /// The OAuth client the token was issued to: `client_id`, else `azp`, else `None`.
+    /// The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp`, else
+    /// `cid` (Okta), else `appid` (Microsoft Entra v1 tokens), else `None`.
     pub fn client_id(&self) -> Option<&str> {
         self.0.client_id.as_deref()
     }

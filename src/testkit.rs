@@ -657,3 +657,83 @@ pub fn unsigned_token(header: &Value, claims: &Value, signature: &str) -> String
         b64(&serde_json::to_vec(claims).unwrap_or_default())
     )
 }
+
+/// Access-token shapes of identity providers people put in front of MCP servers, as their
+/// documentation describes them: which claim carries the scopes and the client id, and the
+/// extra claims they add. See `docs/identity-providers.md` for the matching configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderShape {
+    /// WorkOS AuthKit: `scope` string, `client_id`, `sid`, `org_id`.
+    WorkOsAuthKit,
+    /// Auth0: `scope` string, `azp`, `gty`, `permissions` array, `aud` as an array that also
+    /// names the tenant's userinfo endpoint.
+    Auth0,
+    /// Keycloak: `scope` string, `azp`, a `typ: "Bearer"` claim, `realm_access.roles`,
+    /// `preferred_username`.
+    Keycloak,
+    /// Okta (custom authorization server): `scp` array, `cid`, `uid`, `ver: 1`.
+    Okta,
+    /// Microsoft Entra ID v2 tokens: `scp` space-separated string, `azp`, `oid`, `tid`,
+    /// `ver: "2.0"`, `roles` for application permissions.
+    EntraId,
+    /// Microsoft Entra ID v1 tokens: `scp` string, `appid` for the client, `ver: "1.0"`.
+    EntraIdV1,
+    /// Descope: `scope` string, `azp`, `dct` (tenant), `roles`.
+    Descope,
+}
+
+impl TokenBuilder {
+    /// Shapes the token like `shape`'s access tokens, for client `client_id` and `scopes`,
+    /// keeping the `iss`, `sub`, `aud`, `exp` already set.
+    pub fn shaped_like(self, shape: ProviderShape, client_id: &str, scopes: &[&str]) -> Self {
+        let joined = scopes.join(" ");
+        match shape {
+            ProviderShape::WorkOsAuthKit => self
+                .claim("scope", joined)
+                .claim("client_id", client_id)
+                .claim("sid", "session_01HZY")
+                .claim("org_id", "org_01HZY"),
+            ProviderShape::Auth0 => {
+                let aud = self.claims.get("aud").cloned().unwrap_or(Value::Null);
+                let issuer = self
+                    .claims
+                    .get("iss")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                self.claim("scope", joined)
+                    .claim("azp", client_id)
+                    .claim("gty", "client-credentials")
+                    .claim("permissions", json!(scopes))
+                    .claim("aud", json!([aud, format!("{issuer}userinfo")]))
+            }
+            ProviderShape::Keycloak => self
+                .claim("scope", format!("openid profile {joined}"))
+                .claim("azp", client_id)
+                .claim("typ", "Bearer")
+                .claim("realm_access", json!({"roles": ["default-roles-mcp"]}))
+                .claim("preferred_username", format!("service-account-{client_id}")),
+            ProviderShape::Okta => self
+                .claim("scp", json!(scopes))
+                .claim("cid", client_id)
+                .claim("uid", "00u1abcd")
+                .claim("ver", 1),
+            ProviderShape::EntraId => self
+                .claim("scp", joined)
+                .claim("azp", client_id)
+                .claim("oid", "6f3c-object-id")
+                .claim("tid", "72f9-tenant-id")
+                .claim("ver", "2.0"),
+            ProviderShape::EntraIdV1 => self
+                .claim("scp", joined)
+                .claim("appid", client_id)
+                .claim("ver", "1.0"),
+            ProviderShape::Descope => self
+                .claim("scope", joined)
+                .claim("azp", client_id)
+                .claim("dct", "tenant-1")
+                .claim("roles", json!(["member"])),
+        }
+    }
+}
