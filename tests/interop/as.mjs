@@ -1,0 +1,163 @@
+// Three real OAuth 2.1 / OpenID Connect authorization servers (npm `oidc-provider`, an
+// OpenID Certified implementation) on 127.0.0.1, for the interoperability suite:
+//
+//   A (trusted), B (trusted), X (not trusted by the MCP server)
+//
+// Each has RSA, P-256, P-384 and Ed25519 keys, open dynamic client registration, client
+// credentials, authorization code + PKCE with the development login/consent pages, and
+// resource indicators so that access tokens are JWTs (`typ: at+jwt`) whose `aud` is the
+// requested resource. Static clients `cc-<alg>` (secret `secret`, HTTP Basic) get tokens signed with
+// <alg>; `cc-hs256` gets HS256 tokens and `cc-opaque` opaque ones.
+//
+// Usage: node as.mjs '{"a":PORT,"b":PORT,"x":PORT,"resource":"http://127.0.0.1:P/mcp"}'
+// Prints one line `READY` when all three listen. `POST /__rotate?alg=RS256` on a server
+// publishes a new key for that algorithm, signs new tokens with it, and answers its kid.
+
+import crypto from 'node:crypto';
+import http from 'node:http';
+import { Readable } from 'node:stream';
+
+import Provider from 'oidc-provider';
+
+const config = JSON.parse(process.argv[2]);
+const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+const SCOPES = 'mcp:tools mcp:admin';
+const HS_SECRET = crypto.randomBytes(32);
+
+function keyFor(alg) {
+  let pair;
+  if (alg.startsWith('RS') || alg.startsWith('PS')) {
+    pair = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  } else if (alg === 'ES256') {
+    pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  } else if (alg === 'ES384') {
+    pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  } else {
+    pair = crypto.generateKeyPairSync('ed25519');
+  }
+  const jwk = pair.privateKey.export({ format: 'jwk' });
+  return { ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(4).toString('hex')}` };
+}
+
+const clients = [
+  ...ALGS.map((alg) => ({
+    client_id: `cc-${alg.toLowerCase()}`,
+    client_secret: 'secret',
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: SCOPES,
+  })),
+  ...['cc-hs256', 'cc-opaque'].map((client_id) => ({
+    client_id,
+    client_secret: 'secret',
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: SCOPES,
+  })),
+];
+
+function algOf(client) {
+  const m = /^cc-(.+)$/.exec(client.clientId);
+  const wanted = m && ALGS.find((a) => a.toLowerCase() === m[1]);
+  // Dynamically registered clients may ask for an algorithm in their metadata.
+  return wanted || client['access_token_signed_response_alg'] || 'RS256';
+}
+
+function makeProvider(issuer, keys, currentKid) {
+  const provider = new Provider(issuer, {
+    clients,
+    jwks: { keys },
+    extraClientMetadata: { properties: ['access_token_signed_response_alg'] },
+    scopes: ['openid', 'offline_access', ...SCOPES.split(' ')],
+    features: {
+      devInteractions: { enabled: true },
+      clientCredentials: { enabled: true },
+      registration: { enabled: true },
+      introspection: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => config.resource,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resource, client) => {
+          const base = { scope: SCOPES, audience: resource, accessTokenTTL: 600 };
+          if (client.clientId === 'cc-opaque') {
+            return { ...base, accessTokenFormat: 'opaque' };
+          }
+          if (client.clientId === 'cc-hs256') {
+            return { ...base, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'HS256', key: HS_SECRET } } };
+          }
+          const alg = algOf(client);
+          return { ...base, accessTokenFormat: 'jwt', jwt: { sign: { alg, kid: currentKid[alg] } } };
+        },
+      },
+    },
+    pkce: { required: () => true },
+    clientBasedCORS: () => true,
+    loadExistingGrant: async (ctx) => {
+      // Consent once per client and account, like a user who already approved it.
+      const grantId = ctx.oidc.result?.consent?.grantId
+        || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
+  });
+  provider.on('server_error', (ctx, err) => console.error(`[${issuer}] server_error`, err));
+  return provider;
+}
+
+function serve(port) {
+  const issuer = `http://127.0.0.1:${port}`;
+  const keys = ALGS.map(keyFor);
+  const currentKid = Object.fromEntries(keys.map((k) => [k.alg, k.kid]));
+  let provider = makeProvider(issuer, keys, currentKid);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, issuer);
+    if (req.method === 'POST' && url.pathname === '/__rotate') {
+      const alg = url.searchParams.get('alg') || 'RS256';
+      const key = keyFor(alg);
+      keys.unshift(key);
+      currentKid[alg] = key.kid;
+      provider = makeProvider(issuer, keys, currentKid);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kid: key.kid }));
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/reg') {
+      // Registration may name a `scope`; oidc-provider then allows only those scopes to the
+      // client forever. MCP clients register with the scope of their first challenge and ask
+      // for more on step-up, so registered clients are not limited here (as at most IdPs).
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        let body = Buffer.concat(chunks);
+        try {
+          const json = JSON.parse(body.toString());
+          delete json.scope;
+          body = Buffer.from(JSON.stringify(json));
+        } catch {
+          // Not JSON: oidc-provider answers the error.
+        }
+        const replay = Readable.from([body]);
+        Object.assign(replay, {
+          headers: { ...req.headers, 'content-length': String(body.length) },
+          rawHeaders: req.rawHeaders,
+          method: req.method,
+          url: req.url,
+          httpVersion: req.httpVersion,
+          socket: req.socket,
+          connection: req.socket,
+        });
+        provider.callback()(replay, res);
+      });
+      return;
+    }
+    provider.callback()(req, res);
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+await Promise.all([serve(config.a), serve(config.b), serve(config.x)]);
+console.log('READY');
