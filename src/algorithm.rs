@@ -31,7 +31,9 @@ pub enum Algorithm {
     ES384,
     /// ECDSA on P-521 with SHA-512. Needs the `aws_lc_rs` backend (the default).
     ES512,
-    /// EdDSA with Ed25519.
+    /// EdDSA with Ed25519. Also matches the fully-specified name `Ed25519` (RFC 9864) in
+    /// token headers, JWKs and configuration, which some servers (oidc-provider, for one)
+    /// sign with.
     EdDSA,
 }
 
@@ -101,6 +103,10 @@ impl Algorithm {
 
     /// Parses a header `alg` value. Unlike [`FromStr`], this never allocates an error.
     pub(crate) fn from_header(s: &str) -> Option<Algorithm> {
+        if s == "Ed25519" {
+            // RFC 9864: EdDSA restricted to Ed25519, which is all this crate's EdDSA verifies.
+            return Some(Algorithm::EdDSA);
+        }
         Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
@@ -114,7 +120,7 @@ impl fmt::Display for Algorithm {
 impl FromStr for Algorithm {
     type Err = ConfigError;
 
-    /// Parses `"RS256"`, `"ES384"`, `"EdDSA"`, …; `"none"` and `HS*` are refused with a message
+    /// Parses `"RS256"`, `"ES384"`, `"EdDSA"` (or `"Ed25519"`), …; `"none"` and `HS*` are refused with a message
     /// that says why.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(alg) = Algorithm::from_header(s) {
@@ -144,7 +150,10 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(alg.as_str().parse::<Algorithm>().ok(), Some(alg));
         }
-        for bad in ["none", "NONE", "HS256", "HS384", "hs512", "RS1", ""] {
+        assert_eq!("Ed25519".parse::<Algorithm>().ok(), Some(Algorithm::EdDSA));
+        for bad in [
+            "none", "NONE", "HS256", "HS384", "hs512", "RS1", "Ed448", "",
+        ] {
             let err = bad.parse::<Algorithm>().unwrap_err();
             assert_eq!(err.kind(), crate::error::ConfigErrorKind::InvalidAlgorithm);
         }

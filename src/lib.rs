@@ -50,7 +50,9 @@
 //! # }
 //! ```
 //!
-//! For an rmcp server, see `examples/mcp_server.rs` and [`ResourceOwner::from_parts`].
+//! For an rmcp server, see `examples/mcp_server.rs` and [`ResourceOwner::from_parts`]. For
+//! the settings of WorkOS AuthKit, Auth0, Keycloak, Okta, Microsoft Entra ID and Descope, see
+//! `docs/identity-providers.md` in the repository.
 //!
 //! ## Scopes and the step-up challenge
 //! The front door says who the caller is; scope checks say what they may do, answering a

