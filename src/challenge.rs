@@ -102,19 +102,15 @@ impl Challenger {
                 format!("invalid_request: {why}"),
             ),
             Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
-                let mut res = Response::new(Body::from(
+                let mut res = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "Service Unavailable: the authorization server's keys can not be obtained; retry later",
-                ));
-                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                );
                 let secs = e
                     .retry_after()
                     .map_or(self.retry_after_secs, |d| d.as_secs_f64().ceil() as u64);
                 res.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
-                res.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
                 return res;
             }
             Rejection::SessionNotFound => {
@@ -141,15 +137,21 @@ impl Challenger {
                 )
             }
         };
-        let mut res = Response::new(Body::from(body));
-        *res.status_mut() = status;
+        let mut res = text(status, body);
         res.headers_mut().insert(WWW_AUTHENTICATE, header);
-        res.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
         res
     }
+}
+
+/// A `text/plain` answer with this status: every refusal of the crate that is not JSON-RPC.
+pub(crate) fn text(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
+    let mut res = Response::new(body.into());
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
 }
 
 #[cfg(test)]

@@ -20,9 +20,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, StatusCode};
 
 use crate::config::is_scope_token;
@@ -231,14 +230,9 @@ impl std::error::Error for InsufficientScope {}
 impl IntoResponse for InsufficientScope {
     fn into_response(self) -> Response {
         tracing::debug!(required = %self.required.join(" "), "insufficient scope");
-        let mut res = Response::new(Body::from(format!("Forbidden: {self}")));
-        *res.status_mut() = StatusCode::FORBIDDEN;
+        let mut res = crate::challenge::text(StatusCode::FORBIDDEN, format!("Forbidden: {self}"));
         res.headers_mut()
             .insert(WWW_AUTHENTICATE, self.www_authenticate());
-        res.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
         res
     }
 }

@@ -11,13 +11,14 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::challenge::text;
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 use crate::scope::ScopeRequirement;
 
@@ -241,9 +242,9 @@ impl ToolPolicy {
             .get(CONTENT_ENCODING)
             .is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
         {
-            return Err(plain(
+            return Err(text(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Media Type: compressed MCP requests are not accepted".into(),
+                "Unsupported Media Type: compressed MCP requests are not accepted",
             ));
         }
         let declared = parts
@@ -258,9 +259,9 @@ impl ToolPolicy {
         let mut stream = Body::new(body).into_data_stream();
         while let Some(chunk) = stream.next().await {
             let Ok(chunk) = chunk else {
-                return Err(plain(
+                return Err(text(
                     StatusCode::BAD_REQUEST,
-                    "Bad Request: the request body could not be read".into(),
+                    "Bad Request: the request body could not be read",
                 ));
             };
             if bytes.len() + chunk.len() > self.max_body_bytes {
@@ -279,15 +280,15 @@ impl ToolPolicy {
                 );
                 Err(owner.insufficient(required).into_response())
             }
-            Err(()) => Err(plain(
+            Err(()) => Err(text(
                 StatusCode::BAD_REQUEST,
-                "Bad Request: a JSON object in the request repeats a member name".into(),
+                "Bad Request: a JSON object in the request repeats a member name",
             )),
         }
     }
 
     fn too_large(&self) -> Response<Body> {
-        plain(
+        text(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "Payload Too Large: MCP requests are limited to {} bytes",
@@ -344,16 +345,6 @@ impl ToolPolicy {
         }
         Ok(refused.then_some(required))
     }
-}
-
-fn plain(status: StatusCode, text: String) -> Response<Body> {
-    let mut res = Response::new(Body::from(text));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
 }
 
 /// A JSON value whose objects (at any depth) never repeat a member name.

@@ -40,26 +40,15 @@ function keyFor(alg) {
   return { ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(4).toString('hex')}` };
 }
 
-const clients = [
-  ...ALGS.map((alg) => ({
-    client_id: `cc-${alg.toLowerCase()}`,
-    client_secret: 'secret',
-    grant_types: ['client_credentials'],
-    redirect_uris: [],
-    response_types: [],
-    token_endpoint_auth_method: 'client_secret_basic',
-    scope: SCOPES,
-  })),
-  ...['cc-hs256', 'cc-opaque'].map((client_id) => ({
-    client_id,
-    client_secret: 'secret',
-    grant_types: ['client_credentials'],
-    redirect_uris: [],
-    response_types: [],
-    token_endpoint_auth_method: 'client_secret_basic',
-    scope: SCOPES,
-  })),
-];
+const clients = [...ALGS.map((alg) => `cc-${alg.toLowerCase()}`), 'cc-hs256', 'cc-opaque'].map((client_id) => ({
+  client_id,
+  client_secret: 'secret',
+  grant_types: ['client_credentials'],
+  redirect_uris: [],
+  response_types: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+  scope: SCOPES,
+}));
 
 function algOf(client) {
   const m = /^cc-(.+)$/.exec(client.clientId);

@@ -119,6 +119,13 @@ function eq(a, b, what) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, async () => {
+    await stopAll();
+    process.exit(130);
+  });
+}
+
 // --- set-up -------------------------------------------------------------------------------
 
 const [portA, portB, portX, portMcp] = [await freePort(), await freePort(), await freePort(), await freePort()];
