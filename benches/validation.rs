@@ -1,12 +1,14 @@
 //! The layer's cache-hit cost per algorithm, next to the raw signature check with a pre-parsed
-//! aws-lc-rs key and jsonwebtoken's `decode` of the same token, measured in one run.
+//! aws-lc-rs key, jsonwebtoken's `decode` of the same token, and the peer crate
+//! `tower-oauth2-resource-server` (aws-lc-rs backend) as a layer around the same service,
+//! measured in one run.
 //!
 //! ```sh
 //! cargo bench --bench validation
 //! ```
 //!
 //! Criterion reports each benchmark; at the end a table of medians and ratios is printed
-//! (layer / raw signature, layer / jsonwebtoken decode).
+//! (layer / raw signature, layer / jsonwebtoken decode, layer / peer layer).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,6 +22,11 @@ use http::Request;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{Algorithm, ProtectedResourceLayer, ResourceServerAuth};
 use tower::{Layer, Service, ServiceExt};
+use tower_oauth2_resource_server::claims::DefaultClaims;
+use tower_oauth2_resource_server::layer::OAuth2ResourceServerService;
+use tower_oauth2_resource_server::server::OAuth2ResourceServer;
+use tower_oauth2_resource_server::tenant::TenantConfiguration;
+use tower_oauth2_resource_server::validation::ClaimsValidationSpec;
 
 const CANON: &str = "http://127.0.0.1:8000/mcp";
 const ALGS: [Algorithm; 5] = [
@@ -37,6 +44,7 @@ struct Case {
     raw_key: ParsedPublicKey,
     jwt_key: jsonwebtoken::DecodingKey,
     jwt_validation: jsonwebtoken::Validation,
+    peer: OAuth2ResourceServer<DefaultClaims>,
     _server: MockAuthorizationServer,
 }
 
@@ -102,6 +110,15 @@ fn setup(rt: &tokio::runtime::Runtime) -> Vec<Case> {
                 .audience(CANON)
                 .expires_in(86_400)
                 .scope("mcp:tools")
+                // `nbf` too, which the peer's recommended validation requires.
+                .claim(
+                    "nbf",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs()
+                        - 60,
+                )
                 .sign();
             // Warm the key cache.
             auth.validate(&token).await.unwrap();
@@ -118,15 +135,43 @@ fn setup(rt: &tokio::runtime::Runtime) -> Vec<Case> {
             let jwt_key =
                 jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap())
                     .unwrap();
-            cases.push(Case {
+            // The peer, configured to check the same things: issuer, audience, expiry, nbf.
+            let tenant = TenantConfiguration::builder(server.issuer())
+                .jwks_url(server.jwks_uri())
+                .audiences(&[CANON])
+                .claims_validation(ClaimsValidationSpec::recommended(
+                    server.issuer(),
+                    &vec![CANON.to_owned()],
+                ))
+                .build()
+                .await
+                .unwrap();
+            let peer = <OAuth2ResourceServer>::builder()
+                .add_tenant(tenant)
+                .build()
+                .await
+                .unwrap();
+            let case = Case {
                 alg,
                 token,
                 auth,
                 raw_key: raw_key(alg, &jwk),
                 jwt_key,
                 jwt_validation: v,
+                peer,
                 _server: server,
-            });
+            };
+            // The peer fetches its keys in the background: wait until it accepts the token.
+            let mut svc = peer_layered(&case);
+            let started = Instant::now();
+            while !peer_call(&mut svc, &case.token).await {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "peer never ready"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            cases.push(case);
         }
         cases
     })
@@ -154,6 +199,35 @@ fn layered(case: &Case) -> Svc {
             )
                 -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>,
     ))
+}
+
+type PeerSvc = OAuth2ResourceServerService<
+    tower::util::ServiceFn<
+        fn(
+            Request<Body>,
+        ) -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>,
+    >,
+    Body,
+    DefaultClaims,
+>;
+
+fn peer_layered(case: &Case) -> PeerSvc {
+    case.peer.into_layer::<Body>().layer(tower::service_fn(
+        ok_service
+            as fn(
+                Request<Body>,
+            )
+                -> std::future::Ready<Result<http::Response<Body>, std::convert::Infallible>>,
+    ))
+}
+
+async fn peer_call(svc: &mut PeerSvc, token: &str) -> bool {
+    let req = Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = svc.ready().await.unwrap().call(req).await.unwrap();
+    res.status() == 200
 }
 
 async fn layer_call(svc: &mut Svc, token: &str) -> bool {
@@ -194,24 +268,33 @@ fn benches(c: &mut Criterion) {
                 rt.block_on(async { assert!(layer_call(&mut svc, black_box(&case.token)).await) })
             })
         });
+        let mut peer = peer_layered(case);
+        group.bench_function(format!("{name}/peer_tower_oauth2_resource_server"), |b| {
+            b.iter(|| {
+                rt.block_on(async { assert!(peer_call(&mut peer, black_box(&case.token)).await) })
+            })
+        });
     }
     group.finish();
 }
 
-/// Median nanoseconds per call over `rounds` rounds of `n` calls.
-fn median_ns(mut f: impl FnMut() -> bool, n: u32, rounds: usize) -> f64 {
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let t = Instant::now();
-        for _ in 0..n {
-            assert!(f());
-        }
-        samples.push(t.elapsed().as_nanos() as f64 / n as f64);
+/// Nanoseconds per call over one round of `n` calls.
+fn round_ns(mut f: impl FnMut() -> bool, n: u32) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        assert!(f());
     }
-    samples.sort_by(f64::total_cmp);
-    samples[rounds / 2]
+    t.elapsed().as_nanos() as f64 / n as f64
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Per algorithm, 21 rounds in which the four variants run back to back, so that a slow
+/// spell of this shared machine hits all four alike; the ratios are medians of per-round
+/// ratios.
 fn ratios() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -219,27 +302,46 @@ fn ratios() {
         .unwrap();
     let cases = setup(&rt);
     println!(
-        "\n| alg | raw signature (µs) | jsonwebtoken decode (µs) | layer (µs) | layer / raw | layer / decode |"
+        "\n| alg | raw signature (µs) | jsonwebtoken decode (µs) | peer layer (µs) | layer (µs) | layer / raw | layer / decode | layer / peer |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for case in &cases {
         let n = if case.alg == Algorithm::ES384 {
-            200
+            100
         } else {
-            500
+            300
         };
-        let raw = median_ns(|| raw_verify(case), n, 15);
-        let jwt = median_ns(|| jwt_decode(case), n, 15);
         let mut svc = layered(case);
-        let layer = median_ns(|| rt.block_on(layer_call(&mut svc, &case.token)), n, 15);
+        let mut peer_svc = peer_layered(case);
+        let mut rounds: [Vec<f64>; 4] = Default::default();
+        let mut per_round: [Vec<f64>; 3] = Default::default();
+        for _ in 0..21 {
+            let raw = round_ns(|| raw_verify(case), n);
+            let jwt = round_ns(|| jwt_decode(case), n);
+            let peer = round_ns(|| rt.block_on(peer_call(&mut peer_svc, &case.token)), n);
+            let layer = round_ns(|| rt.block_on(layer_call(&mut svc, &case.token)), n);
+            for (v, x) in rounds.iter_mut().zip([raw, jwt, peer, layer]) {
+                v.push(x);
+            }
+            for (v, x) in per_round
+                .iter_mut()
+                .zip([layer / raw, layer / jwt, layer / peer])
+            {
+                v.push(x);
+            }
+        }
+        let [raw, jwt, peer, layer] = rounds.map(median);
+        let [by_raw, by_jwt, by_peer] = per_round.map(median);
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
             case.alg,
             raw / 1e3,
             jwt / 1e3,
+            peer / 1e3,
             layer / 1e3,
-            layer / raw,
-            layer / jwt
+            by_raw,
+            by_jwt,
+            by_peer
         );
     }
 }
