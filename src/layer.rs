@@ -191,7 +191,14 @@ where
         let rejection = match bearer::extract(req.headers(), req.uri().query(), max) {
             Ok(Bearer::Token(token)) => {
                 let token = token.to_owned();
-                let session = req.headers().get(MCP_SESSION_ID).cloned();
+                // Every value: a request must not name another user's session in a second
+                // header that the MCP server might read instead of the first.
+                let sessions: Vec<_> = req
+                    .headers()
+                    .get_all(MCP_SESSION_ID)
+                    .iter()
+                    .cloned()
+                    .collect();
                 let validating = shared.clone();
                 let fut = Box::pin(async move {
                     let owner = validating
@@ -199,8 +206,8 @@ where
                         .validate(&token)
                         .await
                         .map_err(Rejection::InvalidToken)?;
-                    if let (Some(bindings), Some(id)) = (&validating.auth.inner.sessions, &session)
-                        && !bindings.allows(id, &owner)
+                    if let Some(bindings) = &validating.auth.inner.sessions
+                        && sessions.iter().any(|id| !bindings.allows(id, &owner))
                     {
                         return Err(Rejection::SessionNotFound);
                     }

@@ -136,6 +136,22 @@ async fn a_failed_delete_keeps_the_binding_and_limits_are_checked() {
     let mallory = server.token().audience(CANON).subject("mallory").sign();
     let (_, session, _) = send(&app, Method::POST, &alice, None).await;
     let session = session.unwrap();
+    // Naming alice's session in a second header is refused as well.
+    let (_, mallorys, _) = send(&app, Method::POST, &mallory, None).await;
+    let res = app
+        .clone()
+        .oneshot(
+            Request::post("/mcp")
+                .header("authorization", format!("Bearer {mallory}"))
+                .header("mcp-session-id", mallorys.unwrap())
+                .header("mcp-session-id", &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let before = calls.load(Ordering::SeqCst);
     // Mallory's DELETE is refused, so it can not unbind alice's session.
     assert_eq!(
         send(&app, Method::DELETE, &mallory, Some(&session)).await.0,
@@ -144,6 +160,11 @@ async fn a_failed_delete_keeps_the_binding_and_limits_are_checked() {
     assert_eq!(
         send(&app, Method::POST, &mallory, Some(&session)).await.0,
         StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before,
+        "refused requests never reach it"
     );
 
     let err = ResourceServerAuth::builder()
