@@ -239,8 +239,9 @@ impl ToolPolicy {
         };
         if parts
             .headers
-            .get(CONTENT_ENCODING)
-            .is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .any(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
         {
             return Err(text(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
