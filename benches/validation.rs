@@ -164,7 +164,7 @@ fn setup(rt: &tokio::runtime::Runtime) -> Vec<Case> {
             // The peer fetches its keys in the background: wait until it accepts the token.
             let mut svc = peer_layered(&case);
             let started = Instant::now();
-            while !peer_call(&mut svc, &case.token).await {
+            while !call(&mut svc, &case.token).await {
                 assert!(
                     started.elapsed() < Duration::from_secs(10),
                     "peer never ready"
@@ -221,16 +221,12 @@ fn peer_layered(case: &Case) -> PeerSvc {
     ))
 }
 
-async fn peer_call(svc: &mut PeerSvc, token: &str) -> bool {
-    let req = Request::post("/mcp")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let res = svc.ready().await.unwrap().call(req).await.unwrap();
-    res.status() == 200
-}
-
-async fn layer_call(svc: &mut Svc, token: &str) -> bool {
+/// One request with this bearer token through `svc` (our layer or the peer's); `true` on 200.
+async fn call<S>(svc: &mut S, token: &str) -> bool
+where
+    S: Service<Request<Body>, Response = http::Response<Body>>,
+    S::Error: std::fmt::Debug,
+{
     let req = Request::post("/mcp")
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
@@ -264,15 +260,11 @@ fn benches(c: &mut Criterion) {
         });
         let mut svc = layered(case);
         group.bench_function(format!("{name}/layer"), |b| {
-            b.iter(|| {
-                rt.block_on(async { assert!(layer_call(&mut svc, black_box(&case.token)).await) })
-            })
+            b.iter(|| rt.block_on(async { assert!(call(&mut svc, black_box(&case.token)).await) }))
         });
         let mut peer = peer_layered(case);
         group.bench_function(format!("{name}/peer_tower_oauth2_resource_server"), |b| {
-            b.iter(|| {
-                rt.block_on(async { assert!(peer_call(&mut peer, black_box(&case.token)).await) })
-            })
+            b.iter(|| rt.block_on(async { assert!(call(&mut peer, black_box(&case.token)).await) }))
         });
     }
     group.finish();
@@ -318,8 +310,8 @@ fn ratios() {
         for _ in 0..21 {
             let raw = round_ns(|| raw_verify(case), n);
             let jwt = round_ns(|| jwt_decode(case), n);
-            let peer = round_ns(|| rt.block_on(peer_call(&mut peer_svc, &case.token)), n);
-            let layer = round_ns(|| rt.block_on(layer_call(&mut svc, &case.token)), n);
+            let peer = round_ns(|| rt.block_on(call(&mut peer_svc, &case.token)), n);
+            let layer = round_ns(|| rt.block_on(call(&mut svc, &case.token)), n);
             for (v, x) in rounds.iter_mut().zip([raw, jwt, peer, layer]) {
                 v.push(x);
             }
