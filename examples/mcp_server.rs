@@ -106,8 +106,13 @@ const ADMIN_SCOPE: &str = "mcp:admin";
 
 const BIND: &str = "MCP_SERVER_BIND";
 
+/// The value of an environment variable, else of its `MCP_RESOURCE_SERVER_*` alias; empty
+/// counts as unset, as the crate reads them.
 fn var(name: &str) -> Option<String> {
-    env::var(name)
+    let alias = name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1);
+    [name, alias.as_str()]
+        .into_iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
 }
 
 #[tokio::main]
@@ -139,7 +144,7 @@ async fn run() -> Result<(), String> {
         format!("http://{bind}/mcp")
     };
 
-    let mut builder = ResourceServerAuth::builder().from_env();
+    let mut builder = ResourceServerAuth::builder().with_env();
     if var(env::CANONICAL_URL).is_none() {
         builder = builder.canonical_url(default_canonical);
     }
@@ -206,10 +211,9 @@ async fn run() -> Result<(), String> {
         "Protected MCP server on {} (listening on {local})",
         auth.canonical_url()
     );
-    println!(
-        "Protected-resource metadata: {}",
-        auth.resource_metadata_url()
-    );
+    if let Some(url) = auth.resource_metadata_url() {
+        println!("Protected-resource metadata: {url}");
+    }
     if let Some(server) = &embedded {
         print_instructions(server, &auth);
     }

@@ -49,65 +49,64 @@ pub(crate) enum KeyFamily {
 
 impl Algorithm {
     /// Every algorithm this crate can verify, in a stable order.
-    pub const ALL: [Algorithm; 10] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::ES512,
-        Algorithm::EdDSA,
+    pub const ALL: [Self; 10] = [
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::ES512,
+        Self::EdDSA,
     ];
 
     /// The name used in JOSE headers and JWKs (`"RS256"`, `"EdDSA"`, …).
+    #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
-            Algorithm::RS256 => "RS256",
-            Algorithm::RS384 => "RS384",
-            Algorithm::RS512 => "RS512",
-            Algorithm::PS256 => "PS256",
-            Algorithm::PS384 => "PS384",
-            Algorithm::PS512 => "PS512",
-            Algorithm::ES256 => "ES256",
-            Algorithm::ES384 => "ES384",
-            Algorithm::ES512 => "ES512",
-            Algorithm::EdDSA => "EdDSA",
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+            Self::EdDSA => "EdDSA",
         }
     }
 
     pub(crate) const fn family(self) -> KeyFamily {
         match self {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => KeyFamily::Rsa,
-            Algorithm::ES256 => KeyFamily::P256,
-            Algorithm::ES384 => KeyFamily::P384,
-            Algorithm::ES512 => KeyFamily::P521,
-            Algorithm::EdDSA => KeyFamily::Ed25519,
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
+                KeyFamily::Rsa
+            }
+            Self::ES256 => KeyFamily::P256,
+            Self::ES384 => KeyFamily::P384,
+            Self::ES512 => KeyFamily::P521,
+            Self::EdDSA => KeyFamily::Ed25519,
         }
     }
 
     /// Whether the compiled crypto backend can verify this algorithm.
+    #[must_use]
     pub const fn is_supported(self) -> bool {
         match self {
-            Algorithm::ES512 => cfg!(feature = "aws_lc_rs"),
+            Self::ES512 => cfg!(feature = "aws_lc_rs"),
             _ => true,
         }
     }
 
     /// Parses a header `alg` value. Unlike [`FromStr`], this never allocates an error.
-    pub(crate) fn from_header(s: &str) -> Option<Algorithm> {
+    pub(crate) fn from_header(s: &str) -> Option<Self> {
         if s == "Ed25519" {
             // RFC 9864: EdDSA restricted to Ed25519, which is all this crate's EdDSA verifies.
-            return Some(Algorithm::EdDSA);
+            return Some(Self::EdDSA);
         }
-        Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -123,7 +122,7 @@ impl FromStr for Algorithm {
     /// Parses `"RS256"`, `"ES384"`, `"EdDSA"` (or `"Ed25519"`), …; `"none"` and `HS*` are refused with a message
     /// that says why.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(alg) = Algorithm::from_header(s) {
+        if let Some(alg) = Self::from_header(s) {
             return Ok(alg);
         }
         let why = if s.eq_ignore_ascii_case("none") {

@@ -8,7 +8,7 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use crate::jwt::{ValidationError, ValidationErrorKind};
+use crate::error::{ValidationError, ValidationErrorKind};
 
 /// What the request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use axum::body::Body;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::jwt::{ValidationError, ValidationErrorKind};
+use crate::error::{ValidationError, ValidationErrorKind};
 
 /// Why the layer answers instead of the inner service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub(crate) enum Rejection {
 
 impl From<ValidationError> for Rejection {
     fn from(e: ValidationError) -> Self {
-        Rejection::InvalidToken(e)
+        Self::InvalidToken(e)
     }
 }
 

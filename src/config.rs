@@ -1,27 +1,12 @@
-//! Configuration: the resource server ([`ResourceServerAuth`]), the authorization servers it
-//! trusts ([`AuthorizationServerEntry`]) and per-entry claim checks
-//! ([`AccessTokenValidationOptions`]).
-//!
-//! Everything is checked by [`ResourceServerAuthBuilder::build`]; a bad value is a
-//! [`ConfigError`] naming the field (or environment variable), never a failure at the first
-//! request.
+//! Plain settings and the checks `build()` runs on them: the authorization servers a resource
+//! trusts ([`AuthorizationServerEntry`]), per-entry claim checks
+//! ([`AccessTokenValidationOptions`]), key-set and session-binding settings. Nothing here
+//! runs: the runtime is assembled from these values in `builder.rs`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::algorithm::Algorithm;
-use crate::cors::CorsPolicy;
-use crate::env::EnvSource;
 use crate::error::{ConfigError, ConfigErrorKind, printable};
-use crate::jwt::Validator;
-use crate::keystore::{JwksOptions, KeySetStats, KeyStore, WarmUpError};
-use crate::metadata::Metadata;
-use crate::scope::{ScopeContext, ScopeHierarchy};
-use crate::session::{SessionBindings, SessionOptions};
-
-/// Default cap on the size of a bearer token (16 KiB).
-pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// Which claim checks an authorization-server entry performs, beyond those that are always on.
 ///
@@ -70,24 +55,36 @@ impl Default for AccessTokenValidationOptions {
     }
 }
 
-/// One trusted authorization server: where clients go to get tokens, who signs them and where
-/// its keys are. Mirrors the model's `AuthorizationServerEntry`.
+/// One trusted authorization server: who signs its tokens (`issuer`), where its keys are
+/// (`jwks_uri`), and where clients go to get tokens (`authorization_server_url`). Mirrors the
+/// model's `AuthorizationServerEntry`; the setters have the names of its fields and of the
+/// environment JSON keys ([`crate::env`]).
+///
+/// Only the issuer is required, and it is named at the call site: every other value has a
+/// setter of its own, so two URLs can never be swapped by position.
 ///
 /// ```
 /// use protected_resource::{Algorithm, AuthorizationServerEntry};
 ///
-/// let entry = AuthorizationServerEntry::new(
-///     "https://auth.example.com",
-///     "https://auth.example.com",
-///     "https://auth.example.com/jwks",
-/// )
-/// .algorithms([Algorithm::RS256, Algorithm::ES256])
-/// .expected_audiences(["my-client-id"]);
-/// assert_eq!(entry.issuer(), "https://auth.example.com");
+/// let entry = AuthorizationServerEntry::new("https://auth.example.com")
+///     .jwks_uri("https://auth.example.com/jwks")
+///     .algorithms([Algorithm::RS256, Algorithm::ES256])
+///     .expected_audiences(["my-client-id"]);
+/// assert_eq!(entry.get_issuer(), "https://auth.example.com");
+/// // Advertised to clients: the issuer, unless set with `authorization_server_url`.
+/// assert_eq!(entry.get_authorization_server_url(), "https://auth.example.com");
+///
+/// // Without `jwks_uri`, it is discovered from the issuer's metadata.
+/// let discovered = AuthorizationServerEntry::new("https://tenant.eu.auth0.com/");
+/// assert_eq!(discovered.get_jwks_uri(), None);
 /// ```
+///
+/// Getters carry a `get_` prefix, as `std::process::Command`'s do, because the setters take
+/// the plain names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationServerEntry {
-    pub(crate) authorization_server_url: String,
+    /// `None`: the issuer.
+    pub(crate) authorization_server_url: Option<String>,
     pub(crate) issuer: String,
     /// `None`: discovered from the issuer's metadata.
     pub(crate) jwks_uri: Option<String>,
@@ -97,42 +94,16 @@ pub struct AuthorizationServerEntry {
 }
 
 impl AuthorizationServerEntry {
-    /// An entry with the default algorithm (`RS256`), the canonical URL as expected audience and
-    /// default validation options.
-    pub fn new(
-        authorization_server_url: impl Into<String>,
-        issuer: impl Into<String>,
-        jwks_uri: impl Into<String>,
-    ) -> Self {
+    /// A server whose tokens carry exactly this `iss`. Defaults: `jwks_uri` discovered from
+    /// the issuer's metadata (RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID
+    /// Connect discovery, which must name exactly this issuer; cached and refreshed like key
+    /// sets), the issuer advertised as `authorization_server_url`, algorithm `RS256`, the
+    /// canonical URL as audience, default [`AccessTokenValidationOptions`].
+    #[must_use]
+    pub fn new(issuer: impl Into<String>) -> Self {
         Self {
-            authorization_server_url: authorization_server_url.into(),
+            authorization_server_url: None,
             issuer: issuer.into(),
-            jwks_uri: Some(jwks_uri.into()),
-            algorithms: vec![Algorithm::RS256],
-            expected_audiences: Vec::new(),
-            validation_options: AccessTokenValidationOptions::default(),
-        }
-    }
-
-    /// An entry for `issuer` whose `jwks_uri` is discovered from the issuer's metadata
-    /// (RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID Connect discovery),
-    /// which must name exactly this issuer. The issuer is also the advertised
-    /// authorization-server URL. Discovery happens with the first key fetch and is cached and
-    /// refreshed like key sets (see the crate docs, "Key management").
-    ///
-    /// ```
-    /// use protected_resource::{Algorithm, AuthorizationServerEntry};
-    ///
-    /// let entry = AuthorizationServerEntry::discover("https://tenant.eu.auth0.com/")
-    ///     .algorithm(Algorithm::RS256);
-    /// assert_eq!(entry.jwks_uri(), None);
-    /// assert_eq!(entry.authorization_server_url(), "https://tenant.eu.auth0.com/");
-    /// ```
-    pub fn discover(issuer: impl Into<String>) -> Self {
-        let issuer = issuer.into();
-        Self {
-            authorization_server_url: issuer.clone(),
-            issuer,
             jwks_uri: None,
             algorithms: vec![Algorithm::RS256],
             expected_audiences: Vec::new(),
@@ -140,13 +111,31 @@ impl AuthorizationServerEntry {
         }
     }
 
+    /// Where this server publishes its public keys (a JWK set). Without it, the location is
+    /// discovered from the issuer's metadata.
+    #[must_use]
+    pub fn jwks_uri(mut self, jwks_uri: impl Into<String>) -> Self {
+        self.jwks_uri = Some(jwks_uri.into());
+        self
+    }
+
+    /// The URL advertised to clients in the metadata's `authorization_servers` (default: the
+    /// issuer). Clients read its RFC 8414 metadata to find where to log in.
+    #[must_use]
+    pub fn authorization_server_url(mut self, url: impl Into<String>) -> Self {
+        self.authorization_server_url = Some(url.into());
+        self
+    }
+
     /// Allows exactly this one algorithm (the model's `algorithm=`).
+    #[must_use]
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithms = vec![algorithm];
         self
     }
 
     /// Allows exactly these algorithms. An empty list is a configuration error.
+    #[must_use]
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
@@ -154,6 +143,7 @@ impl AuthorizationServerEntry {
 
     /// Accepts tokens whose `aud` contains any of these instead of the canonical URL (for
     /// providers that put a client id in `aud`). Empty means the canonical URL.
+    #[must_use]
     pub fn expected_audiences<S: Into<String>>(
         mut self,
         audiences: impl IntoIterator<Item = S>,
@@ -163,672 +153,150 @@ impl AuthorizationServerEntry {
     }
 
     /// Sets the claim checks for this entry.
+    #[must_use]
     pub fn validation_options(mut self, options: AccessTokenValidationOptions) -> Self {
         self.validation_options = options;
         self
     }
 
-    /// The URL advertised to clients in `authorization_servers`.
-    pub fn authorization_server_url(&self) -> &str {
-        &self.authorization_server_url
-    }
-
     /// The exact `iss` value of this server's tokens.
-    pub fn issuer(&self) -> &str {
+    #[must_use]
+    pub fn get_issuer(&self) -> &str {
         &self.issuer
     }
 
-    /// Where this server's public keys are published (`None`: discovered, see
-    /// [`discover`](Self::discover)).
-    pub fn jwks_uri(&self) -> Option<&str> {
+    /// The URL advertised to clients in `authorization_servers` (the issuer unless set).
+    #[must_use]
+    pub fn get_authorization_server_url(&self) -> &str {
+        self.authorization_server_url
+            .as_deref()
+            .unwrap_or(&self.issuer)
+    }
+
+    /// Where this server's public keys are published (`None`: discovered from the issuer).
+    #[must_use]
+    pub fn get_jwks_uri(&self) -> Option<&str> {
         self.jwks_uri.as_deref()
     }
 
     /// The allowed signature algorithms.
-    pub fn allowed_algorithms(&self) -> &[Algorithm] {
+    #[must_use]
+    pub fn get_algorithms(&self) -> &[Algorithm] {
         &self.algorithms
     }
 
     /// The audiences configured for this entry (empty: the canonical URL).
-    pub fn audiences(&self) -> &[String] {
+    #[must_use]
+    pub fn get_expected_audiences(&self) -> &[String] {
         &self.expected_audiences
     }
 
     /// The claim checks for this entry.
-    pub fn options(&self) -> &AccessTokenValidationOptions {
+    #[must_use]
+    pub fn get_validation_options(&self) -> &AccessTokenValidationOptions {
         &self.validation_options
     }
 }
 
-/// Where browsers may call the protected routes from (`Access-Control-Allow-Origin`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum AllowedOrigins {
-    /// `*` (the default; bearer tokens are not cookies, so this exposes nothing by itself).
-    #[default]
-    Any,
-    /// Only these origins (for example `https://app.example.com`); others get no CORS headers.
-    List(Vec<String>),
-    /// Send no CORS headers at all (another layer handles CORS).
-    Disabled,
-}
-
-/// The configuration of a protected resource, validated and ready to serve. Mirrors the
-/// model's `ResourceServerAuth`. Cheap to clone (one `Arc`).
-///
-/// Build it with [`ResourceServerAuth::builder`] or [`ResourceServerAuth::from_env`], then
-/// hand it to [`ProtectedResourceLayer::new`](crate::ProtectedResourceLayer::new).
-///
-/// ```
-/// use protected_resource::{AuthorizationServerEntry, ResourceServerAuth};
-///
-/// let auth = ResourceServerAuth::builder()
-///     .canonical_url("https://mcp.example.com/mcp")
-///     .authorization_server(AuthorizationServerEntry::new(
-///         "https://auth.example.com",
-///         "https://auth.example.com",
-///         "https://auth.example.com/jwks",
-///     ))
-///     .scopes_supported(["mcp:tools"])
-///     .build()?;
-/// assert_eq!(
-///     auth.resource_metadata_url(),
-///     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-/// );
-/// # Ok::<(), protected_resource::ConfigError>(())
-/// ```
-#[derive(Clone)]
-pub struct ResourceServerAuth {
-    pub(crate) inner: Arc<AuthInner>,
-}
-
-pub(crate) struct AuthInner {
-    pub(crate) canonical_url: String,
-    pub(crate) validator: Validator,
-    pub(crate) metadata: Option<Metadata>,
-    pub(crate) cors: CorsPolicy,
-    pub(crate) challenge_scopes: Option<String>,
-    pub(crate) entries: Vec<AuthorizationServerEntry>,
-    pub(crate) scopes_supported: Vec<String>,
-    /// Seconds in `Retry-After` when keys can not be obtained (the refetch cooldown).
-    pub(crate) retry_after_secs: u64,
-    pub(crate) sessions: Option<SessionBindings>,
-}
-
-impl std::fmt::Debug for ResourceServerAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResourceServerAuth")
-            .field("canonical_url", &self.inner.canonical_url)
-            .field("authorization_servers", &self.inner.entries)
-            .field("scopes_supported", &self.inner.scopes_supported)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ResourceServerAuth {
-    /// Starts a configuration.
-    pub fn builder() -> ResourceServerAuthBuilder {
-        ResourceServerAuthBuilder::default()
-    }
-
-    /// The whole configuration from the process environment (see [`crate::env`] for the
-    /// variables). Same as `ResourceServerAuth::builder().from_env().build()`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::builder().from_env().build()
-    }
-
-    /// The canonical URL of this resource (the metadata's `resource`, the default audience).
-    pub fn canonical_url(&self) -> &str {
-        &self.inner.canonical_url
-    }
-
-    /// The URL of the protected-resource metadata document, as sent in `resource_metadata`.
-    pub fn resource_metadata_url(&self) -> &str {
-        self.inner
-            .metadata
-            .as_ref()
-            .map(|m| m.url.as_str())
-            .unwrap_or_default()
-    }
-
-    /// The trusted authorization servers, in configuration order.
-    pub fn authorization_servers(&self) -> &[AuthorizationServerEntry] {
-        &self.inner.entries
-    }
-
-    /// The scopes advertised in the metadata.
-    pub fn scopes_supported(&self) -> &[String] {
-        &self.inner.scopes_supported
-    }
-
-    /// Validates a bearer token outside of HTTP (for example for a WebSocket handshake or a
-    /// queue message). The layer does exactly this for every request.
-    pub async fn validate(
-        &self,
-        token: &str,
-    ) -> Result<crate::ResourceOwner, crate::ValidationError> {
-        self.inner.validator.validate(token).await
-    }
-
-    /// Fetches every key set (and discovers every `jwks_uri`) now, waiting at most
-    /// `deadline`, and reports the issuers whose keys could not be fetched.
-    ///
-    /// Optional: without it, keys are fetched by the first request that needs them (one fetch
-    /// however many requests wait). Call it before serving to fail a deployment early or to
-    /// spare the first users the fetch; a failure is not fatal, as later requests retry.
-    ///
-    /// ```no_run
-    /// # use protected_resource::ResourceServerAuth;
-    /// # use std::time::Duration;
-    /// # async fn run(auth: ResourceServerAuth) {
-    /// if let Err(e) = auth.warm_up(Duration::from_secs(10)).await {
-    ///     tracing::warn!("starting without some keys: {e}");
-    /// }
-    /// # }
-    /// ```
-    pub async fn warm_up(&self, deadline: Duration) -> Result<(), WarmUpError> {
-        let keys = self.inner.validator.keys();
-        match WarmUpError::new(keys, keys.warm_up(deadline).await) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// A statistics snapshot per key source (configured `jwks_uri`, or issuer with a
-    /// discovered one), in configuration order: fetches, failures, hits, misses, unknown-kid
-    /// refetches, keys held, age. Cheap (atomics and one small map); suitable for a metrics
-    /// exporter's scrape callback.
-    pub fn key_set_stats(&self) -> Vec<KeySetStats> {
-        self.inner.validator.keys().stats()
-    }
-}
-
-/// Builds a [`ResourceServerAuth`]; see there for an example.
-///
-/// Values set here win over the environment when [`from_env`](Self::from_env) is also used,
-/// whatever the order of the calls.
-#[derive(Debug, Default, Clone)]
-#[must_use]
-pub struct ResourceServerAuthBuilder {
-    pub(crate) canonical_url: Option<String>,
-    pub(crate) authorization_servers: Option<Vec<AuthorizationServerEntry>>,
-    pub(crate) scopes_supported: Option<Vec<String>>,
-    pub(crate) default_challenge_scopes: Option<Vec<String>>,
-    resource_name: Option<String>,
-    resource_documentation: Option<String>,
-    resource_policy_uri: Option<String>,
-    resource_tos_uri: Option<String>,
-    resource_signing_alg_values_supported: Option<Vec<Algorithm>>,
-    jwks: JwksOptions,
-    max_token_bytes: Option<usize>,
-    allowed_origins: AllowedOrigins,
-    env: Option<EnvSource>,
-    scope_rules: Vec<(String, Vec<String>)>,
-    sessions: SessionOptions,
-    /// `false` for [`JwksTokenValidator`]: no metadata is served or pointed to.
-    without_metadata: bool,
-}
-
-impl ResourceServerAuthBuilder {
-    /// The public URL of the protected resource, for example `https://mcp.example.com/mcp`.
-    /// It must be absolute, `https` (or `http` on `localhost`, `127.0.0.1`, `[::1]`), and have
-    /// no fragment. It is advertised byte for byte as `resource` and is the default audience.
-    pub fn canonical_url(mut self, url: impl Into<String>) -> Self {
-        self.canonical_url = Some(url.into());
-        self
-    }
-
-    /// Adds a trusted authorization server.
-    pub fn authorization_server(mut self, entry: AuthorizationServerEntry) -> Self {
-        self.authorization_servers
-            .get_or_insert_with(Vec::new)
-            .push(entry);
-        self
-    }
-
-    /// Sets the whole list of trusted authorization servers.
-    pub fn authorization_servers(
-        mut self,
-        entries: impl IntoIterator<Item = AuthorizationServerEntry>,
-    ) -> Self {
-        self.authorization_servers = Some(entries.into_iter().collect());
-        self
-    }
-
-    /// Scopes advertised in the metadata's `scopes_supported` (RFC 6750 scope tokens; duplicates
-    /// are dropped, first-seen order kept; `offline_access` is refused).
-    pub fn scopes_supported<S: Into<String>>(
-        mut self,
-        scopes: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Scopes sent as `scope="…"` in the 401 challenge, which clients request first.
-    pub fn default_challenge_scopes<S: Into<String>>(
-        mut self,
-        scopes: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.default_challenge_scopes = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// The metadata's human-readable `resource_name`.
-    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
-        self.resource_name = Some(name.into());
-        self
-    }
-
-    /// The metadata's `resource_documentation` URL.
-    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
-        self.resource_documentation = Some(url.into());
-        self
-    }
-
-    /// The metadata's `resource_policy_uri`.
-    pub fn resource_policy_uri(mut self, url: impl Into<String>) -> Self {
-        self.resource_policy_uri = Some(url.into());
-        self
-    }
-
-    /// The metadata's `resource_tos_uri`.
-    pub fn resource_tos_uri(mut self, url: impl Into<String>) -> Self {
-        self.resource_tos_uri = Some(url.into());
-        self
-    }
-
-    /// The metadata's `resource_signing_alg_values_supported` (omitted unless set).
-    pub fn resource_signing_alg_values_supported(
-        mut self,
-        algorithms: impl IntoIterator<Item = Algorithm>,
-    ) -> Self {
-        self.resource_signing_alg_values_supported = Some(algorithms.into_iter().collect());
-        self
-    }
-
-    /// How long a fetched key set is used before it is fetched again, when the answer has no
-    /// `Cache-Control: max-age` or `Expires`. Default 1 hour.
-    pub fn jwks_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.jwks.ttl = ttl;
-        self
-    }
-
-    /// Bounds for the lifetime an authorization server gives its key set with
-    /// `Cache-Control: max-age` or `Expires` (`no-cache`/`no-store` count as zero, so as the
-    /// minimum). Default 1 minute to 24 hours. The minimum must be at least 1 s.
-    pub fn jwks_cache_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.jwks.min_ttl = min;
-        self.jwks.max_ttl = max;
-        self
-    }
-
-    /// How long past its lifetime a key set is still used while refreshing it fails (the
-    /// authorization server is down or answers garbage). Default 24 hours. Zero: expired keys
-    /// are never used.
-    pub fn jwks_stale_if_error(mut self, window: Duration) -> Self {
-        self.jwks.stale_if_error = window;
-        self
-    }
-
-    /// The longest wait between retries of a failing key-set fetch (the wait doubles from
-    /// the refetch cooldown with each failure, with jitter). Default 5 minutes.
-    pub fn jwks_max_backoff(mut self, max: Duration) -> Self {
-        self.jwks.max_backoff = max;
-        self
-    }
-
-    /// The least time between two fetches of one key set caused by unknown `kid`s.
-    /// Default 5 s. Between refetches, tokens with an unknown `kid` fail without network.
-    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.jwks.refetch_cooldown = cooldown;
-        self
-    }
-
-    /// Total time allowed for one key-set fetch. Default 5 s.
-    pub fn jwks_fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.jwks.fetch_timeout = timeout;
-        self
-    }
-
-    /// Time allowed to connect to a key-set host. Default 2 s.
-    pub fn jwks_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.jwks.connect_timeout = timeout;
-        self
-    }
-
-    /// The largest key-set response accepted. Default 1 MiB.
-    pub fn jwks_max_response_bytes(mut self, bytes: usize) -> Self {
-        self.jwks.max_response_bytes = bytes;
-        self
-    }
-
-    /// **Dangerous**: allow `http` key-set URLs on hosts other than loopback. Keys fetched
-    /// without TLS can be replaced by anyone on the path. Default `false`.
-    pub fn dangerous_allow_insecure_jwks_uri(mut self, allow: bool) -> Self {
-        self.jwks.allow_insecure_http = allow;
-        self
-    }
-
-    /// Tokens longer than this are refused before any parsing. Default 16 KiB.
-    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
-        self.max_token_bytes = Some(bytes);
-        self
-    }
-
-    /// The CORS origins allowed on protected and metadata routes. Default `*`.
-    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
-        self.allowed_origins = origins;
-        self
-    }
-
-    /// Declares that a granted `broad` scope implies each of `narrower` (for example
-    /// `scope_implies("mcp:admin", ["mcp:write"])`). Rules chain (`admin` → `write` → `read`)
-    /// and apply to every scope check: [`ResourceOwner::has_scope`](crate::ResourceOwner::has_scope),
-    /// [`ResourceOwner::require`](crate::ResourceOwner::require),
-    /// [`RequireScopesLayer`](crate::RequireScopesLayer) and
-    /// [`McpToolScopesLayer`](crate::McpToolScopesLayer). They never change what a challenge
-    /// asks for. Scopes must be RFC 6750 scope tokens (checked by `build`).
-    pub fn scope_implies<S: Into<String>>(
-        mut self,
-        broad: impl Into<String>,
-        narrower: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.scope_rules
-            .push((broad.into(), narrower.into_iter().map(Into::into).collect()));
-        self
-    }
-
-    /// Whether MCP sessions are bound to the user that created them (default `true`).
-    ///
-    /// When the inner service answers with an `Mcp-Session-Id`, the pair (`iss`, `sub`) of
-    /// the token is remembered for that session; a later request carrying that session id
-    /// with a token of another (`iss`, `sub`) is answered 404 (as for an unknown session) and
-    /// never reaches the MCP server. Session ids are not authentication (MCP security best
-    /// practices, "Session Hijacking"): this stops a leaked or guessed id from being used by
-    /// another user. A successful `DELETE` forgets the binding.
-    pub fn bind_mcp_sessions(mut self, on: bool) -> Self {
-        self.sessions.enabled = on;
-        self
-    }
-
-    /// How many session bindings are kept, and for how long after a session's last request
-    /// (defaults 100,000 and 24 hours). A binding that was evicted is no longer enforced:
-    /// size these above your MCP server's own session limits.
-    pub fn mcp_session_binding_limits(mut self, capacity: u64, idle: Duration) -> Self {
-        self.sessions.capacity = capacity;
-        self.sessions.idle = idle;
-        self
-    }
-
-    /// Fills every value not set in code from the process environment when `build()` runs
-    /// (see [`crate::env`]).
-    pub fn from_env(mut self) -> Self {
-        self.env = Some(EnvSource::Process);
-        self
-    }
-
-    /// Like [`from_env`](Self::from_env), but reads these variables instead of the process
-    /// environment (for tests and for configuration loaded from elsewhere).
-    pub fn from_env_vars<K: Into<String>, V: Into<String>>(
-        mut self,
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        let map: HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.env = Some(EnvSource::Map(map));
-        self
-    }
-
-    /// Checks everything and builds the shared state (key cache, HTTP client, metadata).
-    pub fn build(mut self) -> Result<ResourceServerAuth, ConfigError> {
-        if let Some(env) = self.env.take() {
-            crate::env::apply(&mut self, &env)?;
-        }
-        let canonical = self.canonical_url.take().ok_or_else(|| {
-            ConfigError::new(
-                ConfigErrorKind::Missing,
-                "canonical_url",
-                "the canonical URL of the resource is required (or MCP_SERVER_AUTH_CANONICAL_URL)",
-            )
-        })?;
-        let canonical_parsed = check_canonical_url(&canonical)?;
-        let entries = self.authorization_servers.take().unwrap_or_default();
-        if entries.is_empty() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::NoAuthorizationServers,
-                "authorization_servers",
-                "at least one authorization server is required (or MCP_SERVER_AUTH_AUTHORIZATION_SERVERS)",
-            ));
-        }
-        for (i, entry) in entries.iter().enumerate() {
-            check_entry(entry, self.jwks.allow_insecure_http)
-                .map_err(|e| e.within(&format!("authorization_servers[{i}]")))?;
-        }
-        let scopes_supported = clean_scopes(
-            self.scopes_supported.take().unwrap_or_default(),
-            "scopes_supported",
-        )?;
-        let challenge = clean_scopes(
-            self.default_challenge_scopes.take().unwrap_or_default(),
-            "default_challenge_scopes",
-        )?;
-        let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
-        if max_token_bytes == 0 {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidValue,
-                "max_token_bytes",
-                "must be greater than zero",
-            ));
-        }
-        for (name, url) in [
-            ("resource_documentation", &self.resource_documentation),
-            ("resource_policy_uri", &self.resource_policy_uri),
-            ("resource_tos_uri", &self.resource_tos_uri),
-        ] {
-            if let Some(url) = url {
-                parse_absolute(url, name)?;
-            }
-        }
-        let cors = CorsPolicy::new(&self.allowed_origins)?;
-        crate::verify::install_crypto_provider();
-        let retry_after_secs = self.jwks.refetch_cooldown.as_secs_f64().ceil().max(1.0) as u64;
-        let keys = KeyStore::new(self.jwks.clone(), &entries)?;
-        let hierarchy = ScopeHierarchy::new(&self.scope_rules)?;
-        let sessions = SessionBindings::new(&self.sessions)?;
-
-        let mut as_urls: Vec<String> = Vec::new();
-        for e in &entries {
-            if !as_urls.contains(&e.authorization_server_url) {
-                as_urls.push(e.authorization_server_url.clone());
-            }
-        }
-        let metadata = Metadata::new(
-            &canonical,
-            &canonical_parsed,
-            crate::metadata::Document {
-                resource: canonical.clone(),
-                authorization_servers: as_urls.clone(),
-                bearer_methods_supported: vec!["header"],
-                scopes_supported: scopes_supported.clone(),
-                resource_signing_alg_values_supported: self
-                    .resource_signing_alg_values_supported
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect(),
-                resource_name: self.resource_name.filter(|s| !s.is_empty()),
-                resource_documentation: self.resource_documentation,
-                resource_policy_uri: self.resource_policy_uri,
-                resource_tos_uri: self.resource_tos_uri,
-            },
-        );
-        let metadata = (!self.without_metadata).then_some(metadata);
-        let scopes = Arc::new(ScopeContext {
-            resource_metadata: metadata.as_ref().map(|m| m.url.clone()),
-            hierarchy,
-        });
-        let validator = Validator::new(&entries, &canonical, keys, max_token_bytes, scopes);
-        tracing::info!(
-            canonical_url = %canonical,
-            authorization_servers = ?as_urls,
-            "Resource Server auth enabled: accepting tokens from {} authorization server(s)",
-            as_urls.len()
-        );
-        Ok(ResourceServerAuth {
-            inner: Arc::new(AuthInner {
-                canonical_url: canonical,
-                validator,
-                metadata,
-                sessions,
-                cors,
-                challenge_scopes: (!challenge.is_empty()).then(|| challenge.join(" ")),
-                entries,
-                scopes_supported,
-                retry_after_secs,
-            }),
-        })
-    }
-}
-
-/// A single-issuer token validator without discovery metadata, for development and simple
-/// setups. Mirrors the model's `JWKSTokenValidator`.
-///
-/// Use it on its own with [`validate`](Self::validate), or in front of a service with
-/// [`ProtectedResourceLayer::from_validator`](crate::ProtectedResourceLayer::from_validator)
-/// (whose 401 answers then carry no `resource_metadata`, as there is no metadata to point to).
-///
-/// ```
-/// use protected_resource::{Algorithm, JwksTokenValidator};
-///
-/// let validator = JwksTokenValidator::builder(
-///     "https://auth.example.com/jwks",
-///     "https://auth.example.com",
-///     "http://127.0.0.1:8000/mcp",
-/// )
-/// .algorithm(Algorithm::ES256)
-/// .build()?;
-/// # drop(validator);
-/// # Ok::<(), protected_resource::ConfigError>(())
-/// ```
-#[derive(Clone)]
-pub struct JwksTokenValidator {
-    pub(crate) auth: ResourceServerAuth,
-}
-
-impl std::fmt::Debug for JwksTokenValidator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwksTokenValidator")
-            .field("authorization_server", &self.auth.inner.entries)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`JwksTokenValidator`].
+/// Key-set fetching and caching settings (see the builder methods `jwks_*`).
 #[derive(Debug, Clone)]
-#[must_use]
-pub struct JwksTokenValidatorBuilder {
-    entry: AuthorizationServerEntry,
-    audience: String,
-    inner: ResourceServerAuthBuilder,
+pub(crate) struct JwksOptions {
+    /// Lifetime of a key set whose answer has no caching headers.
+    pub(crate) ttl: Duration,
+    /// Bounds for lifetimes given by `Cache-Control` / `Expires`.
+    pub(crate) min_ttl: Duration,
+    pub(crate) max_ttl: Duration,
+    /// How long past its lifetime a key set is still used while refreshes fail.
+    pub(crate) stale_if_error: Duration,
+    pub(crate) refetch_cooldown: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) fetch_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) allow_insecure_http: bool,
 }
 
-impl JwksTokenValidator {
-    /// A validator for tokens from `issuer`, signed by keys at `jwks_uri`, whose `aud` contains
-    /// `audience`.
-    pub fn builder(
-        jwks_uri: impl Into<String>,
-        issuer: impl Into<String>,
-        audience: impl Into<String>,
-    ) -> JwksTokenValidatorBuilder {
-        let issuer = issuer.into();
-        JwksTokenValidatorBuilder {
-            entry: AuthorizationServerEntry::new(issuer.clone(), issuer, jwks_uri),
-            audience: audience.into(),
-            inner: ResourceServerAuthBuilder::default(),
+/// Defaults, published as associated constants of `ResourceServerAuth`.
+pub(crate) const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+pub(crate) const DEFAULT_JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_JWKS_CACHE_TTL_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(24 * 3600));
+pub(crate) const DEFAULT_JWKS_STALE_IF_ERROR: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_JWKS_MAX_BACKOFF: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_JWKS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_JWKS_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+impl Default for JwksOptions {
+    fn default() -> Self {
+        Self {
+            ttl: DEFAULT_JWKS_CACHE_TTL,
+            min_ttl: DEFAULT_JWKS_CACHE_TTL_BOUNDS.0,
+            max_ttl: DEFAULT_JWKS_CACHE_TTL_BOUNDS.1,
+            stale_if_error: DEFAULT_JWKS_STALE_IF_ERROR,
+            refetch_cooldown: DEFAULT_JWKS_REFETCH_COOLDOWN,
+            max_backoff: DEFAULT_JWKS_MAX_BACKOFF,
+            fetch_timeout: DEFAULT_JWKS_FETCH_TIMEOUT,
+            connect_timeout: DEFAULT_JWKS_CONNECT_TIMEOUT,
+            max_response_bytes: DEFAULT_JWKS_MAX_RESPONSE_BYTES,
+            allow_insecure_http: false,
         }
-    }
-
-    /// Validates a bearer token (without the `Bearer ` prefix).
-    pub async fn validate(
-        &self,
-        token: &str,
-    ) -> Result<crate::ResourceOwner, crate::ValidationError> {
-        self.auth.validate(token).await
-    }
-
-    /// Fetches the key set now; see [`ResourceServerAuth::warm_up`].
-    pub async fn warm_up(&self, deadline: Duration) -> Result<(), WarmUpError> {
-        self.auth.warm_up(deadline).await
-    }
-
-    /// Key-set statistics; see [`ResourceServerAuth::key_set_stats`].
-    pub fn key_set_stats(&self) -> Vec<KeySetStats> {
-        self.auth.key_set_stats()
     }
 }
 
-impl JwksTokenValidatorBuilder {
-    /// Allows exactly this algorithm (default `RS256`).
-    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
-        self.entry = self.entry.algorithm(algorithm);
-        self
-    }
-
-    /// Allows exactly these algorithms.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.entry = self.entry.algorithms(algorithms);
-        self
-    }
-
-    /// Sets the claim checks.
-    pub fn validation_options(mut self, options: AccessTokenValidationOptions) -> Self {
-        self.entry = self.entry.validation_options(options);
-        self
-    }
-
-    /// Key-set cache lifetime (default 1 hour).
-    pub fn jwks_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.inner = self.inner.jwks_cache_ttl(ttl);
-        self
-    }
-
-    /// Least time between refetches caused by unknown `kid`s (default 5 s).
-    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.inner = self.inner.jwks_refetch_cooldown(cooldown);
-        self
-    }
-
-    /// Checks everything and builds the validator.
-    pub fn build(self) -> Result<JwksTokenValidator, ConfigError> {
-        if self.audience.is_empty() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidAudience,
-                "audience",
-                "the expected audience must not be empty",
-            ));
-        }
-        let audience = self.audience.clone();
-        // The audience doubles as canonical URL only when it is one; otherwise any valid
-        // placeholder will do, as this validator serves no metadata.
-        let canonical = if check_canonical_url(&audience).is_ok() {
-            audience.clone()
-        } else {
-            "http://localhost".to_owned()
+impl JwksOptions {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, msg: &str| {
+            Err(ConfigError::new(ConfigErrorKind::InvalidValue, field, msg))
         };
-        let mut inner = self.inner;
-        inner.without_metadata = true;
-        let auth = inner
-            .canonical_url(canonical)
-            .authorization_server(self.entry.expected_audiences([audience]))
-            .build()?;
-        Ok(JwksTokenValidator { auth })
+        if self.ttl.is_zero() {
+            return invalid("jwks_cache_ttl", "must be greater than zero");
+        }
+        if self.min_ttl < Duration::from_secs(1) || self.min_ttl > self.max_ttl {
+            return invalid(
+                "jwks_cache_ttl_bounds",
+                "the minimum must be at least 1 s and not above the maximum",
+            );
+        }
+        if self.fetch_timeout.is_zero() {
+            return invalid("jwks_fetch_timeout", "must be greater than zero");
+        }
+        if self.connect_timeout.is_zero() {
+            return invalid("jwks_connect_timeout", "must be greater than zero");
+        }
+        if self.max_response_bytes == 0 {
+            return invalid("jwks_max_response_bytes", "must be greater than zero");
+        }
+        if self.max_backoff < self.refetch_cooldown {
+            return invalid(
+                "jwks_max_backoff",
+                "must not be shorter than jwks_refetch_cooldown",
+            );
+        }
+        Ok(())
     }
 }
 
-fn parse_absolute(value: &str, field: &str) -> Result<reqwest::Url, ConfigError> {
+/// Session-binding settings (see the builder's `bind_mcp_sessions`).
+#[derive(Debug, Clone)]
+pub(crate) struct SessionOptions {
+    pub(crate) enabled: bool,
+    pub(crate) capacity: u64,
+    pub(crate) idle: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            capacity: 100_000,
+            idle: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+pub(crate) fn parse_absolute(value: &str, field: &str) -> Result<reqwest::Url, ConfigError> {
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConfigError::new(
             ConfigErrorKind::InvalidUrl,
@@ -845,13 +313,18 @@ fn parse_absolute(value: &str, field: &str) -> Result<reqwest::Url, ConfigError>
     })
 }
 
+/// Whether the URL's host is `localhost` or a loopback address (`127.0.0.0/8`, `[::1]`).
 pub(crate) fn is_loopback_host(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    // `host_str` is the parsed, normalised host (`127.1` is `127.0.0.1`, IPv6 in brackets).
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks the canonical URL rules (SPEC §6) and returns it parsed.
@@ -901,8 +374,13 @@ pub(crate) fn check_canonical_url(value: &str) -> Result<reqwest::Url, ConfigErr
     Ok(url)
 }
 
-fn check_entry(entry: &AuthorizationServerEntry, allow_insecure: bool) -> Result<(), ConfigError> {
-    parse_absolute(&entry.authorization_server_url, "authorization_server_url")?;
+pub(crate) fn check_entry(
+    entry: &AuthorizationServerEntry,
+    allow_insecure: bool,
+) -> Result<(), ConfigError> {
+    if let Some(url) = &entry.authorization_server_url {
+        parse_absolute(url, "authorization_server_url")?;
+    }
     if entry.issuer.is_empty() {
         return Err(ConfigError::new(
             ConfigErrorKind::Missing,

@@ -1,86 +1,97 @@
-//! CORS headers on every answer of the protected and metadata routes, so browser-based MCP
-//! clients can read `WWW-Authenticate` and the MCP session headers.
+//! CORS for the protected and metadata routes: the [`AllowedOrigins`] setting, turned into
+//! tower-http's `CorsLayer`, so browser-based MCP clients can send their preflights without a
+//! token and read `WWW-Authenticate` and the MCP session headers of every answer.
 
-use http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
-};
-use http::{HeaderMap, HeaderValue};
+use std::time::Duration;
 
-use crate::config::AllowedOrigins;
+use http::{HeaderName, HeaderValue, Method};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
+
 use crate::error::{ConfigError, ConfigErrorKind, printable};
 
-const ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Accept";
-const EXPOSE_HEADERS: &str = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version";
-const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
-
-#[derive(Debug, Clone)]
-pub(crate) enum CorsPolicy {
+/// Where browsers may call the protected routes from (`Access-Control-Allow-Origin`).
+///
+/// The front door answers CORS preflights itself (no token needed, the inner service is not
+/// called) and adds the CORS headers to every answer, its own refusals included, exposing
+/// `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`.
+///
+/// ```
+/// use protected_resource::{AllowedOrigins, AuthorizationServerEntry, ResourceServerAuth};
+///
+/// let auth = ResourceServerAuth::builder()
+///     .canonical_url("https://mcp.example.com/mcp")
+///     .authorization_server(AuthorizationServerEntry::new("https://auth.example.com"))
+///     .allowed_origins(AllowedOrigins::List(vec!["https://app.example.com".into()]))
+///     .build()?;
+/// # drop(auth);
+/// # Ok::<(), protected_resource::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AllowedOrigins {
+    /// `*` (the default; bearer tokens are not cookies, so this exposes nothing by itself).
+    #[default]
     Any,
-    List(Vec<HeaderValue>),
+    /// Only these origins (for example `https://app.example.com`); others get no
+    /// `Access-Control-Allow-Origin`.
+    List(Vec<String>),
+    /// Send no CORS headers at all (another layer handles CORS); preflights then go to the
+    /// inner service without a token.
     Disabled,
 }
 
-impl CorsPolicy {
-    pub(crate) fn new(origins: &AllowedOrigins) -> Result<Self, ConfigError> {
-        Ok(match origins {
-            AllowedOrigins::Any => CorsPolicy::Any,
-            AllowedOrigins::Disabled => CorsPolicy::Disabled,
-            AllowedOrigins::List(list) => CorsPolicy::List(
-                list.iter()
-                    .map(|o| {
-                        HeaderValue::from_str(o)
-                            .ok()
-                            .filter(|_| !o.is_empty() && o != "*")
-                            .ok_or_else(|| {
-                                ConfigError::new(
-                                    ConfigErrorKind::InvalidValue,
-                                    "allowed_origins",
-                                    format!("`{}` is not an origin", printable(o)),
-                                )
-                            })
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-        })
-    }
+const ALLOW_HEADERS: [HeaderName; 6] = [
+    http::header::AUTHORIZATION,
+    http::header::CONTENT_TYPE,
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("last-event-id"),
+    http::header::ACCEPT,
+];
 
-    /// Adds the CORS headers to a response, keeping any the inner service already set.
-    pub(crate) fn apply(
-        &self,
-        origin: Option<&HeaderValue>,
-        headers: &mut HeaderMap,
-        preflight: bool,
-    ) {
-        let allow = match self {
-            CorsPolicy::Disabled => return,
-            CorsPolicy::Any => HeaderValue::from_static("*"),
-            CorsPolicy::List(list) => {
-                headers.append(VARY, HeaderValue::from_static("Origin"));
-                match origin {
-                    Some(o) if list.contains(o) => o.clone(),
-                    _ => return,
-                }
-            }
-        };
-        if headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
-            return;
-        }
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-        headers
-            .entry(ACCESS_CONTROL_EXPOSE_HEADERS)
-            .or_insert(HeaderValue::from_static(EXPOSE_HEADERS));
-        headers
-            .entry(ACCESS_CONTROL_ALLOW_HEADERS)
-            .or_insert(HeaderValue::from_static(ALLOW_HEADERS));
-        headers
-            .entry(ACCESS_CONTROL_ALLOW_METHODS)
-            .or_insert(HeaderValue::from_static(ALLOW_METHODS));
-        if preflight {
-            headers
-                .entry(ACCESS_CONTROL_MAX_AGE)
-                .or_insert(HeaderValue::from_static("86400"));
-        }
-    }
+const EXPOSE_HEADERS: [HeaderName; 3] = [
+    http::header::WWW_AUTHENTICATE,
+    HeaderName::from_static("mcp-session-id"),
+    HeaderName::from_static("mcp-protocol-version"),
+];
+
+/// How long browsers may cache a preflight answer.
+const MAX_AGE: Duration = Duration::from_secs(86_400);
+
+/// The CORS layer for these origins, `None` when CORS is disabled. Every origin is checked
+/// here, so tower-http's own assertions can never fire at run time.
+pub(crate) fn cors_layer(origins: &AllowedOrigins) -> Result<Option<CorsLayer>, ConfigError> {
+    let allow_origin = match origins {
+        AllowedOrigins::Disabled => return Ok(None),
+        AllowedOrigins::Any => AllowOrigin::any(),
+        AllowedOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .map(|o| {
+                    HeaderValue::from_str(o)
+                        .ok()
+                        .filter(|_| !o.is_empty() && o != "*")
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                ConfigErrorKind::InvalidValue,
+                                "allowed_origins",
+                                format!("`{}` is not an origin", printable(o)),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods(AllowMethods::list([
+                Method::GET,
+                Method::POST,
+                Method::DELETE,
+                Method::OPTIONS,
+            ]))
+            .allow_headers(AllowHeaders::list(ALLOW_HEADERS))
+            .expose_headers(ExposeHeaders::list(EXPOSE_HEADERS))
+            .max_age(MAX_AGE),
+    ))
 }

@@ -9,7 +9,7 @@
 //!
 //! Each entry of the JSON array is an object with `issuer` (required), `jwks_uri` (when
 //! absent, it is discovered from the issuer's metadata, see
-//! [`AuthorizationServerEntry::discover`](crate::AuthorizationServerEntry::discover)),
+//! [`AuthorizationServerEntry::new`](crate::AuthorizationServerEntry::new)),
 //! `authorization_server_url` (default: the issuer), `algorithm` (a string) **or** `algorithms` (an array; default
 //! `["RS256"]`), `expected_audiences` (array of strings; default the canonical URL) and
 //! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
@@ -22,7 +22,7 @@
 //! use protected_resource::ResourceServerAuth;
 //!
 //! let auth = ResourceServerAuth::builder()
-//!     .from_env_vars([
+//!     .with_env_vars([
 //!         ("MCP_SERVER_AUTH_CANONICAL_URL", "http://127.0.0.1:8000/mcp"),
 //!         (
 //!             "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS",
@@ -34,7 +34,7 @@
 //!         ),
 //!     ])
 //!     .build()?;
-//! assert_eq!(auth.authorization_servers()[0].audiences(), ["my-client-id"]);
+//! assert_eq!(auth.authorization_servers()[0].get_expected_audiences(), ["my-client-id"]);
 //! # Ok::<(), protected_resource::ConfigError>(())
 //! ```
 
@@ -45,7 +45,7 @@ use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
 use crate::config::{
-    AccessTokenValidationOptions, AuthorizationServerEntry, ResourceServerAuthBuilder,
+    AccessTokenValidationOptions, AuthorizationServerEntry, check_canonical_url, clean_scopes,
 };
 use crate::error::{ConfigError, ConfigErrorKind};
 
@@ -58,31 +58,37 @@ pub const SCOPES_SUPPORTED: &str = "MCP_SERVER_AUTH_SCOPES_SUPPORTED";
 /// The default challenge scopes variable (space-separated).
 pub const DEFAULT_CHALLENGE_SCOPES: &str = "MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES";
 
+/// Whether `name` is one of this crate's variables (or an alias of one).
+pub(crate) fn is_ours(name: &str) -> bool {
+    name.starts_with("MCP_SERVER_AUTH_") || name.starts_with("MCP_RESOURCE_SERVER_")
+}
+
 fn alias(name: &str) -> String {
     name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1)
 }
 
-/// The process-environment value of `name` (an `MCP_SERVER_AUTH_*` variable), else of its
-/// `MCP_RESOURCE_SERVER_*` alias, the same way the builder reads it: empty counts as unset.
-///
-/// ```
-/// assert_eq!(protected_resource::env::var("MCP_SERVER_AUTH_NOT_SET_ANYWHERE"), None);
-/// ```
-pub fn var(name: &str) -> Option<String> {
-    EnvSource::Process.get(name).ok().flatten().map(|(_, v)| v)
-}
-
-#[derive(Debug, Clone)]
+/// Where the variables are read from.
+#[derive(Clone)]
 pub(crate) enum EnvSource {
     Process,
     Map(HashMap<String, String>),
 }
 
+/// Never prints values (the map may be a whole process environment, secrets included).
+impl std::fmt::Debug for EnvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Process => f.write_str("Process"),
+            Self::Map(m) => write!(f, "Map({} variables, values redacted)", m.len()),
+        }
+    }
+}
+
 impl EnvSource {
     fn raw(&self, name: &str) -> Result<Option<String>, ConfigError> {
         match self {
-            EnvSource::Map(m) => Ok(m.get(name).cloned()),
-            EnvSource::Process => match std::env::var(name) {
+            Self::Map(m) => Ok(m.get(name).cloned()),
+            Self::Process => match std::env::var(name) {
                 Ok(v) => Ok(Some(v)),
                 Err(std::env::VarError::NotPresent) => Ok(None),
                 Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::new(
@@ -140,34 +146,35 @@ fn split_scopes(v: &str) -> Vec<String> {
     v.split_ascii_whitespace().map(str::to_owned).collect()
 }
 
-/// Fills the builder's unset values from `env`.
-pub(crate) fn apply(b: &mut ResourceServerAuthBuilder, env: &EnvSource) -> Result<(), ConfigError> {
-    if b.canonical_url.is_none()
-        && let Some((_, v)) = env.get(CANONICAL_URL)?
-    {
-        crate::config::check_canonical_url(v.trim()).map_err(|e| {
-            ConfigError::new(e.kind(), "", e.message().to_owned()).within(CANONICAL_URL)
-        })?;
-        b.canonical_url = Some(v.trim().to_owned());
-    }
-    if b.authorization_servers.is_none()
-        && let Some((name, v)) = env.get(AUTHORIZATION_SERVERS)?
-    {
-        b.authorization_servers = Some(parse_entries(&v).map_err(|e| e.within(&name))?);
-    }
-    for (var, field) in [
-        (SCOPES_SUPPORTED, &mut b.scopes_supported),
-        (DEFAULT_CHALLENGE_SCOPES, &mut b.default_challenge_scopes),
-    ] {
-        if field.is_none()
-            && let Some((name, v)) = env.get(var)?
-        {
-            let scopes = split_scopes(&v);
-            crate::config::clean_scopes(scopes.clone(), "").map_err(|e| e.within(&name))?;
-            *field = Some(scopes);
-        }
-    }
-    Ok(())
+/// The canonical URL the environment gives, checked; `None` when unset.
+pub(crate) fn canonical_url(env: &EnvSource) -> Result<Option<String>, ConfigError> {
+    let Some((name, v)) = env.get(CANONICAL_URL)? else {
+        return Ok(None);
+    };
+    check_canonical_url(v.trim())
+        .map_err(|e| ConfigError::new(e.kind(), "", e.message().to_owned()).within(&name))?;
+    Ok(Some(v.trim().to_owned()))
+}
+
+/// The authorization servers the environment gives (a JSON array); `None` when unset.
+pub(crate) fn authorization_servers(
+    env: &EnvSource,
+) -> Result<Option<Vec<AuthorizationServerEntry>>, ConfigError> {
+    let Some((name, v)) = env.get(AUTHORIZATION_SERVERS)? else {
+        return Ok(None);
+    };
+    parse_entries(&v).map(Some).map_err(|e| e.within(&name))
+}
+
+/// The space-separated scopes of `var` ([`SCOPES_SUPPORTED`] or
+/// [`DEFAULT_CHALLENGE_SCOPES`]), checked; `None` when unset.
+pub(crate) fn scopes(env: &EnvSource, var: &str) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some((name, v)) = env.get(var)? else {
+        return Ok(None);
+    };
+    let scopes = split_scopes(&v);
+    clean_scopes(scopes.clone(), "").map_err(|e| e.within(&name))?;
+    Ok(Some(scopes))
 }
 
 fn env_err(message: impl Into<String>) -> ConfigError {
@@ -229,18 +236,12 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
                 options.leeway = Duration::from_secs_f64(l);
             }
         }
-        let mut entry = match raw.jwks_uri {
-            Some(jwks_uri) => AuthorizationServerEntry::new(
-                raw.authorization_server_url
-                    .clone()
-                    .unwrap_or_else(|| raw.issuer.clone()),
-                raw.issuer,
-                jwks_uri,
-            ),
-            None => AuthorizationServerEntry::discover(raw.issuer),
-        };
+        let mut entry = AuthorizationServerEntry::new(raw.issuer);
+        if let Some(uri) = raw.jwks_uri {
+            entry = entry.jwks_uri(uri);
+        }
         if let Some(url) = raw.authorization_server_url {
-            entry.authorization_server_url = url;
+            entry = entry.authorization_server_url(url);
         }
         out.push(
             entry

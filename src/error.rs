@@ -1,7 +1,10 @@
-//! Configuration errors: everything that can be wrong is found by `build()`, never at the first
-//! request.
+//! The crate's two error types: [`ConfigError`] (everything `build()` can refuse) and
+//! [`ValidationError`] (why a token was refused), each with a `kind()`.
 
 use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
 
 /// What kind of configuration problem a [`ConfigError`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +66,20 @@ impl ConfigError {
     }
 
     /// The kind of problem.
+    #[must_use]
     pub fn kind(&self) -> ConfigErrorKind {
         self.kind
     }
 
     /// The configuration field or environment variable at fault, for example `canonical_url`,
     /// `authorization_servers[1].jwks_uri` or `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS`.
+    #[must_use]
     pub fn field(&self) -> &str {
         &self.field
     }
 
     /// What is wrong, without the field name.
+    #[must_use]
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -111,3 +117,161 @@ pub(crate) fn printable(s: &str) -> String {
     }
     out
 }
+
+/// Why a token was refused. The kind is public; the detail is for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationErrorKind {
+    /// Not a compact JWS with a JSON header and JSON object claims (or a claim name repeats).
+    Malformed,
+    /// Longer than the configured cap.
+    TooLarge,
+    /// `alg` is `none`, symmetric, unknown, or not allowed for the issuer.
+    AlgorithmNotAllowed,
+    /// The header has a `crit` parameter naming extensions this crate does not implement.
+    CriticalHeader,
+    /// `typ` is not `at+jwt` while the entry requires it.
+    InvalidType,
+    /// `iss` is missing or not a trusted issuer.
+    UnknownIssuer,
+    /// No key of the issuer has the token's `kid` (checked again after one refetch).
+    UnknownKey,
+    /// The key named by `kid` does not fit the token's `alg`.
+    KeyAlgorithmMismatch,
+    /// The token has no `kid` and several keys fit.
+    AmbiguousKey,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// `exp` is in the past.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// A required claim is missing (`exp`, `aud`).
+    MissingClaim,
+    /// A claim has the wrong type (for example a string `exp`).
+    InvalidClaim,
+    /// `aud` does not contain an expected audience.
+    InvalidAudience,
+    /// `sub` is missing or empty.
+    MissingSubject,
+    /// The issuer's keys could not be obtained and no cached key fits (answered 503).
+    KeysUnavailable,
+}
+
+impl ValidationErrorKind {
+    /// The fixed, token-free text sent as `error_description`.
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "The access token is malformed",
+            Self::TooLarge => "The access token is too large",
+            Self::AlgorithmNotAllowed => "The access token signing algorithm is not allowed",
+            Self::CriticalHeader => "The access token has unsupported critical header parameters",
+            Self::InvalidType => "The access token type is not at+jwt",
+            Self::UnknownIssuer => "The access token issuer is not trusted",
+            Self::UnknownKey => "The access token signing key is unknown",
+            Self::KeyAlgorithmMismatch => "The access token algorithm does not match its key",
+            Self::AmbiguousKey => "The access token has no key id and several keys match",
+            Self::InvalidSignature => "The access token signature is invalid",
+            Self::Expired => "The access token expired",
+            Self::NotYetValid => "The access token is not yet valid",
+            Self::IssuedInFuture => "The access token was issued in the future",
+            Self::MissingClaim => "The access token lacks a required claim",
+            Self::InvalidClaim => "The access token has a claim of the wrong type",
+            Self::InvalidAudience => "The access token audience does not include this resource",
+            Self::MissingSubject => "The access token has no subject",
+            Self::KeysUnavailable => "The authorization server keys are unavailable",
+        }
+    }
+}
+
+/// A refused token: its [`kind`](Self::kind), and a detail for logs (never token content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    kind: ValidationErrorKind,
+    detail: &'static str,
+    retry_after: Option<Duration>,
+}
+
+impl ValidationError {
+    pub(crate) const fn new(kind: ValidationErrorKind, detail: &'static str) -> Self {
+        Self {
+            kind,
+            detail,
+            retry_after: None,
+        }
+    }
+
+    pub(crate) const fn of(kind: ValidationErrorKind) -> Self {
+        Self::new(kind, "")
+    }
+
+    /// The issuer's keys can not be obtained; they are fetched again in `retry_after`.
+    pub(crate) const fn keys_unavailable(retry_after: Duration) -> Self {
+        Self {
+            kind: ValidationErrorKind::KeysUnavailable,
+            detail: "key set unavailable",
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// For [`KeysUnavailable`](ValidationErrorKind::KeysUnavailable): how long until the keys
+    /// are fetched again (sent as `Retry-After`, at least one second).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The reason class.
+    #[must_use]
+    pub fn kind(&self) -> ValidationErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status this refusal is answered with: `503 Service Unavailable` when the
+    /// issuer's keys can not be obtained (the token may well be fine: retry after
+    /// [`retry_after`](Self::retry_after)), else `401 Unauthorized`. For validation outside
+    /// HTTP (a WebSocket handshake, a queue), this is the retry-or-reject decision.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let idp = protected_resource::testkit::MockAuthorizationServer::start().await?;
+    /// # let auth = protected_resource::ResourceServerAuth::builder()
+    /// #     .canonical_url("http://127.0.0.1:8000/mcp")
+    /// #     .authorization_server(idp.entry())
+    /// #     .build()?;
+    /// let err = auth.validate("not-a-jwt").await.unwrap_err();
+    /// assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        if self.kind == ValidationErrorKind::KeysUnavailable {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::UNAUTHORIZED
+        }
+    }
+
+    /// Extra detail for logs, such as the claim name (may be empty).
+    #[must_use]
+    pub fn detail(&self) -> &'static str {
+        self.detail
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.description())?;
+        if !self.detail.is_empty() {
+            write!(f, " ({})", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationError {}

@@ -25,138 +25,10 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
-use crate::jwks::Lookup;
-use crate::keystore::{KeyStore, Unavailable};
+use crate::error::{ValidationError, ValidationErrorKind as K};
+use crate::keys::{KeyStore, Lookup};
 use crate::owner::ResourceOwner;
 use crate::scope::ScopeContext;
-
-/// Why a token was refused. The kind is public; the detail is for logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ValidationErrorKind {
-    /// Not a compact JWS with a JSON header and JSON object claims (or a claim name repeats).
-    Malformed,
-    /// Longer than the configured cap.
-    TooLarge,
-    /// `alg` is `none`, symmetric, unknown, or not allowed for the issuer.
-    AlgorithmNotAllowed,
-    /// The header has a `crit` parameter naming extensions this crate does not implement.
-    CriticalHeader,
-    /// `typ` is not `at+jwt` while the entry requires it.
-    InvalidType,
-    /// `iss` is missing or not a trusted issuer.
-    UnknownIssuer,
-    /// No key of the issuer has the token's `kid` (checked again after one refetch).
-    UnknownKey,
-    /// The key named by `kid` does not fit the token's `alg`.
-    KeyAlgorithmMismatch,
-    /// The token has no `kid` and several keys fit.
-    AmbiguousKey,
-    /// The signature does not verify.
-    InvalidSignature,
-    /// `exp` is in the past.
-    Expired,
-    /// `nbf` is in the future.
-    NotYetValid,
-    /// `iat` is in the future.
-    IssuedInFuture,
-    /// A required claim is missing (`exp`, `aud`).
-    MissingClaim,
-    /// A claim has the wrong type (for example a string `exp`).
-    InvalidClaim,
-    /// `aud` does not contain an expected audience.
-    InvalidAudience,
-    /// `sub` is missing or empty.
-    MissingSubject,
-    /// The issuer's keys could not be obtained and no cached key fits (answered 503).
-    KeysUnavailable,
-}
-
-impl ValidationErrorKind {
-    /// The fixed, token-free text sent as `error_description`.
-    pub fn description(self) -> &'static str {
-        match self {
-            Self::Malformed => "The access token is malformed",
-            Self::TooLarge => "The access token is too large",
-            Self::AlgorithmNotAllowed => "The access token signing algorithm is not allowed",
-            Self::CriticalHeader => "The access token has unsupported critical header parameters",
-            Self::InvalidType => "The access token type is not at+jwt",
-            Self::UnknownIssuer => "The access token issuer is not trusted",
-            Self::UnknownKey => "The access token signing key is unknown",
-            Self::KeyAlgorithmMismatch => "The access token algorithm does not match its key",
-            Self::AmbiguousKey => "The access token has no key id and several keys match",
-            Self::InvalidSignature => "The access token signature is invalid",
-            Self::Expired => "The access token expired",
-            Self::NotYetValid => "The access token is not yet valid",
-            Self::IssuedInFuture => "The access token was issued in the future",
-            Self::MissingClaim => "The access token lacks a required claim",
-            Self::InvalidClaim => "The access token has a claim of the wrong type",
-            Self::InvalidAudience => "The access token audience does not include this resource",
-            Self::MissingSubject => "The access token has no subject",
-            Self::KeysUnavailable => "The authorization server keys are unavailable",
-        }
-    }
-}
-
-/// A refused token: its [`kind`](Self::kind), and a detail for logs (never token content).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    kind: ValidationErrorKind,
-    detail: &'static str,
-    retry_after: Option<Duration>,
-}
-
-impl ValidationError {
-    pub(crate) const fn new(kind: ValidationErrorKind, detail: &'static str) -> Self {
-        Self {
-            kind,
-            detail,
-            retry_after: None,
-        }
-    }
-
-    const fn of(kind: ValidationErrorKind) -> Self {
-        Self::new(kind, "")
-    }
-
-    fn unavailable(u: &Unavailable) -> Self {
-        Self {
-            kind: K::KeysUnavailable,
-            detail: "key set unavailable",
-            retry_after: Some(u.retry_after),
-        }
-    }
-
-    /// For [`KeysUnavailable`](ValidationErrorKind::KeysUnavailable): how long until the keys
-    /// are fetched again (sent as `Retry-After`, at least one second).
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-
-    /// The reason class.
-    pub fn kind(&self) -> ValidationErrorKind {
-        self.kind
-    }
-
-    /// Extra detail for logs, such as the claim name (may be empty).
-    pub fn detail(&self) -> &'static str {
-        self.detail
-    }
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.description())?;
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ValidationError {}
-
-use ValidationErrorKind as K;
 
 /// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
 #[derive(Deserialize)]
@@ -216,7 +88,7 @@ impl IssuerGroup {
         canonical: &str,
         keys: &KeyStore,
     ) -> Self {
-        let mut group = IssuerGroup {
+        let mut group = Self {
             issuer: issuer.to_owned(),
             sources: Vec::new(),
             entries: Vec::new(),
@@ -383,7 +255,7 @@ impl Validator {
         for &id in &group.sources {
             let set = self.keys.current(id).await.map_err(|u| {
                 tracing::debug!(issuer = %group.issuer, error = %u, "no keys for token");
-                ValidationError::unavailable(&u)
+                ValidationError::keys_unavailable(u.retry_after)
             })?;
             let mut lookup = set.find(kid, alg);
             let mut newest = &set;
@@ -394,7 +266,7 @@ impl Validator {
                     .keys
                     .refetch_for_unknown(id, &set, kid)
                     .await
-                    .map_err(|u| ValidationError::unavailable(&u))?
+                    .map_err(|u| ValidationError::keys_unavailable(u.retry_after))?
             {
                 fresh = newer;
                 newest = &fresh;

@@ -1,42 +1,50 @@
-//! [`ProtectedResourceLayer`] and its service [`ProtectedResource`]: the front door.
-//!
-//! For every request:
-//! 1. a request for the protected-resource metadata is answered at once (no token needed);
-//! 2. a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) goes to the inner
-//!    service without a token;
-//! 3. the bearer token is taken from `Authorization` (missing: 401 challenge; malformed
-//!    request: 400);
-//! 4. the token is validated (invalid: 401 `invalid_token`; keys unobtainable: 503);
-//! 5. a request naming an MCP session bound to another user is answered 404 (see
-//!    [`bind_mcp_sessions`](crate::ResourceServerAuthBuilder::bind_mcp_sessions));
-//! 6. the [`ResourceOwner`](crate::ResourceOwner) is inserted into the request extensions
-//!    and the inner service is called; an `Mcp-Session-Id` in its answer is bound to the
-//!    owner.
-//!
-//! Every answer carries CORS headers. The inner service is called only in steps 2 and 6.
+//! [`ProtectedResourceLayer`] and its service [`ProtectedResource`]: the front door, built from
+//! tower-http's sensitive-header marking and CORS around the token check (`gate.rs`).
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
-use http::{Method, Request, Response};
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+use tower::util::Either;
+use tower_http::cors::Cors;
+use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::bearer::{self, Bearer, ExtractError};
-use crate::challenge::{Challenger, Rejection};
-use crate::config::{JwksTokenValidator, ResourceServerAuth};
+use crate::auth::{JwksTokenValidator, ResourceServerAuth};
 use crate::future::ResponseFuture;
-use crate::session::MCP_SESSION_ID;
-
-pub(crate) struct Shared {
-    pub(crate) auth: ResourceServerAuth,
-    pub(crate) challenger: Challenger,
-}
+use crate::gate::Gate;
 
 /// Makes the wrapped service an OAuth 2.1 protected resource. Cheap to clone (one `Arc`).
+///
+/// For every request:
+/// 1. the `Authorization` header is marked sensitive (it never shows in `Debug` output or
+///    HPACK tables);
+/// 2. CORS preflights are answered at once, without a token (unless CORS is
+///    [disabled](crate::AllowedOrigins::Disabled)); every answer gets the CORS headers;
+/// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
+/// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
+///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
+/// 5. a request naming an MCP session that another user opened is refused;
+/// 6. the [`ResourceOwner`](crate::ResourceOwner) is put in the request extensions and the
+///    inner service is called; an `Mcp-Session-Id` in its answer is bound to that owner.
+///
+/// The inner service is called only in step 6 (and for preflights when CORS is disabled).
+/// Refusals follow RFC 6750, RFC 9728 and the MCP authorization specification:
+///
+/// | situation | status | `WWW-Authenticate` |
+/// |---|---|---|
+/// | no credentials, or another scheme | 401 | `Bearer resource_metadata="…"` (+ `scope="…"` when [configured](crate::ResourceServerAuthBuilder::default_challenge_scopes)) |
+/// | duplicate `Authorization` headers, token also in the query | 400 | `Bearer error="invalid_request", resource_metadata="…"` |
+/// | invalid token of any kind | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…"` |
+/// | missing scopes ([`InsufficientScope`](crate::InsufficientScope)) | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
+/// | MCP session bound to another user | 404 | none; JSON-RPC error "Session not found" |
+/// | the issuer's keys can not be obtained | 503 | none; `Retry-After` |
+///
+/// `error_description` is a fixed text per [`ValidationErrorKind`](crate::ValidationErrorKind):
+/// it never echoes any part of the token.
 ///
 /// ```
 /// use axum::{Router, routing::post};
@@ -51,11 +59,10 @@ pub(crate) struct Shared {
 /// # fn main() -> Result<(), protected_resource::ConfigError> {
 /// let auth = ResourceServerAuth::builder()
 ///     .canonical_url("http://127.0.0.1:8000/mcp")
-///     .authorization_server(AuthorizationServerEntry::new(
-///         "https://auth.example.com",
-///         "https://auth.example.com",
-///         "https://auth.example.com/jwks",
-///     ))
+///     .authorization_server(
+///         AuthorizationServerEntry::new("https://auth.example.com")
+///             .jwks_uri("https://auth.example.com/jwks"),
+///     )
 ///     .build()?;
 /// let app: Router = Router::new()
 ///     .route("/mcp", post(mcp))
@@ -63,30 +70,16 @@ pub(crate) struct Shared {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
+#[must_use]
 pub struct ProtectedResourceLayer {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for ProtectedResourceLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProtectedResourceLayer")
-            .field("auth", &self.shared.auth)
-            .finish()
-    }
+    auth: ResourceServerAuth,
 }
 
 impl ProtectedResourceLayer {
     /// The layer for a configured resource server.
     pub fn new(auth: ResourceServerAuth) -> Self {
-        let challenger = Challenger {
-            resource_metadata: auth.inner.metadata.as_ref().map(|m| m.url.clone()),
-            scope: auth.inner.challenge_scopes.clone(),
-            retry_after_secs: auth.inner.retry_after_secs,
-        };
-        Self {
-            shared: Arc::new(Shared { auth, challenger }),
-        }
+        Self { auth }
     }
 
     /// The layer for a single-issuer [`JwksTokenValidator`]: same checks, but no metadata is
@@ -100,33 +93,31 @@ impl<S> Layer<S> for ProtectedResourceLayer {
     type Service = ProtectedResource<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ProtectedResource {
-            inner,
-            shared: self.shared.clone(),
-        }
+        ProtectedResource::new(inner, self.auth.clone())
     }
 }
 
-/// The service made by [`ProtectedResourceLayer`].
-#[derive(Clone)]
+/// The gate, with CORS around it when enabled.
+type Guarded<S> = Either<Cors<Gate<S>>, Gate<S>>;
+
+/// The service made by [`ProtectedResourceLayer`]; see there for what it does.
+#[derive(Clone, Debug)]
 pub struct ProtectedResource<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for ProtectedResource<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProtectedResource")
-            .field("inner", &self.inner)
-            .field("auth", &self.shared.auth)
-            .finish()
-    }
+    inner: SetSensitiveRequestHeaders<Guarded<S>>,
 }
 
 impl<S> ProtectedResource<S> {
     /// Wraps `inner` directly (same as `ProtectedResourceLayer::new(auth).layer(inner)`).
     pub fn new(inner: S, auth: ResourceServerAuth) -> Self {
-        ProtectedResourceLayer::new(auth).layer(inner)
+        let cors = auth.inner.cors.clone();
+        let gate = Gate { inner, auth };
+        let guarded = match cors {
+            Some(cors) => Either::Left(cors.layer(gate)),
+            None => Either::Right(gate),
+        };
+        Self {
+            inner: SetSensitiveRequestHeaders::new(guarded, [AUTHORIZATION]),
+        }
     }
 
     /// A layer making this service.
@@ -134,19 +125,32 @@ impl<S> ProtectedResource<S> {
         ProtectedResourceLayer::new(auth)
     }
 
+    fn gate(&self) -> &Gate<S> {
+        match self.inner.get_ref() {
+            Either::Left(cors) => cors.get_ref(),
+            Either::Right(gate) => gate,
+        }
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        &self.inner
+        &self.gate().inner
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
+        match self.inner.get_mut() {
+            Either::Left(cors) => &mut cors.get_mut().inner,
+            Either::Right(gate) => &mut gate.inner,
+        }
     }
 
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
-        self.inner
+        match self.inner.into_inner() {
+            Either::Left(cors) => cors.into_inner().inner,
+            Either::Right(gate) => gate.inner,
+        }
     }
 }
 
@@ -165,60 +169,6 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let shared = self.shared.clone();
-        let origin = req.headers().get(ORIGIN).cloned();
-        let auth = &shared.auth.inner;
-
-        if let Some(meta) = &auth.metadata
-            && meta.serves(req.uri().path())
-        {
-            let res = meta.respond(req.method());
-            let preflight = req.method() == Method::OPTIONS;
-            return ResponseFuture::ready(res, shared, origin, preflight);
-        }
-
-        // Use the service that poll_ready made ready; leave a fresh clone in its place.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-
-        if req.method() == Method::OPTIONS
-            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-        {
-            return ResponseFuture::call(inner, req, shared, origin, true);
-        }
-
-        let max = auth.validator.max_token_bytes();
-        let rejection = match bearer::extract(req.headers(), req.uri().query(), max) {
-            Ok(Bearer::Token(token)) => {
-                let token = token.to_owned();
-                // Every value: a request must not name another user's session in a second
-                // header that the MCP server might read instead of the first.
-                let sessions: Vec<_> = req
-                    .headers()
-                    .get_all(MCP_SESSION_ID)
-                    .iter()
-                    .cloned()
-                    .collect();
-                let validating = shared.clone();
-                let fut = Box::pin(async move {
-                    let owner = validating
-                        .auth
-                        .validate(&token)
-                        .await
-                        .map_err(Rejection::InvalidToken)?;
-                    if let Some(bindings) = &validating.auth.inner.sessions
-                        && sessions.iter().any(|id| !bindings.allows(id, &owner))
-                    {
-                        return Err(Rejection::SessionNotFound);
-                    }
-                    Ok(owner)
-                });
-                return ResponseFuture::validate(fut, inner, req, shared, origin);
-            }
-            Ok(Bearer::None) => Rejection::NoCredentials,
-            Err(ExtractError::InvalidRequest(why)) => Rejection::InvalidRequest(why),
-            Err(ExtractError::InvalidToken(e)) => Rejection::InvalidToken(e),
-        };
-        ResponseFuture::reject(&rejection, shared, origin)
+        ResponseFuture::new(self.inner.call(req))
     }
 }

@@ -35,11 +35,10 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let auth = ResourceServerAuth::builder()
 //!     .canonical_url("http://127.0.0.1:8000/mcp")
-//!     .authorization_server(AuthorizationServerEntry::new(
-//!         "https://your-app.authkit.app",
-//!         "https://your-app.authkit.app",
-//!         "https://your-app.authkit.app/oauth2/jwks",
-//!     ))
+//!     .authorization_server(
+//!         AuthorizationServerEntry::new("https://your-app.authkit.app")
+//!             .jwks_uri("https://your-app.authkit.app/oauth2/jwks"),
+//!     )
 //!     .build()?;
 //! let app = Router::new()
 //!     .route("/mcp", post(handler))
@@ -141,7 +140,7 @@
 //!   `key_ops` without `verify`, unknown `kty`/curve, private members, RSA under 2048 bits or
 //!   an `alg` that does not fit are skipped (debug log). A token without `kid` is accepted only
 //!   when exactly one usable key fits its algorithm.
-//! - **Discovery**: [`AuthorizationServerEntry::discover`] takes an issuer only and finds its
+//! - **Discovery**: [`AuthorizationServerEntry::new`] without a `jwks_uri` takes an issuer only and finds its
 //!   `jwks_uri` in RFC 8414 metadata (path insertion), then OpenID Connect discovery; the
 //!   document's `issuer` must equal the configured one exactly. Discovered locations are
 //!   cached and refreshed like key sets, and kept while rediscovery fails.
@@ -187,7 +186,7 @@
 //! let auth = ResourceServerAuth::builder()
 //!     .canonical_url("http://127.0.0.1:8000/mcp")
 //!     // Only the issuer: the jwks_uri is discovered from its metadata.
-//!     .authorization_server(AuthorizationServerEntry::discover(issuer))
+//!     .authorization_server(AuthorizationServerEntry::new(issuer))
 //!     .jwks_stale_if_error(Duration::from_secs(6 * 3600))
 //!     .build()?;
 //! auth.warm_up(Duration::from_secs(10)).await?;
@@ -220,47 +219,67 @@
 //! - MCP sessions are bound to the (`iss`, `sub`) that opened them
 //!   ([`ResourceServerAuthBuilder::bind_mcp_sessions`], on by default).
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::must_use_candidate,
+    clippy::return_self_not_must_use,
+    clippy::use_self,
+    clippy::needless_pass_by_value
+)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
+compile_error!(
+    "protected-resource needs a crypto backend: enable the feature `aws_lc_rs` (the default) \
+     or `rust_crypto`"
+);
+
+// Layers, bottom to top; a module imports only modules of the layers below it.
+// Plain values and their checks:
 mod algorithm;
-mod bearer;
-mod challenge;
 mod config;
 mod cors;
-mod discovery;
 pub mod env;
 mod error;
-mod fetch;
-mod future;
-mod jwks;
+// The engine (keys, tokens, scopes, owners) and the answers it gives:
+mod challenge;
 mod jwt;
-mod keystore;
-mod layer;
-pub mod metadata;
+mod keys;
 mod owner;
-mod require_scopes;
 mod scope;
 mod session;
+// The assembled resource server and its builders:
+mod auth;
+mod builder;
+pub mod metadata;
+// The HTTP front door, the scope layers and the axum glue:
+mod axum;
+mod bearer;
+pub mod future;
+mod gate;
+mod layer;
+mod require_scopes;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;
 mod tools;
-mod verify;
 
-pub use algorithm::Algorithm;
-pub use config::{
-    AccessTokenValidationOptions, AllowedOrigins, AuthorizationServerEntry,
-    DEFAULT_MAX_TOKEN_BYTES, JwksTokenValidator, JwksTokenValidatorBuilder, ResourceServerAuth,
-    ResourceServerAuthBuilder,
-};
-pub use error::{ConfigError, ConfigErrorKind};
-pub use future::ResponseFuture;
-pub use jwt::{ValidationError, ValidationErrorKind};
-pub use keystore::{KeySetStats, WarmUpError, WarmUpFailure};
-pub use layer::{ProtectedResource, ProtectedResourceLayer};
-pub use owner::{MissingResourceOwner, ResourceOwner};
-pub use require_scopes::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
-pub use scope::{InsufficientScope, ScopeRequirement};
-pub use tools::{
-    DEFAULT_MAX_MCP_BODY_BYTES, McpToolScopes, McpToolScopesFuture, McpToolScopesLayer,
-};
+pub use crate::algorithm::Algorithm;
+pub use crate::auth::{JwksTokenValidator, ResourceServerAuth};
+pub use crate::builder::{JwksTokenValidatorBuilder, ResourceServerAuthBuilder};
+pub use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
+pub use crate::cors::AllowedOrigins;
+pub use crate::error::{ConfigError, ConfigErrorKind, ValidationError, ValidationErrorKind};
+pub use crate::keys::{KeySetStats, WarmUpError, WarmUpFailure};
+pub use crate::layer::{ProtectedResource, ProtectedResourceLayer};
+pub use crate::owner::{MissingResourceOwner, ResourceOwner};
+pub use crate::require_scopes::{RequireScopes, RequireScopesLayer};
+pub use crate::scope::{InsufficientScope, ScopeRequirement};
+pub use crate::tools::{McpToolScopes, McpToolScopesLayer};

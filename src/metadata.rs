@@ -53,7 +53,7 @@ pub(crate) struct Metadata {
 }
 
 impl Metadata {
-    pub(crate) fn new(canonical: &str, parsed: &reqwest::Url, doc: Document) -> Self {
+    pub(crate) fn new(canonical: &str, parsed: &reqwest::Url, doc: &Document) -> Self {
         // Keep the canonical URL's own spelling of scheme, authority and path (no normalising).
         let after_scheme = canonical.find("://").map_or(0, |i| i + 3);
         let authority_end = canonical[after_scheme..]
@@ -91,9 +91,7 @@ impl Metadata {
                 paths.push(legacy);
             }
         }
-        let body = serde_json::to_vec(&doc)
-            .map(Bytes::from)
-            .unwrap_or_default();
+        let body = serde_json::to_vec(doc).map(Bytes::from).unwrap_or_default();
         Self { url, paths, body }
     }
 
@@ -135,57 +133,6 @@ impl Metadata {
     }
 }
 
-impl crate::ResourceServerAuth {
-    /// An axum router serving the protected-resource metadata at its well-known paths (with
-    /// CORS), to merge next to routes guarded with `route_layer` or a nested service. Empty for
-    /// a configuration without metadata.
-    ///
-    /// ```
-    /// # use protected_resource::{AuthorizationServerEntry, ResourceServerAuth};
-    /// # let auth = ResourceServerAuth::builder()
-    /// #     .canonical_url("https://mcp.example.com/mcp")
-    /// #     .authorization_server(AuthorizationServerEntry::new("https://as", "https://as", "https://as/jwks"))
-    /// #     .build()?;
-    /// let app: axum::Router = axum::Router::new().merge(auth.metadata_router());
-    /// # Ok::<(), protected_resource::ConfigError>(())
-    /// ```
-    pub fn metadata_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        let mut router = axum::Router::new();
-        let Some(meta) = &self.inner.metadata else {
-            return router;
-        };
-        for path in &meta.paths {
-            // Paths that axum would read as parameters or wildcards can not be routed; the
-            // layer still answers them.
-            if path.contains(['{', '}', '*']) {
-                continue;
-            }
-            let auth = self.clone();
-            router = router.route(
-                path,
-                axum::routing::any(move |req: http::Request<Body>| {
-                    let auth = auth.clone();
-                    async move {
-                        let inner = &auth.inner;
-                        let mut res = match &inner.metadata {
-                            Some(m) => m.respond(req.method()),
-                            None => Response::new(Body::empty()),
-                        };
-                        let preflight = req.method() == Method::OPTIONS;
-                        inner.cors.apply(
-                            req.headers().get(http::header::ORIGIN),
-                            res.headers_mut(),
-                            preflight,
-                        );
-                        res
-                    }
-                }),
-            );
-        }
-        router
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +142,7 @@ mod tests {
         Metadata::new(
             canonical,
             &parsed,
-            Document {
+            &Document {
                 resource: canonical.into(),
                 authorization_servers: vec!["https://as".into()],
                 bearer_methods_supported: vec!["header"],

@@ -30,13 +30,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use axum::body::Body;
 use http::request::Parts;
+use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::jwt::{ValidationError, ValidationErrorKind};
+use crate::error::{ValidationError, ValidationErrorKind};
 use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 
 /// The owner of a validated access token. Cheap to clone (one `Arc`).
@@ -135,17 +134,20 @@ impl ResourceOwner {
     }
 
     /// The user id: the token's `sub` (never empty).
+    #[must_use]
     pub fn user_id(&self) -> &str {
         &self.0.user_id
     }
 
     /// The trusted issuer whose key verified the token (equal to the token's `iss`).
+    #[must_use]
     pub fn issuer(&self) -> &str {
         &self.0.issuer
     }
 
     /// The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp`, else
     /// `cid` (Okta), else `appid` (Microsoft Entra v1 tokens), else `None`.
+    #[must_use]
     pub fn client_id(&self) -> Option<&str> {
         self.0.client_id.as_deref()
     }
@@ -153,17 +155,20 @@ impl ResourceOwner {
     /// Granted scopes as the token lists them: the space-separated `scope` claim, else `scp`
     /// (array or string). Scopes implied by configured hierarchies are not added here; ask
     /// [`has_scope`](Self::has_scope).
+    #[must_use]
     pub fn scopes(&self) -> &[String] {
         &self.0.scopes
     }
 
     /// Whether `scope` was granted, directly or through a configured hierarchy
     /// ([`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies)).
+    #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
         self.0.context.hierarchy.grants(&self.0.scopes, scope)
     }
 
     /// Whether the granted scopes satisfy `requirement` (hierarchies applied).
+    #[must_use]
     pub fn satisfies(&self, requirement: &ScopeRequirement) -> bool {
         requirement.satisfied_by(&self.0.scopes, &self.0.context.hierarchy)
     }
@@ -198,33 +203,38 @@ impl ResourceOwner {
     }
 
     /// The token's audiences (`aud` as a list).
+    #[must_use]
     pub fn audiences(&self) -> &[String] {
         &self.0.audiences
     }
 
     /// When the token expires (`exp`), if it says.
+    #[must_use]
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.0.expires_at
     }
 
     /// Every claim of the token.
+    #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
         &self.0.claims
     }
 
     /// One claim by name.
+    #[must_use]
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.0.claims.get(name)
     }
 
     /// The owner in request extensions, if the layer put one there.
-    pub fn from_extensions(extensions: &http::Extensions) -> Option<&ResourceOwner> {
-        extensions.get::<ResourceOwner>()
+    #[must_use]
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<&Self> {
+        extensions.get::<Self>()
     }
 
     /// The owner in request parts (for example the `http::request::Parts` an rmcp tool
     /// receives), if the layer put one there.
-    pub fn from_parts(parts: &Parts) -> Option<&ResourceOwner> {
+    pub fn from_parts(parts: &Parts) -> Option<&Self> {
         Self::from_extensions(&parts.extensions)
     }
 }
@@ -238,11 +248,13 @@ pub struct MissingResourceOwner;
 
 impl MissingResourceOwner {
     /// 500 Internal Server Error.
+    #[must_use]
     pub fn status(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }
 
     /// What was forgotten.
+    #[must_use]
     pub fn body_text(&self) -> &'static str {
         "Missing request extension: ResourceOwner. Is ProtectedResourceLayer applied to this route?"
     }
@@ -256,26 +268,11 @@ impl fmt::Display for MissingResourceOwner {
 
 impl std::error::Error for MissingResourceOwner {}
 
-impl IntoResponse for MissingResourceOwner {
-    fn into_response(self) -> Response {
+impl MissingResourceOwner {
+    /// The 500 answer (axum's `IntoResponse` calls this).
+    pub(crate) fn response(self) -> Response<Body> {
         tracing::error!("{}", self.body_text());
-        (self.status(), self.body_text()).into_response()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ResourceOwner {
-    type Rejection = MissingResourceOwner;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Self::from_parts(parts).cloned().ok_or(MissingResourceOwner)
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for ResourceOwner {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(Self::from_parts(parts).cloned())
+        crate::challenge::text(self.status(), self.body_text())
     }
 }
 

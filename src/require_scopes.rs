@@ -1,19 +1,16 @@
 //! [`RequireScopesLayer`]: route-level scope requirements (documented on the type).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::response::IntoResponse;
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::ConfigError;
+use crate::future::RequireScopesFuture;
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 use crate::scope::ScopeRequirement;
 
@@ -34,11 +31,7 @@ use crate::scope::ScopeRequirement;
 /// # fn main() -> Result<(), protected_resource::ConfigError> {
 /// let auth = ResourceServerAuth::builder()
 ///     .canonical_url("https://files.example.com/api")
-///     .authorization_server(AuthorizationServerEntry::new(
-///         "https://auth.example.com",
-///         "https://auth.example.com",
-///         "https://auth.example.com/jwks",
-///     ))
+///     .authorization_server(AuthorizationServerEntry::new("https://auth.example.com"))
 ///     .scope_implies("files:admin", ["files:write", "files:read"])
 ///     .build()?;
 /// let app: Router = Router::new()
@@ -60,6 +53,7 @@ use crate::scope::ScopeRequirement;
 /// [`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies) apply. A request with no
 /// [`ResourceOwner`] (the layer is outside the front door) is a server bug: 500.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct RequireScopesLayer {
     requirement: Arc<ScopeRequirement>,
 }
@@ -102,6 +96,24 @@ pub struct RequireScopes<S> {
 }
 
 impl<S> RequireScopes<S> {
+    /// Wraps `inner` directly (same as `RequireScopesLayer::new(requirement).layer(inner)`).
+    pub fn new(inner: S, requirement: ScopeRequirement) -> Self {
+        Self {
+            inner,
+            requirement: Arc::new(requirement),
+        }
+    }
+
+    /// A layer making this service.
+    pub fn layer(requirement: ScopeRequirement) -> RequireScopesLayer {
+        RequireScopesLayer::new(requirement)
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -129,66 +141,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let refusal = match ResourceOwner::from_extensions(req.extensions()) {
-            None => MissingResourceOwner.into_response(),
+            None => MissingResourceOwner.response(),
             Some(owner) => match owner.require(&self.requirement) {
-                Ok(()) => {
-                    return RequireScopesFuture {
-                        state: State::Inner {
-                            future: self.inner.call(req),
-                        },
-                    };
-                }
-                Err(e) => e.into_response(),
+                Ok(()) => return RequireScopesFuture::inner(self.inner.call(req)),
+                Err(e) => e.response(),
             },
         };
-        RequireScopesFuture {
-            state: State::Refused {
-                response: Some(refusal),
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`RequireScopes`].
-    pub struct RequireScopesFuture<F> {
-        #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Inner { #[pin] future: F },
-        Refused { response: Option<Response<Body>> },
-    }
-}
-
-impl<F> std::fmt::Debug for RequireScopesFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScopesFuture")
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F, ResBody, E> Future for RequireScopesFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<axum::BoxError>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future } => {
-                let res = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(res.map(Body::new)))
-            }
-            StateProj::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| MissingResourceOwner.into_response()))),
-        }
+        RequireScopesFuture::refused(refusal)
     }
 }

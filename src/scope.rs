@@ -20,9 +20,9 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
 use http::header::WWW_AUTHENTICATE;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
 
 use crate::config::is_scope_token;
 use crate::error::{ConfigError, ConfigErrorKind, printable};
@@ -92,7 +92,7 @@ impl ScopeRequirement {
 
     /// This requirement, or else `other`.
     #[must_use]
-    pub fn or(mut self, other: ScopeRequirement) -> Self {
+    pub fn or(mut self, other: Self) -> Self {
         for alt in other.alternatives {
             if !self.alternatives.contains(&alt) {
                 self.alternatives.push(alt);
@@ -199,12 +199,14 @@ impl InsufficientScope {
     }
 
     /// The scopes the operation needs (sent as `scope="…"`).
+    #[must_use]
     pub fn required_scopes(&self) -> &[String] {
         &self.required
     }
 
     /// The `WWW-Authenticate` value:
     /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"`.
+    #[must_use]
     pub fn www_authenticate(&self) -> HeaderValue {
         let scope = self.required.join(" ");
         let mut params = vec![("error", "insufficient_scope"), ("scope", scope.as_str())];
@@ -227,8 +229,9 @@ impl fmt::Display for InsufficientScope {
 
 impl std::error::Error for InsufficientScope {}
 
-impl IntoResponse for InsufficientScope {
-    fn into_response(self) -> Response {
+impl InsufficientScope {
+    /// The 403 answer with the step-up challenge (axum's `IntoResponse` calls this).
+    pub(crate) fn response(&self) -> Response<Body> {
         tracing::debug!(required = %self.required.join(" "), "insufficient scope");
         let mut res = crate::challenge::text(StatusCode::FORBIDDEN, format!("Forbidden: {self}"));
         res.headers_mut()
@@ -295,7 +298,7 @@ mod tests {
             e.www_authenticate(),
             r#"Bearer error="insufficient_scope", scope="mcp:admin mcp:write", resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp""#
         );
-        let res = e.into_response();
+        let res = e.response();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
 }

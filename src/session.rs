@@ -14,34 +14,16 @@
 //! is passed through unbound, as the layer can not tell who made it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::HeaderValue;
 use moka::sync::Cache;
 
+use crate::config::SessionOptions;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::owner::ResourceOwner;
 
 /// The `Mcp-Session-Id` header name.
 pub(crate) const MCP_SESSION_ID: &str = "mcp-session-id";
-
-/// Session-binding settings (see the builder's `bind_mcp_sessions`).
-#[derive(Debug, Clone)]
-pub(crate) struct SessionOptions {
-    pub(crate) enabled: bool,
-    pub(crate) capacity: u64,
-    pub(crate) idle: Duration,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            capacity: 100_000,
-            idle: Duration::from_secs(24 * 3600),
-        }
-    }
-}
 
 /// Who a session belongs to.
 #[derive(Debug, PartialEq, Eq)]

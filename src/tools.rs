@@ -2,28 +2,23 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::response::IntoResponse;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::challenge::text;
+use crate::future::McpToolScopesFuture;
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 use crate::scope::ScopeRequirement;
-
-/// Default cap on an inspected request body: 4 MiB.
-pub const DEFAULT_MAX_MCP_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 struct ToolPolicy {
@@ -62,11 +57,7 @@ struct ToolPolicy {
 /// # fn main() -> Result<(), protected_resource::ConfigError> {
 /// let auth = ResourceServerAuth::builder()
 ///     .canonical_url("https://mcp.example.com/mcp")
-///     .authorization_server(AuthorizationServerEntry::new(
-///         "https://auth.example.com",
-///         "https://auth.example.com",
-///         "https://auth.example.com/jwks",
-///     ))
+///     .authorization_server(AuthorizationServerEntry::new("https://auth.example.com"))
 ///     .scopes_supported(["mcp:tools", "mcp:admin"])
 ///     .scope_implies("mcp:admin", ["mcp:tools"])
 ///     .build()?;
@@ -82,6 +73,7 @@ struct ToolPolicy {
 /// # }
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct McpToolScopesLayer {
     policy: Arc<ToolPolicy>,
 }
@@ -93,20 +85,22 @@ impl Default for McpToolScopesLayer {
 }
 
 impl McpToolScopesLayer {
+    /// Default cap on an inspected request body: 4 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
     /// No tool requirements yet; unlisted tools allowed; bodies up to
-    /// [`DEFAULT_MAX_MCP_BODY_BYTES`].
+    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES).
     pub fn new() -> Self {
         Self {
             policy: Arc::new(ToolPolicy {
                 tools: HashMap::new(),
                 unlisted: None,
-                max_body_bytes: DEFAULT_MAX_MCP_BODY_BYTES,
+                max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             }),
         }
     }
 
     /// Calls of tool `name` require `requirement` (replacing an earlier one for `name`).
-    #[must_use]
     pub fn tool(mut self, name: impl Into<String>, requirement: ScopeRequirement) -> Self {
         Arc::make_mut(&mut self.policy)
             .tools
@@ -116,14 +110,12 @@ impl McpToolScopesLayer {
 
     /// Calls of tools not listed with [`tool`](Self::tool) require `requirement` (by default
     /// they are allowed to any valid token).
-    #[must_use]
     pub fn unlisted_tools(mut self, requirement: ScopeRequirement) -> Self {
         Arc::make_mut(&mut self.policy).unlisted = Some(requirement);
         self
     }
 
     /// The largest `POST` body read for inspection; larger ones get `413`. Default 4 MiB.
-    #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.policy).max_body_bytes = bytes;
         self
@@ -150,6 +142,24 @@ pub struct McpToolScopes<S> {
 }
 
 impl<S> McpToolScopes<S> {
+    /// Wraps `inner` directly (same as `layer.layer(inner)`).
+    pub fn new(inner: S, layer: &McpToolScopesLayer) -> Self {
+        Self {
+            inner,
+            policy: layer.policy.clone(),
+        }
+    }
+
+    /// A layer making this service, with no tool requirements yet.
+    pub fn layer() -> McpToolScopesLayer {
+        McpToolScopesLayer::new()
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -158,28 +168,6 @@ impl<S> McpToolScopes<S> {
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
-    }
-}
-
-type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
-
-/// The response future of [`McpToolScopes`].
-pub struct McpToolScopesFuture<E> {
-    inner: BoxedResponse<E>,
-}
-
-impl<E> fmt::Debug for McpToolScopesFuture<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpToolScopesFuture")
-            .finish_non_exhaustive()
-    }
-}
-
-impl<E> Future for McpToolScopesFuture<E> {
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
     }
 }
 
@@ -211,19 +199,15 @@ where
             async move { future.await.map(|res| res.map(Body::new)) }
         };
         if req.method() != Method::POST {
-            return McpToolScopesFuture {
-                inner: Box::pin(inner_call(req.map(Body::new))),
-            };
+            return McpToolScopesFuture::new(Box::pin(inner_call(req.map(Body::new))));
         }
-        McpToolScopesFuture {
-            inner: Box::pin(async move {
-                let (parts, body) = req.into_parts();
-                match policy.admit(&parts, body).await {
-                    Ok(body) => inner_call(Request::from_parts(parts, body)).await,
-                    Err(refusal) => Ok(refusal),
-                }
-            }),
-        }
+        McpToolScopesFuture::new(Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            match policy.admit(&parts, body).await {
+                Ok(body) => inner_call(Request::from_parts(parts, body)).await,
+                Err(refusal) => Ok(refusal),
+            }
+        }))
     }
 }
 
@@ -235,7 +219,7 @@ impl ToolPolicy {
         B::Error: Into<axum::BoxError>,
     {
         let Some(owner) = ResourceOwner::from_parts(parts) else {
-            return Err(MissingResourceOwner.into_response());
+            return Err(MissingResourceOwner.response());
         };
         if parts
             .headers
@@ -256,20 +240,16 @@ impl ToolPolicy {
         if declared.is_some_and(|n| n > self.max_body_bytes as u64) {
             return Err(self.too_large());
         }
-        let mut bytes = Vec::new();
-        let mut stream = Body::new(body).into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else {
+        let bytes = match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => return Err(self.too_large()),
+            Err(_) => {
                 return Err(text(
                     StatusCode::BAD_REQUEST,
                     "Bad Request: the request body could not be read",
                 ));
-            };
-            if bytes.len() + chunk.len() > self.max_body_bytes {
-                return Err(self.too_large());
             }
-            bytes.extend_from_slice(&chunk);
-        }
+        };
         match self.refused_scopes(&bytes, owner) {
             Ok(None) => Ok(Body::from(bytes)),
             Ok(Some(required)) => {
@@ -279,7 +259,7 @@ impl ToolPolicy {
                     required = %required.join(" "),
                     "MCP tool call refused: insufficient scope"
                 );
-                Err(owner.insufficient(required).into_response())
+                Err(owner.insufficient(required).response())
             }
             Err(()) => Err(text(
                 StatusCode::BAD_REQUEST,

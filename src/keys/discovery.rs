@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::config::is_loopback_host;
 use crate::error::printable;
-use crate::fetch::{FetchError, Fetched, HttpFetcher};
+use crate::keys::fetch::{FetchError, Fetched, HttpFetcher};
 
 /// A discovered key-set location and how long the document may be cached.
 #[derive(Debug, Clone)]

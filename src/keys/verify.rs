@@ -143,7 +143,7 @@ mod backend {
                 c.to_parsed_public_key(params)
                     .map_err(|_| "invalid RSA key")
             };
-            Ok(Backend::Rsa(Box::new([
+            Ok(Self::Rsa(Box::new([
                 p(&sig::RSA_PKCS1_2048_8192_SHA256)?,
                 p(&sig::RSA_PKCS1_2048_8192_SHA384)?,
                 p(&sig::RSA_PKCS1_2048_8192_SHA512)?,
@@ -187,11 +187,11 @@ mod backend {
                 return false;
             };
             let key = match self {
-                Backend::Rsa(keys) => match rsa_slot(alg) {
+                Self::Rsa(keys) => match rsa_slot(alg) {
                     Some(i) => &keys[i],
                     None => return false,
                 },
-                Backend::Single(key) => key,
+                Self::Single(key) => key,
             };
             key.verify_sig(message, &signature).is_ok()
         }

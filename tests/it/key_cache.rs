@@ -5,11 +5,9 @@
 //! Time is moved with `skip`, which pauses tokio's clock, advances it and resumes it, so no
 //! test sleeps through a TTL, and network I/O only ever happens on a running clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use http::StatusCode;
 use protected_resource::testkit::{JwksBehavior, MockAuthorizationServer, unsigned_token};

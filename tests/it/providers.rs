@@ -2,9 +2,7 @@
 //! and the client id from each shape, with the audience configuration the guide
 //! (`docs/identity-providers.md`) gives for that provider.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use protected_resource::testkit::{MockAuthorizationServer, ProviderShape};
 use protected_resource::{ResourceServerAuth, ScopeRequirement};
 

@@ -1,5 +1,5 @@
 //! JWK sets (RFC 7517/7518): parsing a fetched set, judging each key on its own, and finding
-//! a token's key. Fetching and caching are in [`crate::keystore`].
+//! a token's key. Fetching and caching are in `store.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,8 +7,8 @@ use jsonwebtoken::jwk::{Jwk, KeyOperations, PublicKeyUse};
 use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
-use crate::fetch::FetchError;
-use crate::verify::PublicKey;
+use crate::keys::fetch::FetchError;
+use crate::keys::verify::PublicKey;
 
 /// Numbers every parsed key set, so that "the same set" is a cheap comparison.
 static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
@@ -77,7 +77,7 @@ impl KeySet {
 
     /// Parses a JWK set document. Each key is judged alone: a key that can not be used is
     /// skipped (with a debug log) and never spoils the others.
-    pub(crate) fn parse(body: &[u8], uri: &str) -> Result<KeySet, FetchError> {
+    pub(crate) fn parse(body: &[u8], uri: &str) -> Result<Self, FetchError> {
         #[derive(Deserialize)]
         struct Raw {
             keys: Vec<serde_json::Value>,
@@ -93,7 +93,7 @@ impl KeySet {
                 }
             }
         }
-        Ok(KeySet {
+        Ok(Self {
             keys,
             version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),
         })

@@ -2,15 +2,13 @@
 //! per-tool policies on MCP bodies (single, batch, oversized, malformed, repeated members,
 //! compressed, broken), hierarchies, and the exact 403 challenges.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{any, post};
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
@@ -465,11 +463,10 @@ fn requirements_refuse_bad_scope_tokens_at_build_time() {
     assert!(RequireScopesLayer::any(Vec::<String>::new()).is_err());
     let err = ResourceServerAuth::builder()
         .canonical_url(CANON)
-        .authorization_server(protected_resource::AuthorizationServerEntry::new(
-            "https://a.example",
-            "https://a.example",
-            "https://a.example/jwks",
-        ))
+        .authorization_server(
+            protected_resource::AuthorizationServerEntry::new("https://a.example")
+                .jwks_uri("https://a.example/jwks"),
+        )
         .scope_implies("mcp:admin", ["bad\"scope"])
         .build()
         .unwrap_err();

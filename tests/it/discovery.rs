@@ -1,11 +1,9 @@
 //! Entries that give only an issuer: the `jwks_uri` comes from RFC 8414 or OpenID Connect
 //! metadata, which must name exactly that issuer, and is cached and refreshed like key sets.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::StatusCode;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
@@ -24,7 +22,7 @@ fn auth(entry: AuthorizationServerEntry) -> ResourceServerAuth {
 async fn rfc8414_metadata_gives_the_jwks_uri() {
     let server = MockAuthorizationServer::start().await.unwrap();
     let auth = auth(server.discovery_entry());
-    assert_eq!(auth.authorization_servers()[0].jwks_uri(), None);
+    assert_eq!(auth.authorization_servers()[0].get_jwks_uri(), None);
     let app = App::new(auth.clone());
     let token = server.token().audience(CANON).sign();
     let a = app.with_token(&token).await;
@@ -126,9 +124,7 @@ async fn discovery_is_cached_and_refreshed_like_key_sets() {
 async fn discovery_entries_are_checked_at_build_time() {
     let err = ResourceServerAuth::builder()
         .canonical_url(CANON)
-        .authorization_server(AuthorizationServerEntry::discover(
-            "http://auth.example.com",
-        ))
+        .authorization_server(AuthorizationServerEntry::new("http://auth.example.com"))
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), ConfigErrorKind::InvalidUrl);
@@ -140,7 +136,7 @@ async fn discovery_entries_are_checked_at_build_time() {
 
     let err = ResourceServerAuth::builder()
         .canonical_url(CANON)
-        .authorization_server(AuthorizationServerEntry::discover(
+        .authorization_server(AuthorizationServerEntry::new(
             "https://auth.example.com/?tenant=1",
         ))
         .build()
@@ -149,7 +145,7 @@ async fn discovery_entries_are_checked_at_build_time() {
 
     // From the environment, an entry without jwks_uri discovers it.
     let auth = ResourceServerAuth::builder()
-        .from_env_vars([
+        .with_env_vars([
             ("MCP_SERVER_AUTH_CANONICAL_URL", CANON),
             (
                 "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS",
@@ -159,9 +155,9 @@ async fn discovery_entries_are_checked_at_build_time() {
         .build()
         .unwrap();
     let entry = &auth.authorization_servers()[0];
-    assert_eq!(entry.jwks_uri(), None);
+    assert_eq!(entry.get_jwks_uri(), None);
     assert_eq!(
-        entry.authorization_server_url(),
+        entry.get_authorization_server_url(),
         "https://tenant.eu.auth0.com/"
     );
 }

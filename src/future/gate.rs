@@ -1,22 +1,24 @@
-//! The response future of [`ProtectedResource`](crate::ProtectedResource).
+//! The future of the front door's token check ([`GateFuture`]): wait for the validation,
+//! then call the inner service with the owner in the request (or answer the refusal), and
+//! bind or forget the MCP session its answer names.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;
-use crate::layer::Shared;
 use crate::owner::ResourceOwner;
 use crate::session::MCP_SESSION_ID;
 
-type Validation = Pin<Box<dyn Future<Output = Result<ResourceOwner, Rejection>> + Send>>;
+/// The token check of one request, run before the inner service is called.
+pub(crate) type Validation = Pin<Box<dyn Future<Output = Result<ResourceOwner, Rejection>> + Send>>;
 
 /// What the answer of an admitted request means for session bindings.
 struct SessionNote {
@@ -26,17 +28,15 @@ struct SessionNote {
 }
 
 pin_project! {
-    /// Resolves to the inner service's response, or to the layer's own answer (a challenge or
-    /// the metadata document).
-    pub struct ResponseFuture<S, ReqBody>
+    /// Resolves to the inner service's response, or to the front door's own answer (a
+    /// refusal or the metadata document).
+    pub(crate) struct GateFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
         state: State<S, ReqBody>,
-        shared: Arc<Shared>,
-        origin: Option<HeaderValue>,
-        preflight: bool,
+        auth: ResourceServerAuth,
         session: Option<SessionNote>,
     }
 }
@@ -62,70 +62,49 @@ pin_project! {
     }
 }
 
-impl<S, ReqBody> std::fmt::Debug for ResponseFuture<S, ReqBody>
+impl<S, ReqBody> GateFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<S, ReqBody> ResponseFuture<S, ReqBody>
-where
-    S: Service<Request<ReqBody>>,
-{
-    pub(crate) fn ready(
-        response: Response<Body>,
-        shared: Arc<Shared>,
-        origin: Option<HeaderValue>,
-        preflight: bool,
-    ) -> Self {
+    /// The front door answers itself.
+    pub(crate) fn ready(response: Response<Body>, auth: ResourceServerAuth) -> Self {
         Self {
             state: State::Ready {
                 response: Some(response),
             },
-            shared,
-            origin,
-            preflight,
+            auth,
             session: None,
         }
     }
 
-    pub(crate) fn reject(
-        rejection: &Rejection,
-        shared: Arc<Shared>,
-        origin: Option<HeaderValue>,
-    ) -> Self {
+    /// The front door refuses.
+    pub(crate) fn reject(rejection: &Rejection, auth: ResourceServerAuth) -> Self {
         log_rejection(rejection);
-        let response = shared.challenger.respond(rejection);
-        Self::ready(response, shared, origin, false)
+        let response = auth.inner.challenger.respond(rejection);
+        Self::ready(response, auth)
     }
 
+    /// The inner service answers without a token check (a CORS preflight).
     pub(crate) fn call(
         mut service: S,
         request: Request<ReqBody>,
-        shared: Arc<Shared>,
-        origin: Option<HeaderValue>,
-        preflight: bool,
+        auth: ResourceServerAuth,
     ) -> Self {
         Self {
             state: State::Calling {
                 future: service.call(request),
             },
-            shared,
-            origin,
-            preflight,
+            auth,
             session: None,
         }
     }
 
+    /// The inner service answers once `validation` admits the request.
     pub(crate) fn validate(
         validation: Validation,
         service: S,
         request: Request<ReqBody>,
-        shared: Arc<Shared>,
-        origin: Option<HeaderValue>,
+        auth: ResourceServerAuth,
     ) -> Self {
         Self {
             state: State::Validating {
@@ -133,9 +112,7 @@ where
                 service: Some(service),
                 request: Some(request),
             },
-            shared,
-            origin,
-            preflight: false,
+            auth,
             session: None,
         }
     }
@@ -145,18 +122,18 @@ fn log_rejection(rejection: &Rejection) {
     match rejection {
         Rejection::NoCredentials => tracing::debug!("request without bearer token refused"),
         Rejection::InvalidRequest(why) => {
-            tracing::debug!(reason = why, "malformed request refused")
+            tracing::debug!(reason = why, "malformed request refused");
         }
         Rejection::InvalidToken(e) => {
-            tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused")
+            tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused");
         }
         Rejection::SessionNotFound => {
-            tracing::debug!("request for another user's MCP session refused")
+            tracing::debug!("request for another user's MCP session refused");
         }
     }
 }
 
-impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+impl<S, ReqBody, ResBody> Future for GateFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
@@ -176,12 +153,12 @@ where
                     let outcome = ready!(validation.as_mut().poll(cx));
                     let (Some(mut service), Some(mut request)) = (service.take(), request.take())
                     else {
-                        return Poll::Ready(Ok(internal_error()));
+                        return Poll::Ready(Ok(polled_after_completion()));
                     };
                     match outcome {
                         Ok(owner) => {
-                            if this.shared.auth.inner.sessions.is_some() {
-                                let deleting = (request.method() == http::Method::DELETE)
+                            if this.auth.inner.sessions.is_some() {
+                                let deleting = (request.method() == Method::DELETE)
                                     .then(|| request.headers().get(MCP_SESSION_ID).cloned())
                                     .flatten();
                                 *this.session = Some(SessionNote {
@@ -195,16 +172,14 @@ where
                         }
                         Err(rejection) => {
                             log_rejection(&rejection);
-                            let mut res = this.shared.challenger.respond(&rejection);
-                            cors(this.shared, this.origin.as_ref(), &mut res, false);
-                            return Poll::Ready(Ok(res));
+                            return Poll::Ready(Ok(this.auth.inner.challenger.respond(&rejection)));
                         }
                     }
                 }
                 StateProj::Calling { future } => {
                     let res = ready!(future.poll(cx))?;
                     if let (Some(note), Some(bindings)) =
-                        (this.session.take(), &this.shared.auth.inner.sessions)
+                        (this.session.take(), &this.auth.inner.sessions)
                         && res.status().is_success()
                     {
                         if let Some(ended) = &note.deleting {
@@ -213,36 +188,19 @@ where
                             bindings.bind(id, &note.owner);
                         }
                     }
-                    let mut res = res.map(Body::new);
-                    if *this.preflight && !res.status().is_success() {
-                        // The inner service does not answer OPTIONS itself (no route, or a
-                        // handler that needs an owner): answer the preflight here, so browsers
-                        // can go on to send the real request with its token.
-                        res = Response::new(Body::empty());
-                        *res.status_mut() = StatusCode::NO_CONTENT;
-                    }
-                    cors(this.shared, this.origin.as_ref(), &mut res, *this.preflight);
-                    return Poll::Ready(Ok(res));
+                    return Poll::Ready(Ok(res.map(Body::new)));
                 }
                 StateProj::Ready { response } => {
-                    let mut res = response.take().unwrap_or_else(internal_error);
-                    cors(this.shared, this.origin.as_ref(), &mut res, *this.preflight);
-                    return Poll::Ready(Ok(res));
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .unwrap_or_else(polled_after_completion)));
                 }
             }
         }
     }
 }
 
-fn cors(shared: &Shared, origin: Option<&HeaderValue>, res: &mut Response<Body>, preflight: bool) {
-    shared
-        .auth
-        .inner
-        .cors
-        .apply(origin, res.headers_mut(), preflight);
-}
-
-fn internal_error() -> Response<Body> {
+fn polled_after_completion() -> Response<Body> {
     let mut res = Response::new(Body::from("response future polled after completion"));
     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     res

@@ -2,8 +2,6 @@
 //! token's `sub` and issuer; `admin_report` needs `mcp:admin` (403 step-up challenge before
 //! rmcp runs); a second user can not use the first user's session.
 
-mod common;
-
 use std::sync::Arc;
 
 use axum::Router;

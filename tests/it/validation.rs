@@ -1,10 +1,8 @@
 //! SPEC §1–§3 over real HTTP key fetching: each rejection checks status, the exact challenge
 //! and that the inner service was not called.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
-use common::*;
 use http::{Request, StatusCode};
 use protected_resource::testkit::{MockAuthorizationServer, SigningKey, unsigned_token};
 use protected_resource::{
@@ -58,8 +56,12 @@ async fn missing_credentials_get_plain_challenge() {
             a.www(),
             Some(format!("Bearer resource_metadata=\"{METADATA_URL}\"").as_str())
         );
-        let expose = a.headers["access-control-expose-headers"].to_str().unwrap();
-        assert!(expose.contains("WWW-Authenticate") && expose.contains("Mcp-Session-Id"));
+        // Header names are case-insensitive (tower-http sends them in lowercase).
+        let expose = a.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(expose.contains("www-authenticate") && expose.contains("mcp-session-id"));
     }
     assert_eq!(app.calls(), 0);
 }
@@ -343,7 +345,8 @@ async fn algorithm_must_be_allowed_and_fit_the_key() {
     let auth = ResourceServerAuth::builder()
         .canonical_url(CANON)
         .authorization_server(
-            AuthorizationServerEntry::new(server.issuer(), server.issuer(), server.jwks_uri())
+            AuthorizationServerEntry::new(server.issuer())
+                .jwks_uri(server.jwks_uri())
                 .algorithms([Algorithm::RS256, Algorithm::PS256]),
         )
         .build()

@@ -1,15 +1,13 @@
 //! MCP session binding in the front door, with a minimal inner service that hands out and
 //! accepts any session id (so every refusal seen here is the layer's).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::any;
-use common::*;
 use http::{HeaderMap, Method, Request, StatusCode};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{ProtectedResourceLayer, ResourceServerAuth};

@@ -1,11 +1,9 @@
 //! Key sets over real HTTP: caching, single flight, unknown-kid refetch with cooldown,
 //! rotation, several issuers, and 503 when keys can not be obtained.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use http::StatusCode;
 use protected_resource::testkit::{JwksBehavior, MockAuthorizationServer, SigningKey};
@@ -128,11 +126,9 @@ async fn unreachable_jwks_is_503() {
     let token = server.token().audience(CANON).sign();
     let auth = ResourceServerAuth::builder()
         .canonical_url(CANON)
-        .authorization_server(AuthorizationServerEntry::new(
-            server.issuer(),
-            server.issuer(),
-            "http://127.0.0.1:1/jwks",
-        ))
+        .authorization_server(
+            AuthorizationServerEntry::new(server.issuer()).jwks_uri("http://127.0.0.1:1/jwks"),
+        )
         .build()
         .unwrap();
     let app = App::new(auth);
@@ -168,16 +164,12 @@ async fn regional_entries_share_one_issuer_and_key_set() {
     let auth = ResourceServerAuth::builder()
         .canonical_url(CANON)
         .authorization_servers([
-            AuthorizationServerEntry::new(
-                "https://auth-us.example.com",
-                server.issuer(),
-                server.jwks_uri(),
-            ),
-            AuthorizationServerEntry::new(
-                "https://auth-eu.example.com",
-                server.issuer(),
-                server.jwks_uri(),
-            ),
+            AuthorizationServerEntry::new(server.issuer())
+                .jwks_uri(server.jwks_uri())
+                .authorization_server_url("https://auth-us.example.com"),
+            AuthorizationServerEntry::new(server.issuer())
+                .jwks_uri(server.jwks_uri())
+                .authorization_server_url("https://auth-eu.example.com"),
         ])
         .build()
         .unwrap();

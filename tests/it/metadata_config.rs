@@ -1,26 +1,20 @@
 //! SPEC §5 (metadata), §6 (configuration and environment), §7 (extractor), CORS preflights,
 //! and the single-issuer JwksTokenValidator.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::routing::get;
-use common::*;
 use http::{Method, Request, StatusCode};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    Algorithm, AuthorizationServerEntry, ConfigErrorKind, JwksTokenValidator,
+    Algorithm, AllowedOrigins, AuthorizationServerEntry, ConfigErrorKind, JwksTokenValidator,
     ProtectedResourceLayer, ResourceOwner, ResourceServerAuth,
 };
 use serde_json::json;
 use tower::ServiceExt;
 
 fn entry() -> AuthorizationServerEntry {
-    AuthorizationServerEntry::new(
-        "https://as.example.com",
-        "https://as.example.com",
-        "https://as.example.com/jwks",
-    )
+    AuthorizationServerEntry::new("https://as.example.com").jwks_uri("https://as.example.com/jwks")
 }
 
 #[tokio::test]
@@ -123,17 +117,27 @@ async fn cors_preflight_passes_without_token() {
         .await;
     assert!(a.status.is_success(), "{}", a.status);
     assert_eq!(a.headers["access-control-allow-origin"], "*");
-    let allow = a.headers["access-control-allow-headers"].to_str().unwrap();
+    assert_eq!(a.headers["access-control-max-age"], "86400");
+    let allow = a.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
     for h in [
-        "Authorization",
-        "Content-Type",
-        "Mcp-Session-Id",
-        "MCP-Protocol-Version",
-        "Last-Event-ID",
+        "authorization",
+        "content-type",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "last-event-id",
     ] {
         assert!(allow.contains(h), "{h}");
     }
-    // A plain OPTIONS without preflight headers still needs a token.
+    let methods = a.headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    // The front door answers every OPTIONS itself: the inner service never runs without a
+    // token, and the answer carries nothing but CORS headers.
     let a = app
         .send(
             Request::builder()
@@ -143,7 +147,40 @@ async fn cors_preflight_passes_without_token() {
                 .unwrap(),
         )
         .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.is_empty());
+    assert!(a.www().is_none());
+    assert_eq!(app.calls(), 0);
+}
+
+#[tokio::test]
+async fn preflights_reach_the_inner_service_when_cors_is_disabled() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(server.entry())
+        .allowed_origins(AllowedOrigins::Disabled)
+        .build()
+        .unwrap();
+    let app = App::new(auth);
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/mcp")
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .body(Body::empty())
+        .unwrap();
+    let a = app.send(preflight).await;
+    // The inner handler needs an owner: the preflight reached it without one (500), and the
+    // front door added no CORS headers (another layer handles CORS).
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(a.headers.get("access-control-allow-origin").is_none());
+    // Any other request still needs a token.
+    let a = app
+        .send(Request::post("/mcp").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.headers.get("access-control-allow-origin").is_none());
 }
 
 #[tokio::test]
@@ -182,7 +219,9 @@ async fn jwks_token_validator_validates_without_metadata() {
     let server = MockAuthorizationServer::start_with(&[Algorithm::ES256])
         .await
         .unwrap();
-    let v = JwksTokenValidator::builder(server.jwks_uri(), server.issuer(), "my-api")
+    let v = JwksTokenValidator::builder(server.issuer())
+        .jwks_uri(server.jwks_uri())
+        .audience("my-api")
         .algorithm(Algorithm::ES256)
         .build()
         .unwrap();
@@ -283,11 +322,9 @@ fn configuration_errors_name_the_field() {
     assert_eq!(e.field(), "authorization_servers[0].algorithms");
     let e = base()
         .authorization_server(entry())
-        .authorization_server(AuthorizationServerEntry::new(
-            "https://a",
-            "https://a",
-            "http://a.example/jwks",
-        ))
+        .authorization_server(
+            AuthorizationServerEntry::new("https://a").jwks_uri("http://a.example/jwks"),
+        )
         .build()
         .unwrap_err();
     assert_eq!(
@@ -329,7 +366,7 @@ fn environment_configuration_and_aliases() {
         "algorithms":["RS256","ES256"],"expected_audiences":["aud-1"],
         "validation_options":{"verify_iat":false,"leeway":30}}]"#;
     let auth = ResourceServerAuth::builder()
-        .from_env_vars([
+        .with_env_vars([
             (
                 "MCP_RESOURCE_SERVER_CANONICAL_URL",
                 "https://mcp.example.com/mcp",
@@ -342,15 +379,18 @@ fn environment_configuration_and_aliases() {
         .unwrap();
     assert_eq!(auth.canonical_url(), "https://mcp.example.com/mcp");
     let e = &auth.authorization_servers()[0];
-    assert_eq!(e.allowed_algorithms(), [Algorithm::RS256, Algorithm::ES256]);
-    assert_eq!(e.audiences(), ["aud-1"]);
-    assert!(!e.options().verify_iat && e.options().verify_exp);
-    assert_eq!(e.options().leeway, std::time::Duration::from_secs(30));
+    assert_eq!(e.get_algorithms(), [Algorithm::RS256, Algorithm::ES256]);
+    assert_eq!(e.get_expected_audiences(), ["aud-1"]);
+    assert!(!e.get_validation_options().verify_iat && e.get_validation_options().verify_exp);
+    assert_eq!(
+        e.get_validation_options().leeway,
+        std::time::Duration::from_secs(30)
+    );
     assert_eq!(auth.scopes_supported(), ["mcp:tools", "mcp:read"]);
 
     // Explicit values win over the environment, whatever the order.
     let auth = ResourceServerAuth::builder()
-        .from_env_vars([
+        .with_env_vars([
             (
                 "MCP_SERVER_AUTH_CANONICAL_URL",
                 "https://env.example.com/mcp",
@@ -406,7 +446,7 @@ fn bad_environment_values_name_the_variable() {
         ),
     ];
     for (vars, field) in cases {
-        let mut builder = ResourceServerAuth::builder().from_env_vars(vars.clone());
+        let mut builder = ResourceServerAuth::builder().with_env_vars(vars.clone());
         if field.contains("CANONICAL_URL") || field.contains("SCOPES") {
             builder = builder.authorization_server(entry());
         }

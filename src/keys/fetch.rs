@@ -31,11 +31,11 @@ pub(crate) enum FetchError {
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FetchError::Transport(e) => write!(f, "request failed: {e}"),
-            FetchError::Status(s) => write!(f, "answered HTTP {s}"),
-            FetchError::TooLarge => f.write_str("response exceeds the size cap"),
-            FetchError::NotAKeySet(e) => write!(f, "response is not a JWK set: {e}"),
-            FetchError::Discovery(e) => write!(f, "discovery failed: {e}"),
+            Self::Transport(e) => write!(f, "request failed: {e}"),
+            Self::Status(s) => write!(f, "answered HTTP {s}"),
+            Self::TooLarge => f.write_str("response exceeds the size cap"),
+            Self::NotAKeySet(e) => write!(f, "response is not a JWK set: {e}"),
+            Self::Discovery(e) => write!(f, "discovery failed: {e}"),
         }
     }
 }

@@ -1,0 +1,527 @@
+//! The builders: [`ResourceServerAuthBuilder`] and [`JwksTokenValidatorBuilder`], whose
+//! `build()` checks every setting and assembles the running [`ResourceServerAuth`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algorithm::Algorithm;
+use crate::auth::{AuthInner, JwksTokenValidator, ResourceServerAuth};
+use crate::challenge::Challenger;
+use crate::config::{
+    self, AccessTokenValidationOptions, AuthorizationServerEntry, JwksOptions, SessionOptions,
+    check_canonical_url, check_entry, clean_scopes, parse_absolute,
+};
+use crate::cors::{AllowedOrigins, cors_layer};
+use crate::env::{self, EnvSource};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::jwt::Validator;
+use crate::keys::{KeyStore, install_crypto_provider};
+use crate::metadata::{Document, Metadata};
+use crate::scope::{ScopeContext, ScopeHierarchy};
+use crate::session::SessionBindings;
+
+impl ResourceServerAuth {
+    /// Starts a configuration.
+    pub fn builder() -> ResourceServerAuthBuilder {
+        ResourceServerAuthBuilder::default()
+    }
+
+    /// The whole configuration from the process environment (see [`crate::env`] for the
+    /// variables). Same as `ResourceServerAuth::builder().with_env().build()`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().with_env().build()
+    }
+}
+
+/// Builds a [`ResourceServerAuth`]; see there for an example.
+///
+/// Values set here win over the environment when [`with_env`](Self::with_env) is also used,
+/// whatever the order of the calls.
+#[derive(Default, Clone)]
+#[must_use]
+pub struct ResourceServerAuthBuilder {
+    canonical_url: Option<String>,
+    authorization_servers: Option<Vec<AuthorizationServerEntry>>,
+    scopes_supported: Option<Vec<String>>,
+    default_challenge_scopes: Option<Vec<String>>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    resource_policy_uri: Option<String>,
+    resource_tos_uri: Option<String>,
+    resource_signing_alg_values_supported: Option<Vec<Algorithm>>,
+    jwks: JwksOptions,
+    max_token_bytes: Option<usize>,
+    allowed_origins: AllowedOrigins,
+    env: Option<EnvSource>,
+    scope_rules: Vec<(String, Vec<String>)>,
+    sessions: SessionOptions,
+    /// `true` for [`JwksTokenValidator`]: no metadata is served or pointed to.
+    without_metadata: bool,
+}
+
+/// Hand-written so that an environment given to [`with_env_vars`](Self::with_env_vars) (often
+/// a whole process environment, secrets included) is never printed.
+impl std::fmt::Debug for ResourceServerAuthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceServerAuthBuilder")
+            .field("canonical_url", &self.canonical_url)
+            .field("authorization_servers", &self.authorization_servers)
+            .field("scopes_supported", &self.scopes_supported)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResourceServerAuthBuilder {
+    /// The public URL of the protected resource, for example `https://mcp.example.com/mcp`.
+    /// It must be absolute, `https` (or `http` on `localhost`, `127.0.0.1`, `[::1]`), and have
+    /// no fragment. It is advertised byte for byte as `resource` and is the default audience.
+    pub fn canonical_url(mut self, url: impl Into<String>) -> Self {
+        self.canonical_url = Some(url.into());
+        self
+    }
+
+    /// Adds a trusted authorization server.
+    pub fn authorization_server(mut self, entry: AuthorizationServerEntry) -> Self {
+        self.authorization_servers
+            .get_or_insert_with(Vec::new)
+            .push(entry);
+        self
+    }
+
+    /// Sets the whole list of trusted authorization servers.
+    pub fn authorization_servers(
+        mut self,
+        entries: impl IntoIterator<Item = AuthorizationServerEntry>,
+    ) -> Self {
+        self.authorization_servers = Some(entries.into_iter().collect());
+        self
+    }
+
+    /// Scopes advertised in the metadata's `scopes_supported` (RFC 6750 scope tokens; duplicates
+    /// are dropped, first-seen order kept; `offline_access` is refused).
+    pub fn scopes_supported<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Scopes sent as `scope="…"` in the 401 challenge, which clients request first.
+    pub fn default_challenge_scopes<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.default_challenge_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The metadata's human-readable `resource_name`.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// The metadata's `resource_documentation` URL.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// The metadata's `resource_policy_uri`.
+    pub fn resource_policy_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_policy_uri = Some(url.into());
+        self
+    }
+
+    /// The metadata's `resource_tos_uri`.
+    pub fn resource_tos_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_tos_uri = Some(url.into());
+        self
+    }
+
+    /// The metadata's `resource_signing_alg_values_supported` (omitted unless set).
+    pub fn resource_signing_alg_values_supported(
+        mut self,
+        algorithms: impl IntoIterator<Item = Algorithm>,
+    ) -> Self {
+        self.resource_signing_alg_values_supported = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// How long a fetched key set is used before it is fetched again, when the answer has no
+    /// `Cache-Control: max-age` or `Expires`. Default 1 hour.
+    pub fn jwks_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.jwks.ttl = ttl;
+        self
+    }
+
+    /// Bounds for the lifetime an authorization server gives its key set with
+    /// `Cache-Control: max-age` or `Expires` (`no-cache`/`no-store` count as zero, so as the
+    /// minimum). Default 1 minute to 24 hours. The minimum must be at least 1 s.
+    pub fn jwks_cache_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.jwks.min_ttl = min;
+        self.jwks.max_ttl = max;
+        self
+    }
+
+    /// How long past its lifetime a key set is still used while refreshing it fails (the
+    /// authorization server is down or answers garbage). Default 24 hours. Zero: expired keys
+    /// are never used.
+    pub fn jwks_stale_if_error(mut self, window: Duration) -> Self {
+        self.jwks.stale_if_error = window;
+        self
+    }
+
+    /// The longest wait between retries of a failing key-set fetch (the wait doubles from
+    /// the refetch cooldown with each failure, with jitter). Default 5 minutes.
+    pub fn jwks_max_backoff(mut self, max: Duration) -> Self {
+        self.jwks.max_backoff = max;
+        self
+    }
+
+    /// The least time between two fetches of one key set caused by unknown `kid`s.
+    /// Default 5 s. Between refetches, tokens with an unknown `kid` fail without network.
+    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.jwks.refetch_cooldown = cooldown;
+        self
+    }
+
+    /// Total time allowed for one key-set fetch. Default 5 s.
+    pub fn jwks_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.jwks.fetch_timeout = timeout;
+        self
+    }
+
+    /// Time allowed to connect to a key-set host. Default 2 s.
+    pub fn jwks_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.jwks.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest key-set response accepted. Default 1 MiB.
+    pub fn jwks_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.jwks.max_response_bytes = bytes;
+        self
+    }
+
+    /// **Dangerous**: allow `http` key-set URLs on hosts other than loopback. Keys fetched
+    /// without TLS can be replaced by anyone on the path. Default `false`.
+    pub fn dangerous_allow_insecure_jwks_uri(mut self, allow: bool) -> Self {
+        self.jwks.allow_insecure_http = allow;
+        self
+    }
+
+    /// Tokens longer than this are refused before any parsing. Default 16 KiB.
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = Some(bytes);
+        self
+    }
+
+    /// The CORS origins allowed on protected and metadata routes. Default `*`.
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
+    /// Declares that a granted `broad` scope implies each of `narrower` (for example
+    /// `scope_implies("mcp:admin", ["mcp:write"])`). Rules chain (`admin` → `write` → `read`)
+    /// and apply to every scope check: [`ResourceOwner::has_scope`](crate::ResourceOwner::has_scope),
+    /// [`ResourceOwner::require`](crate::ResourceOwner::require),
+    /// [`RequireScopesLayer`](crate::RequireScopesLayer) and
+    /// [`McpToolScopesLayer`](crate::McpToolScopesLayer). They never change what a challenge
+    /// asks for. Scopes must be RFC 6750 scope tokens (checked by `build`).
+    pub fn scope_implies<S: Into<String>>(
+        mut self,
+        broad: impl Into<String>,
+        narrower: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.scope_rules
+            .push((broad.into(), narrower.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// Whether MCP sessions are bound to the user that created them (default `true`).
+    ///
+    /// When the inner service answers with an `Mcp-Session-Id`, the pair (`iss`, `sub`) of
+    /// the token is remembered for that session; a later request carrying that session id
+    /// with a token of another (`iss`, `sub`) is answered 404 (as for an unknown session) and
+    /// never reaches the MCP server. Session ids are not authentication (MCP security best
+    /// practices, "Session Hijacking"): this stops a leaked or guessed id from being used by
+    /// another user. A successful `DELETE` forgets the binding.
+    pub fn bind_mcp_sessions(mut self, on: bool) -> Self {
+        self.sessions.enabled = on;
+        self
+    }
+
+    /// How many session bindings are kept, and for how long after a session's last request
+    /// (defaults 100,000 and 24 hours). A binding that was evicted is no longer enforced:
+    /// size these above your MCP server's own session limits.
+    pub fn mcp_session_binding_limits(mut self, capacity: u64, idle: Duration) -> Self {
+        self.sessions.capacity = capacity;
+        self.sessions.idle = idle;
+        self
+    }
+
+    /// Fills every value not set in code from the process environment when `build()` runs
+    /// (see [`crate::env`]).
+    pub fn with_env(mut self) -> Self {
+        self.env = Some(EnvSource::Process);
+        self
+    }
+
+    /// Like [`with_env`](Self::with_env), but reads these variables instead of the process
+    /// environment (for tests and for configuration loaded from elsewhere). Only the
+    /// variables of [`crate::env`] are kept; the builder's `Debug` never prints their values.
+    pub fn with_env_vars<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(k, _)| env::is_ours(k))
+            .collect();
+        self.env = Some(EnvSource::Map(map));
+        self
+    }
+
+    /// Checks everything and builds the shared state (key cache, HTTP client, metadata).
+    /// Fetches nothing: keys are fetched by the first request that needs them, or by
+    /// [`ResourceServerAuth::warm_up`].
+    pub fn build(mut self) -> Result<ResourceServerAuth, ConfigError> {
+        if let Some(source) = self.env.take() {
+            self.fill_from(&source)?;
+        }
+        let canonical = self.canonical_url.take().ok_or_else(|| {
+            ConfigError::new(
+                ConfigErrorKind::Missing,
+                "canonical_url",
+                "the canonical URL of the resource is required (or MCP_SERVER_AUTH_CANONICAL_URL)",
+            )
+        })?;
+        let canonical_parsed = check_canonical_url(&canonical)?;
+        let entries = self.authorization_servers.take().unwrap_or_default();
+        if entries.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::NoAuthorizationServers,
+                "authorization_servers",
+                "at least one authorization server is required (or MCP_SERVER_AUTH_AUTHORIZATION_SERVERS)",
+            ));
+        }
+        for (i, entry) in entries.iter().enumerate() {
+            check_entry(entry, self.jwks.allow_insecure_http)
+                .map_err(|e| e.within(&format!("authorization_servers[{i}]")))?;
+        }
+        let scopes_supported = clean_scopes(
+            self.scopes_supported.take().unwrap_or_default(),
+            "scopes_supported",
+        )?;
+        let challenge = clean_scopes(
+            self.default_challenge_scopes.take().unwrap_or_default(),
+            "default_challenge_scopes",
+        )?;
+        let max_token_bytes = self
+            .max_token_bytes
+            .unwrap_or(config::DEFAULT_MAX_TOKEN_BYTES);
+        if max_token_bytes == 0 {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "max_token_bytes",
+                "must be greater than zero",
+            ));
+        }
+        for (name, url) in [
+            ("resource_documentation", &self.resource_documentation),
+            ("resource_policy_uri", &self.resource_policy_uri),
+            ("resource_tos_uri", &self.resource_tos_uri),
+        ] {
+            if let Some(url) = url {
+                parse_absolute(url, name)?;
+            }
+        }
+        let cors = cors_layer(&self.allowed_origins)?;
+        install_crypto_provider();
+        let retry_after_secs = self.jwks.refetch_cooldown.as_secs_f64().ceil().max(1.0) as u64;
+        let keys = KeyStore::new(self.jwks.clone(), &entries)?;
+        let hierarchy = ScopeHierarchy::new(&self.scope_rules)?;
+        let sessions = SessionBindings::new(&self.sessions)?;
+
+        let mut as_urls: Vec<String> = Vec::new();
+        for e in &entries {
+            let url = e.get_authorization_server_url();
+            if !as_urls.iter().any(|u| u == url) {
+                as_urls.push(url.to_owned());
+            }
+        }
+        let metadata = Metadata::new(
+            &canonical,
+            &canonical_parsed,
+            &Document {
+                resource: canonical.clone(),
+                authorization_servers: as_urls.clone(),
+                bearer_methods_supported: vec!["header"],
+                scopes_supported: scopes_supported.clone(),
+                resource_signing_alg_values_supported: self
+                    .resource_signing_alg_values_supported
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect(),
+                resource_name: self.resource_name.filter(|s| !s.is_empty()),
+                resource_documentation: self.resource_documentation,
+                resource_policy_uri: self.resource_policy_uri,
+                resource_tos_uri: self.resource_tos_uri,
+            },
+        );
+        let metadata = (!self.without_metadata).then_some(metadata);
+        let scopes = Arc::new(ScopeContext {
+            resource_metadata: metadata.as_ref().map(|m| m.url.clone()),
+            hierarchy,
+        });
+        let validator = Validator::new(&entries, &canonical, keys, max_token_bytes, scopes);
+        tracing::info!(
+            canonical_url = %canonical,
+            authorization_servers = ?as_urls,
+            "Resource Server auth enabled: accepting tokens from {} authorization server(s)",
+            as_urls.len()
+        );
+        let challenger = Challenger {
+            resource_metadata: metadata.as_ref().map(|m| m.url.clone()),
+            scope: (!challenge.is_empty()).then(|| challenge.join(" ")),
+            retry_after_secs,
+        };
+        Ok(ResourceServerAuth {
+            inner: Arc::new(AuthInner {
+                canonical_url: canonical,
+                validator,
+                metadata,
+                sessions,
+                cors,
+                challenger,
+                entries,
+                scopes_supported,
+            }),
+        })
+    }
+
+    /// Fills every value not set in code from the environment.
+    fn fill_from(&mut self, source: &EnvSource) -> Result<(), ConfigError> {
+        if self.canonical_url.is_none() {
+            self.canonical_url = env::canonical_url(source)?;
+        }
+        if self.authorization_servers.is_none() {
+            self.authorization_servers = env::authorization_servers(source)?;
+        }
+        if self.scopes_supported.is_none() {
+            self.scopes_supported = env::scopes(source, env::SCOPES_SUPPORTED)?;
+        }
+        if self.default_challenge_scopes.is_none() {
+            self.default_challenge_scopes = env::scopes(source, env::DEFAULT_CHALLENGE_SCOPES)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`JwksTokenValidator`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct JwksTokenValidatorBuilder {
+    entry: AuthorizationServerEntry,
+    audience: Option<String>,
+    inner: ResourceServerAuthBuilder,
+}
+
+impl JwksTokenValidator {
+    /// A validator for tokens whose `iss` is exactly `issuer`. Set the
+    /// [`audience`](JwksTokenValidatorBuilder::audience) (required) and, unless it is to be
+    /// discovered from the issuer's metadata, the [`jwks_uri`](JwksTokenValidatorBuilder::jwks_uri).
+    pub fn builder(issuer: impl Into<String>) -> JwksTokenValidatorBuilder {
+        JwksTokenValidatorBuilder {
+            entry: AuthorizationServerEntry::new(issuer),
+            audience: None,
+            inner: ResourceServerAuthBuilder::default(),
+        }
+    }
+}
+
+impl JwksTokenValidatorBuilder {
+    /// Where the issuer publishes its keys (default: discovered from its metadata).
+    pub fn jwks_uri(mut self, jwks_uri: impl Into<String>) -> Self {
+        self.entry = self.entry.jwks_uri(jwks_uri);
+        self
+    }
+
+    /// The value the token's `aud` must contain (required).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Allows exactly this algorithm (default `RS256`).
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.entry = self.entry.algorithm(algorithm);
+        self
+    }
+
+    /// Allows exactly these algorithms.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.entry = self.entry.algorithms(algorithms);
+        self
+    }
+
+    /// Sets the claim checks.
+    pub fn validation_options(mut self, options: AccessTokenValidationOptions) -> Self {
+        self.entry = self.entry.validation_options(options);
+        self
+    }
+
+    /// Key-set cache lifetime (default 1 hour).
+    pub fn jwks_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.inner = self.inner.jwks_cache_ttl(ttl);
+        self
+    }
+
+    /// Least time between refetches caused by unknown `kid`s (default 5 s).
+    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.inner = self.inner.jwks_refetch_cooldown(cooldown);
+        self
+    }
+
+    /// Checks everything and builds the validator.
+    pub fn build(self) -> Result<JwksTokenValidator, ConfigError> {
+        let audience = match self.audience {
+            None => {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::Missing,
+                    "audience",
+                    "the expected audience is required",
+                ));
+            }
+            Some(a) if a.is_empty() => {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidAudience,
+                    "audience",
+                    "the expected audience must not be empty",
+                ));
+            }
+            Some(a) => a,
+        };
+        // The audience doubles as canonical URL only when it is one; otherwise any valid
+        // placeholder will do, as this validator serves no metadata.
+        let canonical = if check_canonical_url(&audience).is_ok() {
+            audience.clone()
+        } else {
+            "http://localhost".to_owned()
+        };
+        let mut inner = self.inner;
+        inner.without_metadata = true;
+        let auth = inner
+            .canonical_url(canonical)
+            .authorization_server(self.entry.expected_audiences([audience]))
+            .build()?;
+        Ok(JwksTokenValidator { auth })
+    }
+}

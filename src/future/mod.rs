@@ -1,0 +1,160 @@
+//! The response futures of the crate's services, as tower keeps them
+//! (`tower::timeout::future::ResponseFuture`): [`ResponseFuture`] of
+//! [`ProtectedResource`](crate::ProtectedResource), [`RequireScopesFuture`] of
+//! [`RequireScopes`](crate::RequireScopes) and [`McpToolScopesFuture`] of
+//! [`McpToolScopes`](crate::McpToolScopes).
+
+pub(crate) mod gate;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower::util::future::EitherResponseFuture;
+use tower_http::cors;
+use tower_service::Service;
+
+use crate::future::gate::GateFuture;
+use crate::owner::MissingResourceOwner;
+
+type GuardedFuture<S, ReqBody> =
+    EitherResponseFuture<cors::ResponseFuture<GateFuture<S, ReqBody>>, GateFuture<S, ReqBody>>;
+
+pin_project! {
+    /// The response future of [`ProtectedResource`](crate::ProtectedResource): the inner
+    /// service's response, or the front door's own answer (a refusal, a CORS preflight or
+    /// the metadata document).
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        inner: GuardedFuture<S, ReqBody>,
+    }
+}
+
+impl<S, ReqBody> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(crate) fn new(inner: GuardedFuture<S, ReqBody>) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
+
+/// The response future of [`McpToolScopes`](crate::McpToolScopes).
+pub struct McpToolScopesFuture<E> {
+    inner: BoxedResponse<E>,
+}
+
+impl<E> McpToolScopesFuture<E> {
+    pub(crate) fn new(inner: BoxedResponse<E>) -> Self {
+        Self { inner }
+    }
+}
+
+impl<E> fmt::Debug for McpToolScopesFuture<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpToolScopesFuture")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> Future for McpToolScopesFuture<E> {
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequireScopes`](crate::RequireScopes).
+    pub struct RequireScopesFuture<F> {
+        #[pin]
+        state: ScopesState<F>,
+    }
+}
+
+impl<F> RequireScopesFuture<F> {
+    /// The inner service answers.
+    pub(crate) fn inner(future: F) -> Self {
+        Self {
+            state: ScopesState::Inner { future },
+        }
+    }
+
+    /// The check refused: answer `response`.
+    pub(crate) fn refused(response: Response<Body>) -> Self {
+        Self {
+            state: ScopesState::Refused {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+pin_project! {
+    #[project = ScopesStateProj]
+    enum ScopesState<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response<Body>> },
+    }
+}
+
+impl<F> std::fmt::Debug for RequireScopesFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireScopesFuture")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> Future for RequireScopesFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            ScopesStateProj::Inner { future } => {
+                let res = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(res.map(Body::new)))
+            }
+            ScopesStateProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| MissingResourceOwner.response()))),
+        }
+    }
+}

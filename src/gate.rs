@@ -1,0 +1,96 @@
+//! The front door's own service ([`Gate`]): answers metadata requests, checks the bearer
+//! token and the MCP session, and calls the inner service only for admitted requests (and
+//! CORS preflights when CORS is handled elsewhere). CORS and header marking are composed
+//! around it in `layer.rs`.
+
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::ACCESS_CONTROL_REQUEST_METHOD;
+use http::{Method, Request, Response};
+use tower_service::Service;
+
+use crate::auth::ResourceServerAuth;
+use crate::bearer::{self, Bearer, ExtractError};
+use crate::challenge::Rejection;
+use crate::future::gate::GateFuture;
+use crate::session::MCP_SESSION_ID;
+
+/// The token check in front of `S`.
+#[derive(Clone, Debug)]
+pub(crate) struct Gate<S> {
+    pub(crate) inner: S,
+    pub(crate) auth: ResourceServerAuth,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Gate<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = GateFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let auth = self.auth.clone();
+        let inner_auth = &self.auth.inner;
+
+        if let Some(meta) = &inner_auth.metadata
+            && meta.serves(req.uri().path())
+        {
+            return GateFuture::ready(meta.respond(req.method()), auth);
+        }
+
+        // Use the service that poll_ready made ready; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+
+        // Reached only when CORS is disabled (another layer answers CORS): with CORS on, the
+        // CORS layer around the gate answers every preflight itself.
+        if req.method() == Method::OPTIONS
+            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return GateFuture::call(inner, req, auth);
+        }
+
+        let max = inner_auth.validator.max_token_bytes();
+        let rejection = match bearer::extract(req.headers(), req.uri().query(), max) {
+            Ok(Bearer::Token(token)) => {
+                let token = token.to_owned();
+                // Every value: a request must not name another user's session in a second
+                // header that the MCP server might read instead of the first.
+                let sessions: Vec<_> = req
+                    .headers()
+                    .get_all(MCP_SESSION_ID)
+                    .iter()
+                    .cloned()
+                    .collect();
+                let validating = auth.clone();
+                let validation = Box::pin(async move {
+                    let owner = validating
+                        .validate(&token)
+                        .await
+                        .map_err(Rejection::InvalidToken)?;
+                    if let Some(bindings) = &validating.inner.sessions
+                        && sessions.iter().any(|id| !bindings.allows(id, &owner))
+                    {
+                        return Err(Rejection::SessionNotFound);
+                    }
+                    Ok(owner)
+                });
+                return GateFuture::validate(validation, inner, req, auth);
+            }
+            Ok(Bearer::None) => Rejection::NoCredentials,
+            Err(ExtractError::InvalidRequest(why)) => Rejection::InvalidRequest(why),
+            Err(ExtractError::InvalidToken(e)) => Rejection::InvalidToken(e),
+        };
+        GateFuture::reject(&rejection, auth)
+    }
+}

@@ -1,0 +1,13 @@
+//! The integration tests, linked into one binary (so axum, rmcp and reqwest are linked once):
+//! each module tests one part of the crate over real HTTP on 127.0.0.1.
+
+mod common;
+mod discovery;
+mod key_cache;
+mod keys;
+mod mcp_whoami;
+mod metadata_config;
+mod providers;
+mod scopes;
+mod sessions;
+mod validation;
