@@ -10,13 +10,22 @@ use http::header::AUTHORIZATION;
 
 use crate::error::{ValidationError, ValidationErrorKind};
 
-/// What the request carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the request carries. `Debug` never prints the token.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Bearer<'a> {
     /// No `Authorization` header, or one with another scheme.
     None,
     /// A syntactically acceptable bearer token.
     Token(&'a str),
+}
+
+impl std::fmt::Debug for Bearer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Token(_) => f.write_str("Token([redacted])"),
+        }
+    }
 }
 
 /// Why a request is refused before its token is looked at.
@@ -125,6 +134,14 @@ mod tests {
         }
         let h = headers(&["Bearer abc.d"]);
         assert_eq!(extract(&h, None, 100), Ok(Bearer::Token("abc.d")));
+    }
+
+    #[test]
+    fn debug_never_prints_the_token() {
+        let h = headers(&["Bearer secret.token.value"]);
+        let printed = format!("{:?}", extract(&h, None, 100));
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("redacted"), "{printed}");
     }
 
     #[test]

@@ -1,15 +1,7 @@
-//! Answers to refused requests (RFC 6750 §3, RFC 9728 §5.1, MCP).
-//!
-//! | situation | status | `WWW-Authenticate` |
-//! |---|---|---|
-//! | no credentials, or another scheme | 401 | `Bearer resource_metadata="…"` (+ `scope="…"` when configured) |
-//! | duplicate headers, token in two places | 400 | `Bearer error="invalid_request", resource_metadata="…"` |
-//! | invalid token of any kind | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…"` |
-//! | missing scopes ([`InsufficientScope`](crate::InsufficientScope)) | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
-//! | MCP session bound to another user | 404 | none; JSON-RPC error "Session not found" |
-//! | keys unobtainable | 503 | none; `Retry-After` |
-//!
-//! `error_description` is a fixed text per reason: it never echoes any part of the token.
+//! The front door's refusals (RFC 6750 §3, RFC 9728 §5.1, MCP): `Bearer` challenges, the 503
+//! for unobtainable keys and the 404 for another user's session. The table of answers is on
+//! [`ProtectedResourceLayer`](crate::ProtectedResourceLayer); `error_description` is a fixed
+//! text per reason and never echoes any part of the token.
 
 use axum::body::Body;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};

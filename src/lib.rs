@@ -132,6 +132,14 @@
 //!   key) keep the last good keys in service up to `stale_if_error` past expiry, log a warning
 //!   and retry with jittered exponential backoff. Without usable keys, requests get **503 with
 //!   `Retry-After`** (the time until the next attempt), never 401.
+//!
+//!   | state of a key set when a request needs it | answer |
+//!   |---|---|
+//!   | fresh | the cached keys; past the refresh point a background refresh starts |
+//!   | expired, last refresh failed, within `stale_if_error` | the last good keys, a background retry once the backoff allows |
+//!   | never fetched, or expired with no failure known | wait for one (shared) fetch |
+//!   | no usable keys and the backoff has not elapsed | 503 at once, with `Retry-After` |
+//!
 //! - **Unknown `kid`**: one refetch per key set per cooldown, shared by every request that
 //!   needs it; in between, and while the backoff runs, such tokens are refused without
 //!   network. A kid still missing after a refetch is remembered (at most 1 MiB of kids, ten
@@ -154,15 +162,15 @@
 //!   ([`KeySetStats`]) for your metrics. Background refreshes end when the last clone of the
 //!   configuration (and of every layer holding it) is dropped.
 //!
-//! | setting (builder method) | default |
+//! | setting (builder method) | default ([`ResourceServerAuth`] constant) |
 //! |---|---|
-//! | [`jwks_cache_ttl`] (no caching headers) | 1 hour |
-//! | [`jwks_cache_ttl_bounds`] (for `max-age` / `Expires`) | 1 minute to 24 hours |
-//! | [`jwks_stale_if_error`] | 24 hours past expiry |
-//! | [`jwks_refetch_cooldown`] (unknown `kid`; first retry after a failure) | 5 s |
-//! | [`jwks_max_backoff`] | 5 minutes |
-//! | [`jwks_connect_timeout`] / [`jwks_fetch_timeout`] | 2 s / 5 s |
-//! | [`jwks_max_response_bytes`] | 1 MiB |
+//! | [`jwks_cache_ttl`] (no caching headers) | 1 hour (`DEFAULT_JWKS_CACHE_TTL`) |
+//! | [`jwks_cache_ttl_bounds`] (for `max-age` / `Expires`) | 1 minute to 24 hours (`DEFAULT_JWKS_CACHE_TTL_BOUNDS`) |
+//! | [`jwks_stale_if_error`] | 24 hours past expiry (`DEFAULT_JWKS_STALE_IF_ERROR`) |
+//! | [`jwks_refetch_cooldown`] (unknown `kid`; first retry after a failure) | 5 s (`DEFAULT_JWKS_REFETCH_COOLDOWN`) |
+//! | [`jwks_max_backoff`] | 5 minutes (`DEFAULT_JWKS_MAX_BACKOFF`) |
+//! | [`jwks_connect_timeout`] / [`jwks_fetch_timeout`] | 2 s / 5 s (`DEFAULT_JWKS_CONNECT_TIMEOUT`, `DEFAULT_JWKS_FETCH_TIMEOUT`) |
+//! | [`jwks_max_response_bytes`] | 1 MiB (`DEFAULT_JWKS_MAX_RESPONSE_BYTES`) |
 //! | [`dangerous_allow_insecure_jwks_uri`] | off |
 //!
 //! [`jwks_cache_ttl`]: ResourceServerAuthBuilder::jwks_cache_ttl

@@ -1,30 +1,5 @@
-//! [`ResourceOwner`]: who the validated token speaks for, in the request extensions.
-//!
-//! In an axum handler, take it as an extractor (or `Option<ResourceOwner>` where the route may
-//! also be reached without the layer):
-//!
-//! ```
-//! use axum::{Router, routing::get};
-//! use protected_resource::ResourceOwner;
-//!
-//! async fn me(owner: ResourceOwner) -> String {
-//!     format!("{} from {}", owner.user_id(), owner.issuer())
-//! }
-//! let app: Router = Router::new().route("/me", get(me));
-//! ```
-//!
-//! In an rmcp tool, take the HTTP request parts that rmcp's streamable HTTP server passes into
-//! the request context, and read the owner from them:
-//!
-//! ```ignore
-//! #[tool(description = "Who am I?")]
-//! async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
-//!     match ResourceOwner::from_parts(&parts) {
-//!         Some(owner) => owner.user_id().to_owned(),
-//!         None => "anonymous".to_owned(),
-//!     }
-//! }
-//! ```
+//! [`ResourceOwner`]: who the validated token speaks for, in the request extensions
+//! (documented on the type).
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,10 +13,84 @@ use serde_json::{Map, Value};
 use crate::error::{ValidationError, ValidationErrorKind};
 use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 
-/// The owner of a validated access token. Cheap to clone (one `Arc`).
+/// The owner of a validated access token: who the request speaks for. Cheap to clone (one
+/// `Arc`).
 ///
-/// The stable identity of a user is the pair ([`issuer`](Self::issuer),
-/// [`user_id`](Self::user_id)): two issuers may use the same `sub` for different people.
+/// [`ProtectedResourceLayer`](crate::ProtectedResourceLayer) puts one in the extensions of
+/// every request it admits. The stable identity of a user is the pair
+/// ([`issuer`](Self::issuer), [`user_id`](Self::user_id)): two issuers may use the same
+/// `sub` for different people.
+///
+/// In an axum handler, take it as an extractor (or `Option<ResourceOwner>` where the route may
+/// also be reached without the layer; without the layer the plain extractor answers 500):
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use protected_resource::testkit::MockAuthorizationServer;
+/// use protected_resource::{ProtectedResourceLayer, ResourceOwner, ResourceServerAuth};
+/// use tower::ServiceExt;
+///
+/// async fn me(owner: ResourceOwner) -> String {
+///     format!("{} from {} with {:?}", owner.user_id(), owner.issuer(), owner.scopes())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let idp = MockAuthorizationServer::start().await?;
+/// let auth = ResourceServerAuth::builder()
+///     .canonical_url("http://127.0.0.1:8000/mcp")
+///     .authorization_server(idp.entry())
+///     .build()?;
+/// let app = Router::new()
+///     .route("/me", get(me))
+///     .layer(ProtectedResourceLayer::new(auth));
+///
+/// let token = idp
+///     .token()
+///     .audience("http://127.0.0.1:8000/mcp")
+///     .subject("alice")
+///     .scope("files:read")
+///     .sign();
+/// let res = app
+///     .oneshot(
+///         http::Request::get("/me")
+///             .header("authorization", format!("Bearer {token}"))
+///             .body(axum::body::Body::empty())?,
+///     )
+///     .await?;
+/// let body = axum::body::to_bytes(res.into_body(), 1024).await?;
+/// assert_eq!(body, format!("alice from {} with [\"files:read\"]", idp.issuer()));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// In an rmcp tool, take the HTTP request parts that rmcp's streamable HTTP server passes into
+/// the request context, and read the owner from them (a complete server:
+/// `examples/mcp_server.rs`):
+///
+/// ```no_run
+/// use protected_resource::ResourceOwner;
+/// use rmcp::handler::server::tool::Extension;
+/// use rmcp::model::{CallToolResult, ContentBlock};
+/// use rmcp::{ErrorData, tool, tool_router};
+///
+/// #[derive(Clone, Default)]
+/// struct Server;
+///
+/// #[tool_router(server_handler)]
+/// impl Server {
+///     #[tool(description = "Who am I?")]
+///     async fn whoami(
+///         &self,
+///         Extension(parts): Extension<http::request::Parts>,
+///     ) -> Result<CallToolResult, ErrorData> {
+///         let owner = ResourceOwner::from_parts(&parts)
+///             .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))?;
+///         Ok(CallToolResult::success(vec![ContentBlock::text(owner.user_id())]))
+///     }
+/// }
+/// # fn main() {}
+/// ```
 #[derive(Clone)]
 pub struct ResourceOwner(Arc<Inner>);
 

@@ -1,21 +1,6 @@
 //! Scopes: what an operation requires ([`ScopeRequirement`]), which granted scopes imply
-//! others (scope hierarchies), and the 403 step-up challenge ([`InsufficientScope`]).
-//!
-//! Every scope check of the crate goes through here: [`ResourceOwner::has_scope`],
-//! [`ResourceOwner::require`], [`RequireScopesLayer`](crate::RequireScopesLayer) and
-//! [`McpToolScopesLayer`](crate::McpToolScopesLayer). A missing scope is answered, as the MCP
-//! authorization specification asks ("Runtime Insufficient Scope Errors", RFC 6750 §3.1), with
-//!
-//! ```text
-//! HTTP/1.1 403 Forbidden
-//! WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-//! ```
-//!
-//! where `scope` lists every scope the operation needs (not the ones the token lacks, and not
-//! the whole catalogue), so that a client's step-up asks for all of them at once.
-//!
-//! [`ResourceOwner::has_scope`]: crate::ResourceOwner::has_scope
-//! [`ResourceOwner::require`]: crate::ResourceOwner::require
+//! others (scope hierarchies), and the 403 step-up challenge ([`InsufficientScope`]). Every
+//! scope check of the crate goes through here.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -171,6 +156,20 @@ pub(crate) struct ScopeContext {
 }
 
 /// The token lacks scopes an operation requires: answered 403 with the step-up challenge.
+///
+/// Every scope check of the crate answers with it:
+/// [`ResourceOwner::require`](crate::ResourceOwner::require),
+/// [`RequireScopesLayer`](crate::RequireScopesLayer) and
+/// [`McpToolScopesLayer`](crate::McpToolScopesLayer). As the MCP authorization specification
+/// asks ("Runtime Insufficient Scope Errors", RFC 6750 §3.1), the answer is
+///
+/// ```text
+/// HTTP/1.1 403 Forbidden
+/// WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+/// ```
+///
+/// where `scope` lists every scope the operation needs (not only the ones the token lacks,
+/// and not the whole catalogue), so that a client's step-up asks for all of them at once.
 ///
 /// Returned by [`ResourceOwner::require`](crate::ResourceOwner::require) and
 /// [`ResourceOwner::require_scopes`](crate::ResourceOwner::require_scopes); it is an axum

@@ -142,11 +142,11 @@ pub struct McpToolScopes<S> {
 }
 
 impl<S> McpToolScopes<S> {
-    /// Wraps `inner` directly (same as `layer.layer(inner)`).
-    pub fn new(inner: S, layer: &McpToolScopesLayer) -> Self {
+    /// Wraps `inner` with the requirements of `layer` (same as `layer.layer(inner)`).
+    pub fn new(inner: S, layer: McpToolScopesLayer) -> Self {
         Self {
             inner,
-            policy: layer.policy.clone(),
+            policy: layer.policy,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The integration tests, linked into one binary (so axum, rmcp and reqwest are linked once):
 //! each module tests one part of the crate over real HTTP on 127.0.0.1.
 
+mod api;
 mod common;
 mod discovery;
 mod key_cache;

@@ -1,0 +1,152 @@
+//! The public API's promises beyond validation: nothing secret in `Debug`, the bearer token
+//! marked sensitive for the inner service, `ValidationError::status`, service accessors.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::post;
+use http::{HeaderMap, Request, StatusCode};
+use protected_resource::testkit::MockAuthorizationServer;
+use protected_resource::{
+    AuthorizationServerEntry, ProtectedResource, ProtectedResourceLayer, ResourceServerAuth,
+    ValidationErrorKind,
+};
+use tower::{Layer, ServiceExt};
+
+use crate::common::*;
+
+#[test]
+fn builder_debug_never_prints_the_environment() {
+    let builder = ResourceServerAuth::builder().with_env_vars([
+        ("MCP_SERVER_AUTH_CANONICAL_URL", "http://127.0.0.1:8000/mcp"),
+        (
+            "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS",
+            r#"[{"issuer":"https://as.example.com","client_secret":"s3cr3t-in-json"}]"#,
+        ),
+        ("DATABASE_PASSWORD", "hunter2-password"),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret"),
+    ]);
+    let printed = format!("{builder:?} {builder:#?}");
+    for secret in [
+        "hunter2-password",
+        "wJalrXUtnFEMI-secret",
+        "s3cr3t-in-json",
+        "DATABASE_PASSWORD",
+        "http://127.0.0.1:8000/mcp",
+    ] {
+        assert!(!printed.contains(secret), "{secret} printed in {printed}");
+    }
+    assert!(printed.contains("redacted"), "{printed}");
+    // Only the crate's own variables are kept: an unrelated one can not make `build` fail
+    // or be held in memory.
+    let auth = ResourceServerAuth::builder()
+        .with_env_vars([
+            ("MCP_SERVER_AUTH_CANONICAL_URL", CANON),
+            (
+                "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS",
+                r#"[{"issuer":"https://as.example.com"}]"#,
+            ),
+            ("HOME", "/root"),
+        ])
+        .build()
+        .unwrap();
+    assert_eq!(auth.canonical_url(), CANON);
+}
+
+#[tokio::test]
+async fn owner_and_auth_debug_print_no_claims_or_tokens() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = auth_for(&server);
+    let token = server
+        .token()
+        .audience(CANON)
+        .claim("email", "alice-private@example.com")
+        .sign();
+    let owner = auth.validate(&token).await.unwrap();
+    let printed = format!(
+        "{owner:?} {auth:?} {:?}",
+        ProtectedResourceLayer::new(auth.clone())
+    );
+    assert!(!printed.contains("alice-private"), "{printed}");
+    assert!(!printed.contains(&token), "{printed}");
+    assert!(printed.contains("user-123"), "{printed}");
+}
+
+#[tokio::test]
+async fn the_inner_service_sees_the_authorization_header_marked_sensitive() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            post(|headers: HeaderMap| async move {
+                let value = &headers[http::header::AUTHORIZATION];
+                format!("{} {:?}", value.is_sensitive(), value)
+            }),
+        )
+        .layer(ProtectedResourceLayer::new(auth_for(&server)));
+    let token = server.token().audience(CANON).sign();
+    let res = app
+        .oneshot(
+            Request::post("/mcp")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.starts_with("true "), "{body}");
+    assert!(!body.contains(&token), "{body}");
+}
+
+#[tokio::test]
+async fn validation_error_status_is_401_or_503_for_unavailable_keys() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = auth_for(&server);
+    let err = auth.validate("a.b.c").await.unwrap_err();
+    assert_eq!(err.kind(), ValidationErrorKind::Malformed);
+    assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    let expired = server.token().audience(CANON).expires_in(-60).sign();
+    assert_eq!(
+        auth.validate(&expired).await.unwrap_err().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Keys from a port where nothing listens: the token may be fine, so 503.
+    let unreachable = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(
+            AuthorizationServerEntry::new(server.issuer()).jwks_uri("http://127.0.0.1:1/jwks"),
+        )
+        .jwks_connect_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let token = server.token().audience(CANON).sign();
+    let err = unreachable.validate(&token).await.unwrap_err();
+    assert_eq!(err.kind(), ValidationErrorKind::KeysUnavailable);
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(err.retry_after().is_some());
+}
+
+#[tokio::test]
+async fn services_give_access_to_the_inner_service() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = auth_for(&server);
+    let inner = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    });
+    let mut svc = ProtectedResourceLayer::new(auth.clone()).layer(inner);
+    let _: &_ = svc.get_ref();
+    let _: &mut _ = svc.get_mut();
+    let _ = svc.into_inner();
+    let svc = ProtectedResource::new(inner, auth);
+    let res = svc
+        .oneshot(Request::post("/mcp").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
