@@ -61,24 +61,29 @@ const MAX_AGE: Duration = Duration::from_secs(86_400);
 /// The CORS layer for these origins, `None` when CORS is disabled. Every origin is checked
 /// here, so tower-http's own assertions can never fire at run time.
 pub(crate) fn cors_layer(origins: &AllowedOrigins) -> Result<Option<CorsLayer>, ConfigError> {
-    let allow_origin = match origins {
+    // `Vary` names the request headers an answer depends on. The allowed methods and headers
+    // are fixed lists, so only the origin can matter, and only when origins are listed.
+    let (allow_origin, vary) = match origins {
         AllowedOrigins::Disabled => return Ok(None),
-        AllowedOrigins::Any => AllowOrigin::any(),
-        AllowedOrigins::List(list) => AllowOrigin::list(
-            list.iter()
-                .map(|o| {
-                    HeaderValue::from_str(o)
-                        .ok()
-                        .filter(|_| !o.is_empty() && o != "*")
-                        .ok_or_else(|| {
-                            ConfigError::new(
-                                ConfigErrorKind::InvalidValue,
-                                "allowed_origins",
-                                format!("`{}` is not an origin", printable(o)),
-                            )
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+        AllowedOrigins::Any => (AllowOrigin::any(), Vec::new()),
+        AllowedOrigins::List(list) => (
+            AllowOrigin::list(
+                list.iter()
+                    .map(|o| {
+                        HeaderValue::from_str(o)
+                            .ok()
+                            .filter(|_| !o.is_empty() && o != "*")
+                            .ok_or_else(|| {
+                                ConfigError::new(
+                                    ConfigErrorKind::InvalidValue,
+                                    "allowed_origins",
+                                    format!("`{}` is not an origin", printable(o)),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            vec![http::header::ORIGIN],
         ),
     };
     Ok(Some(
@@ -92,6 +97,7 @@ pub(crate) fn cors_layer(origins: &AllowedOrigins) -> Result<Option<CorsLayer>, 
             ]))
             .allow_headers(AllowHeaders::list(ALLOW_HEADERS))
             .expose_headers(ExposeHeaders::list(EXPOSE_HEADERS))
-            .max_age(MAX_AGE),
+            .max_age(MAX_AGE)
+            .vary(vary),
     ))
 }
