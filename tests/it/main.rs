@@ -3,6 +3,7 @@
 
 mod api;
 mod common;
+mod cors;
 mod discovery;
 mod key_cache;
 mod keys;
