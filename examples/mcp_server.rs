@@ -107,7 +107,8 @@ const ADMIN_SCOPE: &str = "mcp:admin";
 const BIND: &str = "MCP_SERVER_BIND";
 
 /// The value of an environment variable, else of its `MCP_RESOURCE_SERVER_*` alias; empty
-/// counts as unset, as the crate reads them.
+/// counts as unset: the rules of `protected_resource::env` (keep the two in step), used here
+/// to decide which defaults the example fills in.
 fn var(name: &str) -> Option<String> {
     let alias = name.replacen("MCP_SERVER_AUTH_", "MCP_RESOURCE_SERVER_", 1);
     [name, alias.as_str()]

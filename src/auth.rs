@@ -91,6 +91,12 @@ impl ResourceServerAuth {
     pub const DEFAULT_JWKS_CONNECT_TIMEOUT: Duration = config::DEFAULT_JWKS_CONNECT_TIMEOUT;
     /// Default largest key-set response: 1 MiB.
     pub const DEFAULT_JWKS_MAX_RESPONSE_BYTES: usize = config::DEFAULT_JWKS_MAX_RESPONSE_BYTES;
+    /// Default number of MCP session bindings kept: 100,000
+    /// ([`mcp_session_binding_limits`](crate::ResourceServerAuthBuilder::mcp_session_binding_limits)).
+    pub const DEFAULT_MCP_SESSION_BINDING_CAPACITY: u64 =
+        config::DEFAULT_MCP_SESSION_BINDING_CAPACITY;
+    /// Default time a session binding is kept after the session's last request: 24 hours.
+    pub const DEFAULT_MCP_SESSION_BINDING_IDLE: Duration = config::DEFAULT_MCP_SESSION_BINDING_IDLE;
 
     /// The canonical URL of this resource (the metadata's `resource`, the default audience).
     #[must_use]
@@ -155,8 +161,8 @@ impl ResourceServerAuth {
     }
 }
 
-/// A single-issuer token validator without discovery metadata, for development and simple
-/// setups. Mirrors the model's `JWKSTokenValidator`.
+/// A single-issuer token validator that serves no protected-resource metadata, for
+/// development and simple setups. Mirrors the model's `JWKSTokenValidator`.
 ///
 /// Use it on its own with [`validate`](Self::validate), or in front of a service with
 /// [`ProtectedResourceLayer::from_validator`](crate::ProtectedResourceLayer::from_validator)

@@ -19,12 +19,6 @@ pub(crate) enum Rejection {
     SessionNotFound,
 }
 
-impl From<ValidationError> for Rejection {
-    fn from(e: ValidationError) -> Self {
-        Self::InvalidToken(e)
-    }
-}
-
 /// Keeps only RFC 6750 error-chars (%x20-21 / %x23-5B / %x5D-7E) for `error_description`.
 pub(crate) fn sanitize(text: &str) -> String {
     text.chars()

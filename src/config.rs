@@ -286,12 +286,15 @@ pub(crate) struct SessionOptions {
     pub(crate) idle: Duration,
 }
 
+pub(crate) const DEFAULT_MCP_SESSION_BINDING_CAPACITY: u64 = 100_000;
+pub(crate) const DEFAULT_MCP_SESSION_BINDING_IDLE: Duration = Duration::from_secs(24 * 3600);
+
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
             enabled: true,
-            capacity: 100_000,
-            idle: Duration::from_secs(24 * 3600),
+            capacity: DEFAULT_MCP_SESSION_BINDING_CAPACITY,
+            idle: DEFAULT_MCP_SESSION_BINDING_IDLE,
         }
     }
 }
@@ -378,9 +381,11 @@ pub(crate) fn check_entry(
     entry: &AuthorizationServerEntry,
     allow_insecure: bool,
 ) -> Result<(), ConfigError> {
-    if let Some(url) = &entry.authorization_server_url {
-        parse_absolute(url, "authorization_server_url")?;
-    }
+    // The advertised URL (the issuer unless set) must be a URL clients can use.
+    parse_absolute(
+        entry.get_authorization_server_url(),
+        "authorization_server_url",
+    )?;
     if entry.issuer.is_empty() {
         return Err(ConfigError::new(
             ConfigErrorKind::Missing,

@@ -11,9 +11,11 @@ use crate::error::{ConfigError, ConfigErrorKind, printable};
 
 /// Where browsers may call the protected routes from (`Access-Control-Allow-Origin`).
 ///
-/// The front door answers CORS preflights itself (no token needed, the inner service is not
-/// called) and adds the CORS headers to every answer, its own refusals included, exposing
-/// `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`.
+/// Unless CORS is [`Disabled`](Self::Disabled), the front door answers every `OPTIONS`
+/// request itself (200, CORS headers only: no token needed, the inner service is not called)
+/// and adds the CORS headers to every answer, its own refusals included, exposing
+/// `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`. These headers replace any
+/// CORS headers the inner service sets; to handle CORS yourself, use `Disabled`.
 ///
 /// ```
 /// use protected_resource::{AllowedOrigins, AuthorizationServerEntry, ResourceServerAuth};
@@ -61,29 +63,26 @@ const MAX_AGE: Duration = Duration::from_secs(86_400);
 /// The CORS layer for these origins, `None` when CORS is disabled. Every origin is checked
 /// here, so tower-http's own assertions can never fire at run time.
 pub(crate) fn cors_layer(origins: &AllowedOrigins) -> Result<Option<CorsLayer>, ConfigError> {
-    // `Vary` names the request headers an answer depends on. The allowed methods and headers
-    // are fixed lists, so only the origin can matter, and only when origins are listed.
-    let (allow_origin, vary) = match origins {
+    // tower-http derives `Vary` from these: `Vary: origin` for listed origins, none for `*`
+    // (the allowed methods and headers are fixed lists).
+    let allow_origin = match origins {
         AllowedOrigins::Disabled => return Ok(None),
-        AllowedOrigins::Any => (AllowOrigin::any(), Vec::new()),
-        AllowedOrigins::List(list) => (
-            AllowOrigin::list(
-                list.iter()
-                    .map(|o| {
-                        HeaderValue::from_str(o)
-                            .ok()
-                            .filter(|_| !o.is_empty() && o != "*")
-                            .ok_or_else(|| {
-                                ConfigError::new(
-                                    ConfigErrorKind::InvalidValue,
-                                    "allowed_origins",
-                                    format!("`{}` is not an origin", printable(o)),
-                                )
-                            })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            vec![http::header::ORIGIN],
+        AllowedOrigins::Any => AllowOrigin::any(),
+        AllowedOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .map(|o| {
+                    HeaderValue::from_str(o)
+                        .ok()
+                        .filter(|_| !o.is_empty() && o != "*")
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                ConfigErrorKind::InvalidValue,
+                                "allowed_origins",
+                                format!("`{}` is not an origin", printable(o)),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
         ),
     };
     Ok(Some(
@@ -97,7 +96,6 @@ pub(crate) fn cors_layer(origins: &AllowedOrigins) -> Result<Option<CorsLayer>, 
             ]))
             .allow_headers(AllowHeaders::list(ALLOW_HEADERS))
             .expose_headers(ExposeHeaders::list(EXPOSE_HEADERS))
-            .max_age(MAX_AGE)
-            .vary(vary),
+            .max_age(MAX_AGE),
     ))
 }

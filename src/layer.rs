@@ -22,8 +22,11 @@ use crate::gate::Gate;
 /// For every request:
 /// 1. the `Authorization` header is marked sensitive (it never shows in `Debug` output or
 ///    HPACK tables);
-/// 2. CORS preflights are answered at once, without a token (unless CORS is
-///    [disabled](crate::AllowedOrigins::Disabled)); every answer gets the CORS headers;
+/// 2. every `OPTIONS` request (a CORS preflight) is answered at once with the CORS headers,
+///    without a token and without calling the inner service; every other answer gets the
+///    CORS headers too (unless CORS is [disabled](crate::AllowedOrigins::Disabled): then only
+///    preflights, `OPTIONS` with `Access-Control-Request-Method`, go to the inner service
+///    without a token, and no CORS headers are added);
 /// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
 /// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
 ///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
@@ -32,6 +35,8 @@ use crate::gate::Gate;
 ///    inner service is called; an `Mcp-Session-Id` in its answer is bound to that owner.
 ///
 /// The inner service is called only in step 6 (and for preflights when CORS is disabled).
+/// Metadata requests are answered in step 3 (`GET`, `HEAD`; `OPTIONS` gets 204 when CORS is
+/// disabled, else step 2 answers it).
 /// Refusals follow RFC 6750, RFC 9728 and the MCP authorization specification:
 ///
 /// | situation | status | `WWW-Authenticate` |

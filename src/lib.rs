@@ -5,9 +5,10 @@
 //! you trust, and handlers learn who the caller is from a [`ResourceOwner`].
 //!
 //! ## Request flow
-//! 1. Requests for the RFC 9728 protected-resource metadata are answered by the layer, with no
+//! 1. `OPTIONS` requests (CORS preflights) are answered by the layer itself, with the CORS
+//!    headers and without a token; the inner service is not called ([`AllowedOrigins`]).
+//! 2. Requests for the RFC 9728 protected-resource metadata are answered by the layer, with no
 //!    token ([`metadata`]).
-//! 2. CORS preflights pass to the inner service without a token.
 //! 3. The bearer token is taken from the `Authorization` header only (RFC 6750 §2.1).
 //! 4. The JWT is validated: routed by its `iss` to one trusted issuer, signature checked
 //!    with that issuer's JWKS (cached), `alg`, `exp`/`nbf`/`iat`, `aud` and `sub` checked.

@@ -1,5 +1,6 @@
 //! Finding an issuer's `jwks_uri` from its published metadata, for entries configured with
-//! an issuer only ([`AuthorizationServerEntry::discover`](crate::AuthorizationServerEntry::discover)).
+//! an issuer only ([`AuthorizationServerEntry::new`](crate::AuthorizationServerEntry::new)
+//! without `jwks_uri`).
 //!
 //! The metadata locations are tried in the order of the MCP authorization specification
 //! (2025-11-25, "Authorization Server Metadata Discovery"):

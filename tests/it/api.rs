@@ -150,3 +150,42 @@ async fn services_give_access_to_the_inner_service() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[test]
+fn the_advertised_authorization_server_must_be_a_url_even_when_it_is_the_issuer() {
+    // The issuer is advertised when no authorization_server_url is set: a non-URL issuer
+    // would leave clients nowhere to log in, so build() refuses it.
+    let entry = AuthorizationServerEntry::new("my-tenant").jwks_uri("https://as.example.com/jwks");
+    let err = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(entry.clone())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), protected_resource::ConfigErrorKind::InvalidUrl);
+    assert_eq!(
+        err.field(),
+        "authorization_servers[0].authorization_server_url"
+    );
+    // With an advertised URL of its own, an issuer that is not a URL is accepted (it is only
+    // compared with the tokens' `iss`).
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(entry.authorization_server_url("https://as.example.com"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        auth.authorization_servers()[0].get_authorization_server_url(),
+        "https://as.example.com"
+    );
+    let err = ResourceServerAuth::builder()
+        .with_env_vars([
+            ("MCP_SERVER_AUTH_CANONICAL_URL", CANON),
+            (
+                "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS",
+                r#"[{"issuer":"my-tenant","jwks_uri":"https://as.example.com/jwks"}]"#,
+            ),
+        ])
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), protected_resource::ConfigErrorKind::InvalidUrl);
+}
