@@ -11,9 +11,10 @@ use crate::error::{ConfigError, ConfigErrorKind, printable};
 
 /// Where browsers may call the protected routes from (`Access-Control-Allow-Origin`).
 ///
-/// Unless CORS is [`Disabled`](Self::Disabled), the front door answers every `OPTIONS`
-/// request itself (200, CORS headers only: no token needed, the inner service is not called)
-/// and adds the CORS headers to every answer, its own refusals included, exposing
+/// Unless CORS is [`Disabled`](Self::Disabled), the front door answers every CORS preflight
+/// (`OPTIONS` with `Access-Control-Request-Method`) itself (200, CORS headers only: no token
+/// needed, the inner service is not called) and adds the CORS headers to every other answer,
+/// its own refusals included (but not to that of a plain `OPTIONS`), exposing
 /// `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`. These headers replace any
 /// CORS headers the inner service sets; to handle CORS yourself, use `Disabled`.
 ///

@@ -9,7 +9,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::header::ACCESS_CONTROL_REQUEST_METHOD;
 use http::{Method, Request, Response};
-use tower_service::Service;
+use tower::Service;
 
 use crate::auth::ResourceServerAuth;
 use crate::bearer::{self, Bearer, ExtractError};

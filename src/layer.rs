@@ -5,13 +5,12 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{Request, Response};
-use tower::util::Either;
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
+use http::{Method, Request, Response};
+use tower::Layer;
+use tower::Service;
 use tower_http::cors::Cors;
 use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::auth::{JwksTokenValidator, ResourceServerAuth};
 use crate::future::ResponseFuture;
@@ -22,11 +21,12 @@ use crate::gate::Gate;
 /// For every request:
 /// 1. the `Authorization` header is marked sensitive (it never shows in `Debug` output or
 ///    HPACK tables);
-/// 2. every `OPTIONS` request (a CORS preflight) is answered at once with the CORS headers,
-///    without a token and without calling the inner service; every other answer gets the
-///    CORS headers too (unless CORS is [disabled](crate::AllowedOrigins::Disabled): then only
-///    preflights, `OPTIONS` with `Access-Control-Request-Method`, go to the inner service
-///    without a token, and no CORS headers are added);
+/// 2. a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered at once
+///    with the CORS headers, without a token and without calling the inner service; every
+///    other answer gets the CORS headers too, except that of an `OPTIONS` request that is not
+///    a preflight, which needs a token like any other request (when CORS is
+///    [disabled](crate::AllowedOrigins::Disabled), preflights go to the inner service without
+///    a token instead, and no CORS headers are added);
 /// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
 /// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
 ///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
@@ -35,8 +35,6 @@ use crate::gate::Gate;
 ///    inner service is called; an `Mcp-Session-Id` in its answer is bound to that owner.
 ///
 /// The inner service is called only in step 6 (and for preflights when CORS is disabled).
-/// Metadata requests are answered in step 3 (`GET`, `HEAD`; `OPTIONS` gets 204 when CORS is
-/// disabled, else step 2 answers it).
 /// Refusals follow RFC 6750, RFC 9728 and the MCP authorization specification:
 ///
 /// | situation | status | `WWW-Authenticate` |
@@ -102,27 +100,34 @@ impl<S> Layer<S> for ProtectedResourceLayer {
     }
 }
 
-/// The gate, with CORS around it when enabled.
-type Guarded<S> = Either<Cors<Gate<S>>, Gate<S>>;
+/// The gate behind the `Authorization` header marking.
+type Marked<S> = SetSensitiveRequestHeaders<Gate<S>>;
+
+/// The marked gate, with CORS around it when enabled.
+// Not boxed: axum clones the service for every request, and a box would allocate each time.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+enum Guarded<S> {
+    Cors(Cors<Marked<S>>),
+    Plain(Marked<S>),
+}
 
 /// The service made by [`ProtectedResourceLayer`]; see there for what it does.
 #[derive(Clone, Debug)]
 pub struct ProtectedResource<S> {
-    inner: SetSensitiveRequestHeaders<Guarded<S>>,
+    inner: Guarded<S>,
 }
 
 impl<S> ProtectedResource<S> {
     /// Wraps `inner` directly (same as `ProtectedResourceLayer::new(auth).layer(inner)`).
     pub fn new(inner: S, auth: ResourceServerAuth) -> Self {
         let cors = auth.inner.cors.clone();
-        let gate = Gate { inner, auth };
-        let guarded = match cors {
-            Some(cors) => Either::Left(cors.layer(gate)),
-            None => Either::Right(gate),
+        let marked = SetSensitiveRequestHeaders::new(Gate { inner, auth }, [AUTHORIZATION]);
+        let inner = match cors {
+            Some(cors) => Guarded::Cors(cors.layer(marked)),
+            None => Guarded::Plain(marked),
         };
-        Self {
-            inner: SetSensitiveRequestHeaders::new(guarded, [AUTHORIZATION]),
-        }
+        Self { inner }
     }
 
     /// A layer making this service.
@@ -130,31 +135,31 @@ impl<S> ProtectedResource<S> {
         ProtectedResourceLayer::new(auth)
     }
 
-    fn gate(&self) -> &Gate<S> {
-        match self.inner.get_ref() {
-            Either::Left(cors) => cors.get_ref(),
-            Either::Right(gate) => gate,
+    fn marked_mut(&mut self) -> &mut Marked<S> {
+        match &mut self.inner {
+            Guarded::Cors(cors) => cors.get_mut(),
+            Guarded::Plain(marked) => marked,
         }
     }
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        &self.gate().inner
+        match &self.inner {
+            Guarded::Cors(cors) => &cors.get_ref().get_ref().inner,
+            Guarded::Plain(marked) => &marked.get_ref().inner,
+        }
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        match self.inner.get_mut() {
-            Either::Left(cors) => &mut cors.get_mut().inner,
-            Either::Right(gate) => &mut gate.inner,
-        }
+        &mut self.marked_mut().get_mut().inner
     }
 
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
-        match self.inner.into_inner() {
-            Either::Left(cors) => cors.into_inner().inner,
-            Either::Right(gate) => gate.inner,
+        match self.inner {
+            Guarded::Cors(cors) => cors.into_inner().into_inner().inner,
+            Guarded::Plain(marked) => marked.into_inner().inner,
         }
     }
 }
@@ -170,10 +175,23 @@ where
     type Future = ResponseFuture<S, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        // CORS adds nothing to readiness: it is the gate's, which is the inner service's.
+        self.marked_mut().poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        ResponseFuture::new(self.inner.call(req))
+        match &mut self.inner {
+            // tower-http answers every OPTIONS as a preflight; one without
+            // Access-Control-Request-Method is not one (Fetch standard), so it goes to the
+            // token check like any other request.
+            Guarded::Cors(cors)
+                if req.method() != Method::OPTIONS
+                    || req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD) =>
+            {
+                ResponseFuture::cors(cors.call(req))
+            }
+            Guarded::Cors(cors) => ResponseFuture::plain(cors.get_mut().call(req)),
+            Guarded::Plain(marked) => ResponseFuture::plain(marked.call(req)),
+        }
     }
 }

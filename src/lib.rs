@@ -5,8 +5,9 @@
 //! you trust, and handlers learn who the caller is from a [`ResourceOwner`].
 //!
 //! ## Request flow
-//! 1. `OPTIONS` requests (CORS preflights) are answered by the layer itself, with the CORS
-//!    headers and without a token; the inner service is not called ([`AllowedOrigins`]).
+//! 1. CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered by the
+//!    layer itself, with the CORS headers and without a token; the inner service is not
+//!    called ([`AllowedOrigins`]).
 //! 2. Requests for the RFC 9728 protected-resource metadata are answered by the layer, with no
 //!    token ([`metadata`]).
 //! 3. The bearer token is taken from the `Authorization` header only (RFC 6750 §2.1).

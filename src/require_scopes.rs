@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response};
-use tower_layer::Layer;
-use tower_service::Service;
+use tower::Layer;
+use tower::Service;
 
 use crate::error::ConfigError;
 use crate::future::RequireScopesFuture;

@@ -10,7 +10,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
-use tower_service::Service;
+use tower::Service;
 
 use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;

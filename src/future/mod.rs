@@ -15,15 +15,11 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tower::util::future::EitherResponseFuture;
+use tower::Service;
 use tower_http::cors;
-use tower_service::Service;
 
 use crate::future::gate::GateFuture;
 use crate::owner::MissingResourceOwner;
-
-type GuardedFuture<S, ReqBody> =
-    EitherResponseFuture<cors::ResponseFuture<GateFuture<S, ReqBody>>, GateFuture<S, ReqBody>>;
 
 pin_project! {
     /// The response future of [`ProtectedResource`](crate::ProtectedResource): the inner
@@ -34,7 +30,18 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         #[pin]
-        inner: GuardedFuture<S, ReqBody>,
+        kind: Kind<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Cors { #[pin] future: cors::ResponseFuture<GateFuture<S, ReqBody>> },
+        Plain { #[pin] future: GateFuture<S, ReqBody> },
     }
 }
 
@@ -42,8 +49,18 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn new(inner: GuardedFuture<S, ReqBody>) -> Self {
-        Self { inner }
+    /// The gate's answer with the CORS headers (or tower-http's preflight answer).
+    pub(crate) fn cors(future: cors::ResponseFuture<GateFuture<S, ReqBody>>) -> Self {
+        Self {
+            kind: Kind::Cors { future },
+        }
+    }
+
+    /// The gate's answer as it is.
+    pub(crate) fn plain(future: GateFuture<S, ReqBody>) -> Self {
+        Self {
+            kind: Kind::Plain { future },
+        }
     }
 }
 
@@ -65,7 +82,10 @@ where
     type Output = Result<Response<Body>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        match self.project().kind.project() {
+            KindProj::Cors { future } => future.poll(cx),
+            KindProj::Plain { future } => future.poll(cx),
+        }
     }
 }
 

@@ -136,20 +136,26 @@ async fn cors_preflight_passes_without_token() {
         methods.contains("POST") && methods.contains("DELETE"),
         "{methods}"
     );
-    // The front door answers every OPTIONS itself: the inner service never runs without a
-    // token, and the answer carries nothing but CORS headers.
-    let a = app
-        .send(
-            Request::builder()
-                .method(Method::OPTIONS)
-                .uri("/mcp")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK);
     assert!(a.body.is_empty());
-    assert!(a.www().is_none());
+    assert_eq!(
+        app.calls(),
+        0,
+        "a preflight never reaches the inner service"
+    );
+    // A plain OPTIONS (no Access-Control-Request-Method) is not a preflight: it needs a token
+    // like any other request.
+    for origin in [None, Some("http://localhost:6274")] {
+        let mut req = Request::builder().method(Method::OPTIONS).uri("/mcp");
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let a = app.send(req.body(Body::empty()).unwrap()).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            a.www(),
+            Some(format!("Bearer resource_metadata=\"{METADATA_URL}\"").as_str())
+        );
+    }
     assert_eq!(app.calls(), 0);
 }
 
