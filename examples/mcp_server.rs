@@ -28,7 +28,7 @@
 //!   with `report` and `requested_by`.
 //!
 //! MCP sessions are bound to the user that opened them: another user's request naming that
-//! `Mcp-Session-Id` gets 404. With the embedded server, two tokens are printed: one with
+//! `Mcp-Session-Id` gets 404 as for an unknown session. With the embedded server, two tokens are printed: one with
 //! `mcp:tools` only and one that also has `mcp:admin`.
 //!
 //! A bad configuration stops the server at start with exit code 2 and a message naming the

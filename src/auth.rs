@@ -58,6 +58,8 @@ pub(crate) struct AuthInner {
     pub(crate) scopes_supported: Vec<String>,
     /// `None` when session binding is off.
     pub(crate) sessions: Option<SessionBindings>,
+    /// Whether the inner service still sees the `Authorization` header.
+    pub(crate) forward_bearer_token: bool,
 }
 
 impl std::fmt::Debug for ResourceServerAuth {
@@ -127,7 +129,17 @@ impl ResourceServerAuth {
     /// for a WebSocket handshake or a queue message. The layer does exactly this for every
     /// request; [`ValidationError::status`] says whether to refuse (401) or retry (503).
     pub async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
-        self.inner.validator.validate(token).await
+        let owner = self.inner.validator.validate(token).await?;
+        Ok(owner.with_bearer_token(token.to_owned()))
+    }
+
+    /// [`validate`](Self::validate) for a token the caller owns (no copy).
+    pub(crate) async fn validate_owned(
+        &self,
+        token: String,
+    ) -> Result<ResourceOwner, ValidationError> {
+        let owner = self.inner.validator.validate(&token).await?;
+        Ok(owner.with_bearer_token(token))
     }
 
     /// Fetches every key set (and discovers every `jwks_uri`) now, waiting at most

@@ -1,5 +1,5 @@
 //! The front door's refusals (RFC 6750 §3, RFC 9728 §5.1, MCP): `Bearer` challenges, the 503
-//! for unobtainable keys and the 404 for another user's session. The table of answers is on
+//! for unobtainable keys. The table of answers is on
 //! [`ProtectedResourceLayer`](crate::ProtectedResourceLayer); `error_description` is a fixed
 //! text per reason and never echoes any part of the token.
 
@@ -15,8 +15,6 @@ pub(crate) enum Rejection {
     NoCredentials,
     InvalidRequest(&'static str),
     InvalidToken(ValidationError),
-    /// The request names an MCP session bound to another user (see `session.rs`).
-    SessionNotFound,
 }
 
 /// Keeps only RFC 6750 error-chars (%x20-21 / %x23-5B / %x5D-7E) for `error_description`.
@@ -97,15 +95,6 @@ impl Challenger {
                     .map_or(self.retry_after_secs, |d| d.as_secs_f64().ceil() as u64);
                 res.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
-                return res;
-            }
-            Rejection::SessionNotFound => {
-                let mut res = Response::new(Body::from(
-                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#,
-                ));
-                *res.status_mut() = StatusCode::NOT_FOUND;
-                res.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 return res;
             }
             Rejection::InvalidToken(e) => {

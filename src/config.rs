@@ -38,8 +38,17 @@ pub struct AccessTokenValidationOptions {
     /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default 0 s, like the model.
     pub leeway: Duration,
     /// Require the JOSE header `typ` to be `at+jwt` or `application/at+jwt` (RFC 9068 §4).
-    /// Default `false`, because many providers do not set it.
+    /// Default `false`, because many providers do not set it. Even when `false`, a `typ`
+    /// naming another kind of token (`dpop+jwt`, `logout+jwt`, `id_token+jwt`, …: anything
+    /// but `at+jwt`, `application/at+jwt`, `JWT`, `application/jwt`) is refused
+    /// (RFC 8725 §3.11).
     pub require_at_jwt_type: bool,
+    /// Refuse tokens carrying claims only ID tokens have (`nonce`, `at_hash`, `c_hash`).
+    /// Default `false`. Turn it on where [`expected_audiences`](crate::AuthorizationServerEntry::expected_audiences)
+    /// is a client id: the provider's ID tokens for that client then have the same issuer,
+    /// keys and audience as its access tokens, and would otherwise be accepted as access
+    /// tokens (see `docs/identity-providers.md`).
+    pub reject_id_token_claims: bool,
 }
 
 impl Default for AccessTokenValidationOptions {
@@ -51,6 +60,7 @@ impl Default for AccessTokenValidationOptions {
             verify_nbf: true,
             leeway: Duration::ZERO,
             require_at_jwt_type: false,
+            reject_id_token_claims: false,
         }
     }
 }
@@ -337,6 +347,16 @@ pub(crate) fn check_canonical_url(value: &str) -> Result<reqwest::Url, ConfigErr
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad(format!(
             "`{}` is empty or contains whitespace",
+            printable(value)
+        )));
+    }
+    // The URL is sent byte for byte in `resource` and in the challenges' quoted
+    // `resource_metadata`, which carry ASCII without `"` or `\` only (RFC 6750 §3): anything
+    // else would be altered there and point clients elsewhere. Internationalised hosts are
+    // written in their `xn--` form.
+    if !value.is_ascii() || value.contains(['"', '\\']) {
+        return Err(bad(format!(
+            "`{}` must be ASCII without `\"` or `\\` (write an internationalised host as xn--…)",
             printable(value)
         )));
     }

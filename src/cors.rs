@@ -11,12 +11,16 @@ use crate::error::{ConfigError, ConfigErrorKind, printable};
 
 /// Where browsers may call the protected routes from (`Access-Control-Allow-Origin`).
 ///
-/// Unless CORS is [`Disabled`](Self::Disabled), the front door answers every CORS preflight
-/// (`OPTIONS` with `Access-Control-Request-Method`) itself (200, CORS headers only: no token
-/// needed, the inner service is not called) and adds the CORS headers to every other answer,
-/// its own refusals included (but not to that of a plain `OPTIONS`), exposing
-/// `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`. These headers replace any
-/// CORS headers the inner service sets; to handle CORS yourself, use `Disabled`.
+/// The front door answers every CORS preflight (`OPTIONS` with
+/// `Access-Control-Request-Method`) itself: no token needed, and the inner service is never
+/// called. Unless CORS is [`Disabled`](Self::Disabled), the answer (200) allows the methods
+/// `GET`, `POST`, `DELETE` and whatever request headers the preflight asks for (MCP
+/// 2026-07-28 clients send `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), and every other answer,
+/// the front door's refusals included (but not that of a plain `OPTIONS`), carries the CORS
+/// headers, exposing `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`. These
+/// replace any CORS headers the inner service sets. With `Disabled`, preflights are answered
+/// 204 without CORS headers (the browser then refuses the call) and no CORS headers are
+/// added: handle CORS in a layer outside the front door.
 ///
 /// ```
 /// use protected_resource::{AllowedOrigins, AuthorizationServerEntry, ResourceServerAuth};
@@ -38,19 +42,10 @@ pub enum AllowedOrigins {
     /// Only these origins (for example `https://app.example.com`); others get no
     /// `Access-Control-Allow-Origin`.
     List(Vec<String>),
-    /// Send no CORS headers at all (another layer handles CORS); preflights then go to the
-    /// inner service without a token.
+    /// Send no CORS headers at all (a layer outside the front door handles CORS); preflights
+    /// that reach the front door are answered 204 without them.
     Disabled,
 }
-
-const ALLOW_HEADERS: [HeaderName; 6] = [
-    http::header::AUTHORIZATION,
-    http::header::CONTENT_TYPE,
-    HeaderName::from_static("mcp-session-id"),
-    HeaderName::from_static("mcp-protocol-version"),
-    HeaderName::from_static("last-event-id"),
-    http::header::ACCEPT,
-];
 
 const EXPOSE_HEADERS: [HeaderName; 3] = [
     http::header::WWW_AUTHENTICATE,
@@ -95,7 +90,10 @@ pub(crate) fn cors_layer(origins: &AllowedOrigins) -> Result<Option<CorsLayer>, 
                 Method::DELETE,
                 Method::OPTIONS,
             ]))
-            .allow_headers(AllowHeaders::list(ALLOW_HEADERS))
+            // Whatever request headers the preflight names: MCP 2026-07-28 clients send
+            // `Mcp-Method`, `Mcp-Name` and any number of `Mcp-Param-*`, which no fixed list
+            // can hold. Allowing a header grants nothing: every request still needs a token.
+            .allow_headers(AllowHeaders::mirror_request())
             .expose_headers(ExposeHeaders::list(EXPOSE_HEADERS))
             .max_age(MAX_AGE),
     ))

@@ -13,7 +13,8 @@
 //! `authorization_server_url` (default: the issuer), `algorithm` (a string) **or** `algorithms` (an array; default
 //! `["RS256"]`), `expected_audiences` (array of strings; default the canonical URL) and
 //! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
-//! `leeway`: seconds; `require_at_jwt_type`: boolean). Unknown keys are errors, not ignored.
+//! `leeway`: seconds; `require_at_jwt_type`, `reject_id_token_claims`: booleans). Unknown keys
+//! are errors, not ignored.
 //!
 //! Values set in code win over the environment. When both a name and its alias are set, the
 //! `MCP_SERVER_AUTH_*` name wins. Empty variables count as unset.
@@ -140,6 +141,7 @@ struct OptionsJson {
     verify_nbf: Option<bool>,
     leeway: Option<f64>,
     require_at_jwt_type: Option<bool>,
+    reject_id_token_claims: Option<bool>,
 }
 
 fn split_scopes(v: &str) -> Vec<String> {
@@ -224,6 +226,9 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
             options.verify_nbf = o.verify_nbf.unwrap_or(options.verify_nbf);
             options.require_at_jwt_type =
                 o.require_at_jwt_type.unwrap_or(options.require_at_jwt_type);
+            options.reject_id_token_claims = o
+                .reject_id_token_claims
+                .unwrap_or(options.reject_id_token_claims);
             if let Some(l) = o.leeway {
                 if !(0.0..=86_400.0).contains(&l) {
                     return Err(ConfigError::new(

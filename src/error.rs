@@ -130,8 +130,16 @@ pub enum ValidationErrorKind {
     AlgorithmNotAllowed,
     /// The header has a `crit` parameter naming extensions this crate does not implement.
     CriticalHeader,
-    /// `typ` is not `at+jwt` while the entry requires it.
+    /// `typ` is not `at+jwt` while the entry requires it, or names another kind of token
+    /// (`dpop+jwt`, `logout+jwt`, …: anything but `at+jwt`, `application/at+jwt`, `JWT`,
+    /// `application/jwt`).
     InvalidType,
+    /// The token carries ID-token-only claims (`nonce`, `at_hash`, `c_hash`) and the entry
+    /// refuses them ([`AccessTokenValidationOptions::reject_id_token_claims`](crate::AccessTokenValidationOptions::reject_id_token_claims)).
+    IdToken,
+    /// The token is sender-constrained (`cnf` claim: DPoP or mutual-TLS bound, RFC 9449
+    /// §7.2, RFC 8705) and can not be used as a bearer token.
+    SenderConstrained,
     /// `iss` is missing or not a trusted issuer.
     UnknownIssuer,
     /// No key of the issuer has the token's `kid` (checked again after one refetch).
@@ -170,6 +178,10 @@ impl ValidationErrorKind {
             Self::AlgorithmNotAllowed => "The access token signing algorithm is not allowed",
             Self::CriticalHeader => "The access token has unsupported critical header parameters",
             Self::InvalidType => "The access token type is not at+jwt",
+            Self::IdToken => "The token is an ID token, not an access token",
+            Self::SenderConstrained => {
+                "The access token is sender-constrained and can not be used as a bearer token"
+            }
             Self::UnknownIssuer => "The access token issuer is not trusted",
             Self::UnknownKey => "The access token signing key is unknown",
             Self::KeyAlgorithmMismatch => "The access token algorithm does not match its key",

@@ -14,7 +14,7 @@ use tower::Service;
 use crate::auth::ResourceServerAuth;
 use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::Rejection;
-use crate::future::gate::GateFuture;
+use crate::future::gate::{Admitted, GateFuture};
 use crate::session::MCP_SESSION_ID;
 
 /// The token check in front of `S`.
@@ -52,12 +52,15 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
 
-        // Reached only when CORS is disabled (another layer answers CORS): with CORS on, the
-        // CORS layer around the gate answers every preflight itself.
+        // Reached only when CORS is disabled: with CORS on, the CORS layer around the gate
+        // answers every preflight. A preflight never reaches the inner service without a
+        // token; answered without CORS headers, it tells the browser "no".
         if req.method() == Method::OPTIONS
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
-            return GateFuture::call(inner, req, auth);
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = http::StatusCode::NO_CONTENT;
+            return GateFuture::ready(res, auth);
         }
 
         let max = inner_auth.validator.max_token_bytes();
@@ -75,15 +78,18 @@ where
                 let validating = auth.clone();
                 let validation = Box::pin(async move {
                     let owner = validating
-                        .validate(&token)
+                        .validate_owned(token)
                         .await
                         .map_err(Rejection::InvalidToken)?;
-                    if let Some(bindings) = &validating.inner.sessions
-                        && sessions.iter().any(|id| !bindings.allows(id, &owner))
-                    {
-                        return Err(Rejection::SessionNotFound);
-                    }
-                    Ok(owner)
+                    let foreign_session = validating
+                        .inner
+                        .sessions
+                        .as_ref()
+                        .is_some_and(|b| sessions.iter().any(|id| !b.allows(id, &owner)));
+                    Ok(Admitted {
+                        owner,
+                        foreign_session,
+                    })
                 });
                 return GateFuture::validate(validation, inner, req, auth);
             }

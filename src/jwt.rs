@@ -38,8 +38,14 @@ struct Header {
     kid: Option<String>,
     #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    /// Whether `crit` is present at all (any value, `null` and `[]` included).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for a member that is present, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// A claims object; a repeated member name is an error (no "last one wins").
@@ -192,7 +198,7 @@ impl Validator {
             K::Malformed,
             "header is not a JSON object",
         ))?;
-        if header.crit.is_some() {
+        if header.crit {
             return Err(ValidationError::of(K::CriticalHeader));
         }
         let alg = Algorithm::from_header(&header.alg)
@@ -207,12 +213,14 @@ impl Validator {
         ))?;
 
         let iss = claims.get("iss").and_then(Value::as_str);
-        let group = match iss.and_then(|i| self.issuers.get(i)) {
-            Some(g) => g,
-            None => self
-                .fallback
-                .as_ref()
-                .ok_or(ValidationError::of(K::UnknownIssuer))?,
+        let (group, fallback) = match iss.and_then(|i| self.issuers.get(i)) {
+            Some(g) => (g, false),
+            None => (
+                self.fallback
+                    .as_ref()
+                    .ok_or(ValidationError::of(K::UnknownIssuer))?,
+                true,
+            ),
         };
         if !group.allows(alg) {
             return Err(ValidationError::new(
@@ -233,7 +241,13 @@ impl Validator {
         for rules in &group.entries {
             match check_claims(rules, alg, header.typ.as_deref(), &claims, now) {
                 Ok(()) => {
-                    return ResourceOwner::from_claims(&group.issuer, claims, self.scopes.clone());
+                    // With `verify_iss = false` the owner still names the token's own issuer
+                    // (when it gives one), so that users of different real issuers stay apart.
+                    let issuer = match claims.get("iss") {
+                        Some(Value::String(i)) if fallback => i.clone(),
+                        _ => group.issuer.clone(),
+                    };
+                    return ResourceOwner::from_claims(issuer, claims, self.scopes.clone());
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -347,12 +361,26 @@ fn check_claims(
         ));
     }
     let o = &rules.options;
-    if o.require_at_jwt_type
-        && !typ.is_some_and(|t| {
-            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-        })
-    {
+    let at_jwt = typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    // RFC 8725 §3.11: a `typ` naming another kind of JWT is never an access token.
+    let plain_jwt = typ
+        .is_none_or(|t| t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("application/jwt"));
+    if !at_jwt && (o.require_at_jwt_type || !plain_jwt) {
         return Err(ValidationError::of(K::InvalidType));
+    }
+    // RFC 9449 §7.2, RFC 8705 §3: a bound token is useless (and must be refused) without
+    // its proof, so it is never a bearer token.
+    if claims.contains_key("cnf") {
+        return Err(ValidationError::of(K::SenderConstrained));
+    }
+    if o.reject_id_token_claims
+        && ["nonce", "at_hash", "c_hash"]
+            .iter()
+            .any(|c| claims.contains_key(*c))
+    {
+        return Err(ValidationError::of(K::IdToken));
     }
     let leeway = o.leeway.as_secs_f64();
     if o.verify_exp {

@@ -25,8 +25,8 @@ use crate::gate::Gate;
 ///    with the CORS headers, without a token and without calling the inner service; every
 ///    other answer gets the CORS headers too, except that of an `OPTIONS` request that is not
 ///    a preflight, which needs a token like any other request (when CORS is
-///    [disabled](crate::AllowedOrigins::Disabled), preflights go to the inner service without
-///    a token instead, and no CORS headers are added);
+///    [disabled](crate::AllowedOrigins::Disabled), preflights are answered 204 and no CORS
+///    headers are added);
 /// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
 /// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
 ///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
@@ -34,7 +34,9 @@ use crate::gate::Gate;
 /// 6. the [`ResourceOwner`](crate::ResourceOwner) is put in the request extensions and the
 ///    inner service is called; an `Mcp-Session-Id` in its answer is bound to that owner.
 ///
-/// The inner service is called only in step 6 (and for preflights when CORS is disabled).
+/// The inner service is called only in step 6, without the `Authorization` header (MCP
+/// forbids token passthrough; [`ResourceOwner::bearer_token`](crate::ResourceOwner::bearer_token)
+/// is the deliberate way to reach the token).
 /// Refusals follow RFC 6750, RFC 9728 and the MCP authorization specification:
 ///
 /// | situation | status | `WWW-Authenticate` |
@@ -43,7 +45,7 @@ use crate::gate::Gate;
 /// | duplicate `Authorization` headers, token also in the query | 400 | `Bearer error="invalid_request", resource_metadata="…"` |
 /// | invalid token of any kind | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…"` |
 /// | missing scopes ([`InsufficientScope`](crate::InsufficientScope)) | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
-/// | MCP session bound to another user | 404 | none; JSON-RPC error "Session not found" |
+/// | MCP session bound to another user | the MCP server's own answer for an unknown session (the ids are replaced by decoys before it runs) | as the server sends it |
 /// | the issuer's keys can not be obtained | 503 | none; `Retry-After` |
 ///
 /// `error_description` is a fixed text per [`ValidationErrorKind`](crate::ValidationErrorKind):

@@ -13,7 +13,8 @@
 //! 3. The bearer token is taken from the `Authorization` header only (RFC 6750 §2.1).
 //! 4. The JWT is validated: routed by its `iss` to one trusted issuer, signature checked
 //!    with that issuer's JWKS (cached), `alg`, `exp`/`nbf`/`iat`, `aud` and `sub` checked.
-//! 5. A request naming an MCP session (`Mcp-Session-Id`) that another user opened gets 404.
+//! 5. A request naming an MCP session (`Mcp-Session-Id`) that another user opened goes on
+//!    with decoy session ids, so the MCP server answers it as for any unknown session.
 //! 6. A [`ResourceOwner`] (`sub` is the user id) is put in the request extensions and the
 //!    inner service runs; a session id in its answer is bound to that owner.
 //!

@@ -103,6 +103,8 @@ struct Inner {
     expires_at: Option<SystemTime>,
     claims: Map<String, Value>,
     context: Arc<ScopeContext>,
+    /// The access token itself; never printed.
+    bearer_token: Option<Box<str>>,
 }
 
 impl fmt::Debug for ResourceOwner {
@@ -123,7 +125,7 @@ fn split_scopes(s: &str) -> Vec<String> {
 impl ResourceOwner {
     /// Builds an owner from validated claims; `issuer` is the trusted issuer that vouched.
     pub(crate) fn from_claims(
-        issuer: &str,
+        issuer: String,
         claims: Map<String, Value>,
         context: Arc<ScopeContext>,
     ) -> Result<Self, ValidationError> {
@@ -172,13 +174,14 @@ impl ResourceOwner {
             .map(|e| UNIX_EPOCH + Duration::from_secs_f64(e));
         Ok(Self(Arc::new(Inner {
             user_id,
-            issuer: issuer.to_owned(),
+            issuer,
             client_id,
             scopes,
             audiences,
             expires_at,
             claims,
             context,
+            bearer_token: None,
         })))
     }
 
@@ -269,6 +272,29 @@ impl ResourceOwner {
         &self.0.claims
     }
 
+    /// The access token this owner was validated from, for exchanging it for a token of
+    /// another audience (RFC 8693 token exchange) where the authorization server allows it.
+    ///
+    /// **Never send it to another service as it is**: the MCP authorization specification
+    /// forbids token passthrough (the token was issued for this resource only). For that
+    /// reason the front door removes the `Authorization` header before the inner service
+    /// runs (unless [`dangerous_forward_bearer_token`](crate::ResourceServerAuthBuilder::dangerous_forward_bearer_token)
+    /// is on); this accessor is the one deliberate way to reach the token. `Debug` never
+    /// prints it.
+    #[must_use]
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.0.bearer_token.as_deref()
+    }
+
+    /// Attaches the token the owner was validated from (the owner was just built, so its
+    /// `Arc` is not shared yet).
+    pub(crate) fn with_bearer_token(mut self, token: String) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.bearer_token = Some(token.into_boxed_str());
+        }
+        self
+    }
+
     /// One claim by name.
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&Value> {
@@ -331,7 +357,7 @@ mod tests {
 
     fn owner(claims: Value) -> ResourceOwner {
         let Value::Object(m) = claims else { panic!() };
-        ResourceOwner::from_claims("https://as", m, Arc::default()).unwrap()
+        ResourceOwner::from_claims("https://as".to_owned(), m, Arc::default()).unwrap()
     }
 
     #[test]

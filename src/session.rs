@@ -5,14 +5,17 @@
 //! their own valid token. So when the inner service answers a request with an
 //! `Mcp-Session-Id` header, the layer remembers the pair (`iss`, `sub`) of that request's
 //! token for the session. A later request naming that session with a token of another pair
-//! is answered `404` with a JSON-RPC error "Session not found" (what the MCP transport
-//! answers for a session it does not know, so the attacker learns nothing) and never reaches
-//! the MCP server. A successful `DELETE` of the session forgets the binding.
+//! goes on with every session id replaced by a decoy of the same shape that no server issued
+//! ([`decoy`]): the MCP server answers it exactly as it answers any session it does not
+//! know (byte for byte, whatever the server), so the caller can not tell a live session of
+//! another user from a made-up id, and the real session is never touched. A successful
+//! `DELETE` of the session forgets the binding.
 //!
 //! Bindings live in a bounded moka cache (default 100,000 sessions, 24 hours after their
 //! last request). A session the cache no longer holds (evicted, or created before a restart)
 //! is passed through unbound, as the layer can not tell who made it.
 
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use http::HeaderValue;
@@ -103,5 +106,72 @@ impl SessionBindings {
     /// Forgets `session` (it was deleted).
     pub(crate) fn forget(&self, session: &HeaderValue) {
         self.bound.invalidate(session.as_bytes());
+    }
+}
+
+/// A session id of the same shape as `id` (length, and digits, hex letters, other letters
+/// and punctuation in the same places) that no server issued: random in every letter and
+/// digit, so it names no live session (for ids of a few characters, a different one is
+/// drawn; an id without letters or digits gets a `0` appended).
+pub(crate) fn decoy(id: &HeaderValue) -> HeaderValue {
+    let original = id.as_bytes();
+    let mut state = std::collections::hash_map::RandomState::new().build_hasher();
+    state.write(original);
+    let mut random = state.finish();
+    let mut next = move || {
+        // splitmix64: a well-mixed stream from the randomly keyed seed.
+        random = random.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = random;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for _ in 0..8 {
+        let out: Vec<u8> = original
+            .iter()
+            .map(|&b| {
+                let mut pick = |base: u8, n: u64| base + (next() % n) as u8;
+                match b {
+                    b'0'..=b'9' => pick(b'0', 10),
+                    b'a'..=b'f' => pick(b'a', 6),
+                    b'g'..=b'z' => pick(b'g', 20),
+                    b'A'..=b'F' => pick(b'A', 6),
+                    b'G'..=b'Z' => pick(b'G', 20),
+                    other => other,
+                }
+            })
+            .collect();
+        if out != original
+            && let Ok(value) = HeaderValue::from_bytes(&out)
+        {
+            return value;
+        }
+    }
+    let mut out = original.to_vec();
+    out.push(b'0');
+    HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoys_keep_the_shape_and_never_the_value() {
+        let id = HeaderValue::from_static("3f2b9c1e-7a4d-4e0f-9b8a-1c2d3e4f5a6b");
+        for _ in 0..200 {
+            let d = decoy(&id);
+            assert_ne!(d, id);
+            assert_eq!(d.len(), id.len());
+            for (a, b) in id.as_bytes().iter().zip(d.as_bytes()) {
+                assert_eq!(a.is_ascii_digit(), b.is_ascii_digit());
+                assert_eq!(a.is_ascii_hexdigit(), b.is_ascii_hexdigit());
+                if !a.is_ascii_alphanumeric() {
+                    assert_eq!(a, b);
+                }
+            }
+        }
+        assert_ne!(decoy(&HeaderValue::from_static("7")), "7");
+        assert_eq!(decoy(&HeaderValue::from_static("--")), "--0");
     }
 }

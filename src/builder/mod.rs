@@ -61,6 +61,7 @@ pub struct ResourceServerAuthBuilder {
     env: Option<EnvSource>,
     scope_rules: Vec<(String, Vec<String>)>,
     sessions: SessionOptions,
+    forward_bearer_token: bool,
     /// `true` for [`JwksTokenValidator`]: no metadata is served or pointed to.
     pub(crate) without_metadata: bool,
 }
@@ -248,12 +249,26 @@ impl ResourceServerAuthBuilder {
         self
     }
 
+    /// **Dangerous**: let the inner service see the `Authorization` header. Default `false`:
+    /// the front door removes it before the inner service runs, because MCP servers must
+    /// not pass the client's token on (MCP authorization specification, "Token Passthrough";
+    /// the token was issued for this resource only) and tools receive the whole request.
+    /// A handler that needs the token for a token exchange reads it deliberately with
+    /// [`ResourceOwner::bearer_token`](crate::ResourceOwner::bearer_token) instead.
+    pub fn dangerous_forward_bearer_token(mut self, forward: bool) -> Self {
+        self.forward_bearer_token = forward;
+        self
+    }
+
     /// Whether MCP sessions are bound to the user that created them (default `true`).
     ///
     /// When the inner service answers with an `Mcp-Session-Id`, the pair (`iss`, `sub`) of
     /// the token is remembered for that session; a later request carrying that session id
-    /// with a token of another (`iss`, `sub`) is answered 404 (as for an unknown session) and
-    /// never reaches the MCP server. Session ids are not authentication (MCP security best
+    /// with a token of another (`iss`, `sub`) reaches the MCP server with every session id
+    /// replaced by a random decoy of the same shape, so the server answers it exactly as it
+    /// answers any unknown session (404 from rmcp), byte for byte, and the real session is
+    /// never touched: the caller can not even tell that the session is live. Session ids are
+    /// not authentication (MCP security best
     /// practices, "Session Hijacking"): this stops a leaked or guessed id from being used by
     /// another user. A successful `DELETE` forgets the binding.
     pub fn bind_mcp_sessions(mut self, on: bool) -> Self {
@@ -408,6 +423,7 @@ impl ResourceServerAuthBuilder {
                 challenger,
                 entries,
                 scopes_supported,
+                forward_bearer_token: self.forward_bearer_token,
             }),
         })
     }

@@ -1,6 +1,6 @@
 //! The future of the front door's token check ([`GateFuture`]): wait for the validation,
-//! then call the inner service with the owner in the request (or answer the refusal), and
-//! bind or forget the MCP session its answer names.
+//! then call the inner service with the owner in the request and without the token (or
+//! answer the refusal), and bind or forget the MCP session its answer names.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use bytes::Bytes;
+use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::Service;
@@ -15,10 +16,17 @@ use tower::Service;
 use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;
 use crate::owner::ResourceOwner;
-use crate::session::MCP_SESSION_ID;
+use crate::session::{MCP_SESSION_ID, decoy};
+
+/// A request the token check admits.
+pub(crate) struct Admitted {
+    pub(crate) owner: ResourceOwner,
+    /// The request names an MCP session bound to another user.
+    pub(crate) foreign_session: bool,
+}
 
 /// The token check of one request, run before the inner service is called.
-pub(crate) type Validation = Pin<Box<dyn Future<Output = Result<ResourceOwner, Rejection>> + Send>>;
+pub(crate) type Validation = Pin<Box<dyn Future<Output = Result<Admitted, Rejection>> + Send>>;
 
 /// What the answer of an admitted request means for session bindings.
 struct SessionNote {
@@ -84,21 +92,6 @@ where
         Self::ready(response, auth)
     }
 
-    /// The inner service answers without a token check (a CORS preflight).
-    pub(crate) fn call(
-        mut service: S,
-        request: Request<ReqBody>,
-        auth: ResourceServerAuth,
-    ) -> Self {
-        Self {
-            state: State::Calling {
-                future: service.call(request),
-            },
-            auth,
-            session: None,
-        }
-    }
-
     /// The inner service answers once `validation` admits the request.
     pub(crate) fn validate(
         validation: Validation,
@@ -127,9 +120,6 @@ fn log_rejection(rejection: &Rejection) {
         Rejection::InvalidToken(e) => {
             tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused");
         }
-        Rejection::SessionNotFound => {
-            tracing::debug!("request for another user's MCP session refused");
-        }
     }
 }
 
@@ -156,8 +146,25 @@ where
                         return Poll::Ready(Ok(polled_after_completion()));
                     };
                     match outcome {
-                        Ok(owner) => {
-                            if this.auth.inner.sessions.is_some() {
+                        Ok(Admitted {
+                            owner,
+                            foreign_session,
+                        }) => {
+                            let headers = request.headers_mut();
+                            if !this.auth.inner.forward_bearer_token {
+                                // MCP: no token passthrough; tools see the whole request.
+                                headers.remove(AUTHORIZATION);
+                            }
+                            if foreign_session {
+                                // Another user's session: the server answers as for any
+                                // session it does not know (see session.rs).
+                                let decoys: Vec<HeaderValue> =
+                                    headers.get_all(MCP_SESSION_ID).iter().map(decoy).collect();
+                                headers.remove(MCP_SESSION_ID);
+                                for d in decoys {
+                                    headers.append(MCP_SESSION_ID, d);
+                                }
+                            } else if this.auth.inner.sessions.is_some() {
                                 let deleting = (request.method() == Method::DELETE)
                                     .then(|| request.headers().get(MCP_SESSION_ID).cloned())
                                     .flatten();

@@ -8,8 +8,8 @@ use axum::routing::post;
 use http::{HeaderMap, Request, StatusCode};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    AuthorizationServerEntry, ProtectedResource, ProtectedResourceLayer, ResourceServerAuth,
-    ValidationErrorKind,
+    AuthorizationServerEntry, ProtectedResource, ProtectedResourceLayer, ResourceOwner,
+    ResourceServerAuth, ValidationErrorKind,
 };
 use tower::{Layer, ServiceExt};
 
@@ -72,19 +72,23 @@ async fn owner_and_auth_debug_print_no_claims_or_tokens() {
     assert!(printed.contains("user-123"), "{printed}");
 }
 
-#[tokio::test]
-async fn the_inner_service_sees_the_authorization_header_marked_sensitive() {
-    let server = MockAuthorizationServer::start().await.unwrap();
+/// The inner service's view of one request: whether it had an `Authorization` header (and
+/// whether marked sensitive, and how `Debug` prints it), and the owner's token.
+async fn what_the_inner_service_sees(auth: ResourceServerAuth, token: &str) -> String {
     let app = axum::Router::new()
         .route(
             "/mcp",
-            post(|headers: HeaderMap| async move {
-                let value = &headers[http::header::AUTHORIZATION];
-                format!("{} {:?}", value.is_sensitive(), value)
+            post(|headers: HeaderMap, owner: ResourceOwner| async move {
+                let header = headers
+                    .get(http::header::AUTHORIZATION)
+                    .map(|v| format!("{} {v:?}", v.is_sensitive()));
+                format!(
+                    "{header:?}|{}|{owner:?}",
+                    owner.bearer_token().unwrap_or("no token")
+                )
             }),
         )
-        .layer(ProtectedResourceLayer::new(auth_for(&server)));
-    let token = server.token().audience(CANON).sign();
+        .layer(ProtectedResourceLayer::new(auth));
     let res = app
         .oneshot(
             Request::post("/mcp")
@@ -98,9 +102,31 @@ async fn the_inner_service_sees_the_authorization_header_marked_sensitive() {
     let body = axum::body::to_bytes(res.into_body(), 1 << 16)
         .await
         .unwrap();
-    let body = String::from_utf8_lossy(&body);
-    assert!(body.starts_with("true "), "{body}");
-    assert!(!body.contains(&token), "{body}");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[tokio::test]
+async fn the_inner_service_never_sees_the_token_unless_told_to() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let token = server.token().audience(CANON).sign();
+    let seen = what_the_inner_service_sees(auth_for(&server), &token).await;
+    let (header, rest) = seen.split_once('|').unwrap();
+    let (owner_token, owner_debug) = rest.split_once('|').unwrap();
+    assert_eq!(header, "None", "the Authorization header is removed");
+    assert_eq!(owner_token, token, "the deliberate accessor has it");
+    assert!(!owner_debug.contains(&token), "{owner_debug}");
+
+    // The dangerous switch keeps the header, marked sensitive (Debug hides it).
+    let forwarding = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(server.entry())
+        .dangerous_forward_bearer_token(true)
+        .build()
+        .unwrap();
+    let seen = what_the_inner_service_sees(forwarding, &token).await;
+    let (header, _) = seen.split_once('|').unwrap();
+    assert!(header.starts_with("Some(\"true "), "{header}");
+    assert!(!header.contains(&token), "{header}");
 }
 
 #[tokio::test]

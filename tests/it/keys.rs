@@ -205,7 +205,17 @@ async fn verify_iss_false_uses_only_that_entry() {
         .sign();
     let a = app.with_token(&odd).await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json()["issuer"], lax.issuer());
+    // The owner names the token's own issuer, so that users of different real issuers
+    // (same `sub`) are never merged under the configured one.
+    assert_eq!(a.json()["issuer"], "https://whatever");
+    let plain = lax.token().audience(CANON).without_claim("iss").sign();
+    let a = app.with_token(&plain).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.json()["issuer"],
+        lax.issuer(),
+        "no iss: the configured one"
+    );
     // A token signed by the trusted server but with an unknown iss is checked against the
     // lax entry's keys only, and fails.
     let t = trusted

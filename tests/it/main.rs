@@ -12,4 +12,5 @@ mod metadata_config;
 mod providers;
 mod scopes;
 mod sessions;
+mod token_kinds;
 mod validation;

@@ -149,6 +149,9 @@ struct Reply {
     www: Option<String>,
     session: Option<String>,
     messages: Vec<serde_json::Value>,
+    /// Every header but `date`, sorted, and the raw body: what a client can compare.
+    headers: Vec<(String, String)>,
+    body: String,
 }
 
 impl Harness {
@@ -228,12 +231,21 @@ impl Harness {
             header("www-authenticate"),
             header("mcp-session-id"),
         );
+        let mut headers: Vec<(String, String)> = res
+            .headers()
+            .iter()
+            .filter(|(k, _)| *k != "date")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
+            .collect();
+        headers.sort();
         let text = res.text().await.unwrap();
         Reply {
             status,
             www,
             session,
             messages: messages(&text),
+            headers,
+            body: text,
         }
     }
 
@@ -310,8 +322,25 @@ async fn another_user_can_not_use_a_session() {
     let session = h.open_session(&alice).await;
     let r = h.call(&session, &mallory, "whoami").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.messages[0]["error"]["message"], "Session not found");
     assert!(text_of(&r).is_empty());
+    // Byte for byte the answer to a session that never existed (same shape: a UUID), so
+    // mallory can not even learn that alice's session is live.
+    let unknown = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    assert_ne!(session, unknown);
+    let made_up = h.call(unknown, &mallory, "whoami").await;
+    assert_eq!(
+        (r.status, &r.headers, &r.body),
+        (made_up.status, &made_up.headers, &made_up.body)
+    );
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let live = h.send(method.clone(), None, Some(&session), &mallory).await;
+        let never = h.send(method.clone(), None, Some(unknown), &mallory).await;
+        assert_eq!(
+            (live.status, &live.headers, &live.body),
+            (never.status, &never.headers, &never.body),
+            "{method}"
+        );
+    }
     // The owner goes on.
     assert_eq!(
         text_of(&h.call(&session, &alice, "whoami").await),

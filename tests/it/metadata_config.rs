@@ -109,7 +109,8 @@ async fn cors_preflight_passes_without_token() {
                 .header("access-control-request-method", "POST")
                 .header(
                     "access-control-request-headers",
-                    "authorization, content-type",
+                    "authorization, content-type, mcp-session-id, mcp-protocol-version, \
+                     last-event-id, mcp-method, mcp-name, mcp-param-city",
                 )
                 .body(Body::empty())
                 .unwrap(),
@@ -128,6 +129,9 @@ async fn cors_preflight_passes_without_token() {
         "mcp-session-id",
         "mcp-protocol-version",
         "last-event-id",
+        "mcp-method",
+        "mcp-name",
+        "mcp-param-city",
     ] {
         assert!(allow.contains(h), "{h}");
     }
@@ -160,7 +164,7 @@ async fn cors_preflight_passes_without_token() {
 }
 
 #[tokio::test]
-async fn preflights_reach_the_inner_service_when_cors_is_disabled() {
+async fn preflights_never_reach_the_inner_service_when_cors_is_disabled() {
     let server = MockAuthorizationServer::start().await.unwrap();
     let auth = ResourceServerAuth::builder()
         .canonical_url(CANON)
@@ -177,10 +181,11 @@ async fn preflights_reach_the_inner_service_when_cors_is_disabled() {
         .body(Body::empty())
         .unwrap();
     let a = app.send(preflight).await;
-    // The inner handler needs an owner: the preflight reached it without one (500), and the
-    // front door added no CORS headers (another layer handles CORS).
-    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // Answered by the front door, without CORS headers (a layer outside handles CORS).
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(a.body.is_empty());
     assert!(a.headers.get("access-control-allow-origin").is_none());
+    assert_eq!(app.calls(), 0);
     // Any other request still needs a token.
     let a = app
         .send(Request::post("/mcp").body(Body::empty()).unwrap())
