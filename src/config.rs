@@ -278,6 +278,12 @@ impl JwksOptions {
         if self.max_response_bytes == 0 {
             return invalid("jwks_max_response_bytes", "must be greater than zero");
         }
+        if self.refetch_cooldown < Duration::from_secs(1) {
+            return invalid(
+                "jwks_refetch_cooldown",
+                "must be at least 1 s: it bounds how often unknown key ids make the authorization server be called",
+            );
+        }
         if self.max_backoff < self.refetch_cooldown {
             return invalid(
                 "jwks_max_backoff",

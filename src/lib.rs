@@ -123,18 +123,21 @@
 //!
 //! - **One key set per `jwks_uri`**, shared by the entries naming it, fetched when first
 //!   needed (building fetches nothing; [`ResourceServerAuth::warm_up`] fetches everything
-//!   before serving, with a deadline, and reports the issuers that failed). Concurrent
-//!   requests needing a fetch wait for one shared fetch; requests served from the cache never
-//!   wait on a fetch.
+//!   before serving, with a deadline, and reports the issuers that failed). Every fetch runs
+//!   in a task of its own that no request owns: requests needing it wait for its result, a
+//!   client that hangs up (or resets its h2 stream) stops waiting but never cancels the fetch,
+//!   and its outcome is recorded. Requests served from the cache never wait on a fetch.
 //! - **Lifetime** from the answer's `Cache-Control: max-age` (minus `Age`) or `Expires`,
 //!   clamped to bounds; without those headers, the configured TTL. A **background refresh**
 //!   starts shortly before expiry (a tenth of the lifetime, at least the fetch timeout plus a
 //!   second), so steady traffic never waits. Refreshes are **conditional** (`If-None-Match`,
 //!   `If-Modified-Since`) when the server sent `ETag` / `Last-Modified`.
-//! - **Failures** (network, timeout, non-200, redirect, oversized, not a key set, no usable
-//!   key) keep the last good keys in service up to `stale_if_error` past expiry, log a warning
-//!   and retry with jittered exponential backoff. Without usable keys, requests get **503 with
-//!   `Retry-After`** (the time until the next attempt), never 401.
+//! - **Failures** (network, timeout, non-200, redirect, oversized, not a JWK Set) keep the
+//!   last good keys in service up to `stale_if_error` past expiry, log a warning and retry
+//!   with jittered exponential backoff. Without usable keys, requests get **503 with
+//!   `Retry-After`** (the time until the next attempt), never 401. A `200` JWK Set is
+//!   authoritative even when it holds no usable key (an emergency revocation empties the
+//!   set): from then on every token of that key set is refused (401), old keys included.
 //!
 //!   | state of a key set when a request needs it | answer |
 //!   |---|---|
@@ -143,18 +146,21 @@
 //!   | never fetched, or expired with no failure known | wait for one (shared) fetch |
 //!   | no usable keys and the backoff has not elapsed | 503 at once, with `Retry-After` |
 //!
-//! - **Unknown `kid`**: one refetch per key set per cooldown, shared by every request that
-//!   needs it; in between, and while the backoff runs, such tokens are refused without
-//!   network. A kid still missing after a refetch is remembered (at most 1 MiB of kids, ten
-//!   minutes, and only while the key set is unchanged), so repeating it costs nothing.
+//! - **Unknown `kid`**: one refetch per key set per cooldown (at least 1 s), counted from
+//!   when a fetch *starts*, shared by every request that needs it; in between, and while the
+//!   backoff runs, such tokens are refused without network. A kid still missing after a
+//!   refetch is remembered (at most 1 MiB of kids, one cooldown, and only while the key set
+//!   is unchanged), so repeating it costs nothing, and a key published meanwhile is found by
+//!   the next refetch.
 //! - **Tolerant parsing**: each key is judged alone; keys with `use` other than `sig`,
 //!   `key_ops` without `verify`, unknown `kty`/curve, private members, RSA under 2048 bits or
 //!   an `alg` that does not fit are skipped (debug log). A token without `kid` is accepted only
 //!   when exactly one usable key fits its algorithm.
 //! - **Discovery**: [`AuthorizationServerEntry::new`] without a `jwks_uri` takes an issuer only and finds its
 //!   `jwks_uri` in RFC 8414 metadata (path insertion), then OpenID Connect discovery; the
-//!   document's `issuer` must equal the configured one exactly. Discovered locations are
-//!   cached and refreshed like key sets, and kept while rediscovery fails.
+//!   document's `issuer` must equal the configured one exactly, and the `jwks_uri` it names
+//!   may be a loopback address only when the issuer is one. Discovered locations are cached
+//!   and refreshed like key sets, and kept while rediscovery fails.
 //! - **Transport**: connect and total timeouts, a streamed size cap, no redirects, `https`
 //!   only (except loopback hosts, or [`dangerous_allow_insecure_jwks_uri`]).
 //! - **Observability**: every fetch runs in a `jwks_fetch` span (`issuer`, `jwks_uri`,
@@ -219,16 +225,28 @@
 //! With both crypto features on, `aws_lc_rs` is used and installed as jsonwebtoken's
 //! process-wide provider, so feature unification never causes a panic.
 //!
-//! ## Security notes
+//! ## Security model
+//! When the layer can not decide, it refuses; no client behaviour (cancelling, trickling,
+//! odd encodings, extra headers) changes what it decides or how often it calls an
+//! authorization server.
 //! - `none` and `HS*` can not be configured ([`Algorithm`] has no such variants) and are
 //!   refused in tokens. The header `alg` must be allowed for the issuer and fit the key.
-//! - `jku`, `x5u`, `jwk`, `x5c` in token headers are ignored; `crit` is refused.
+//! - `jku`, `x5u`, `jwk`, `x5c` in token headers are ignored; `crit` is refused whatever its
+//!   value (`null` and `[]` included).
+//! - Only access tokens are bearer tokens: a `typ` naming another kind of JWT
+//!   (`dpop+jwt`, `logout+jwt`, …) is refused (RFC 8725 §3.11), a sender-constrained token
+//!   (`cnf` claim: DPoP or mTLS bound) is refused, and tokens with ID-token claims can be
+//!   refused per entry ([`AccessTokenValidationOptions::reject_id_token_claims`]).
 //! - Keys belong to their issuer: a token claiming issuer B is never verified with A's keys.
-//! - Signature, audience and `sub` checks can not be switched off.
+//! - Signature, audience and `sub` checks can not be switched off; with `verify_iss = false`
+//!   the owner still names the token's own `iss`.
 //! - Nothing is cached per token; key sets are cached per `jwks_uri` (see "Key management").
-//! - Token content never appears in responses or logs.
+//! - Token content never appears in responses or logs, and the inner service never sees
+//!   the token ([`ResourceOwner::bearer_token`] is the deliberate way to it).
 //! - MCP sessions are bound to the (`iss`, `sub`) that opened them
-//!   ([`ResourceServerAuthBuilder::bind_mcp_sessions`], on by default).
+//!   ([`ResourceServerAuthBuilder::bind_mcp_sessions`], on by default); another user naming
+//!   one gets the server's own answer for an unknown session, byte for byte.
+//! - The canonical URL must be ASCII without `"` or `\` (it is sent byte for byte).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

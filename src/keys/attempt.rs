@@ -1,80 +1,28 @@
 //! One fetch attempt of a key source: locate its key set (configured, or discovered), fetch it
 //! (conditionally when validators are known), and make the next [`Snapshot`], keeping the last
-//! good keys when the attempt fails. Attempts of one source never overlap.
+//! good keys when the attempt fails at the transport or parsing level. Attempts run in tasks
+//! of their own, one at a time per source (`flight.rs`).
 
 use std::sync::Arc;
 
-use moka::future::Cache;
-use moka::ops::compute::{CompResult, Op};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::JwksOptions;
 use crate::keys::discovery;
-use crate::keys::fetch::{FetchError, Fetched, HttpFetcher, Validators};
+use crate::keys::fetch::{FetchError, Fetched};
 use crate::keys::jwks::KeySet;
 use crate::keys::policy::later;
+use crate::keys::shared::Shared;
 use crate::keys::snapshot::Snapshot;
 use crate::keys::source::{Location, Source, bump};
 
-/// What the key store and its background refreshes share: the sources, their latest
-/// snapshots and the means to fetch.
-pub(crate) struct Shared {
-    pub(crate) fetcher: HttpFetcher,
-    pub(crate) opts: JwksOptions,
-    pub(crate) sources: Vec<Source>,
-    /// One entry per configured source, never evicted.
-    pub(crate) snapshots: Cache<usize, Arc<Snapshot>>,
-}
-
 impl Shared {
-    /// Runs one fetch attempt for source `id` unless an attempt newer than `seen` already
-    /// finished (then its outcome is returned). Attempts of one source never overlap.
-    pub(crate) async fn attempt_once(
+    pub(crate) async fn attempt(
         &self,
         id: usize,
-        seen: u64,
+        prev: Option<&Snapshot>,
         reason: &'static str,
-    ) -> Arc<Snapshot> {
-        let result = self
-            .snapshots
-            .entry(id)
-            .and_compute_with(|current| {
-                let prev = current.map(|e| e.into_value());
-                async move {
-                    if prev.as_ref().map_or(0, |p| p.attempt) != seen {
-                        return Op::Nop;
-                    }
-                    Op::Put(Arc::new(self.attempt(id, prev.as_deref(), reason).await))
-                }
-            })
-            .await;
-        match result {
-            CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => {
-                e.into_value()
-            }
-            // Not reachable (we only put or leave an existing entry); answer "no keys".
-            CompResult::StillNone(_) | CompResult::Removed(_) => {
-                let now = Instant::now();
-                Arc::new(Snapshot {
-                    attempt: seen,
-                    keys: None,
-                    jwks_uri: None,
-                    validators: Validators::default(),
-                    confirmed_at: None,
-                    fresh_until: now,
-                    refresh_at: now,
-                    attempted_at: now,
-                    consecutive_failures: 0,
-                    retry_at: now,
-                    last_error: None,
-                    discovery: None,
-                })
-            }
-        }
-    }
-
-    async fn attempt(&self, id: usize, prev: Option<&Snapshot>, reason: &'static str) -> Snapshot {
+    ) -> Snapshot {
         let Some(source) = self.sources.get(id) else {
             // Not reachable: ids come from `new`.
             return self.failed(
@@ -126,15 +74,15 @@ impl Shared {
                     validators,
                     lifetime,
                 }) => match KeySet::parse(&bytes, &uri) {
-                    Ok(set) if !set.keys.is_empty() => (Arc::new(set), validators, lifetime),
-                    Ok(_) => {
-                        bump(&source.counters.failures);
-                        return self.failed(
-                            prev,
-                            discovery,
-                            FetchError::NotAKeySet("no usable key in the set".into()),
-                            started,
-                        );
+                    // A JWK Set without a usable key is an answer too (an emergency
+                    // revocation empties the set): the old keys stop verifying now.
+                    Ok(set) => {
+                        if set.keys.is_empty() {
+                            tracing::warn!(
+                                "the key set holds no usable key: every token is refused"
+                            );
+                        }
+                        (Arc::new(set), validators, lifetime)
                     }
                     Err(e) => {
                         bump(&source.counters.failures);
@@ -175,7 +123,6 @@ impl Shared {
                 refresh_at: fresh_until
                     .checked_sub(self.opts.refresh_lead(lifetime))
                     .unwrap_or(now),
-                attempted_at: now,
                 consecutive_failures: 0,
                 retry_at: now,
                 last_error: None,
@@ -251,7 +198,6 @@ impl Shared {
             confirmed_at: prev.and_then(|p| p.confirmed_at),
             fresh_until: prev.map_or(now, |p| p.fresh_until),
             refresh_at: prev.map_or(now, |p| p.refresh_at),
-            attempted_at: now,
             consecutive_failures: failures,
             retry_at: later(now, wait),
             last_error: Some(error),

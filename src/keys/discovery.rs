@@ -104,7 +104,7 @@ pub(crate) async fn discover(
         let Some(jwks_uri) = doc.jwks_uri else {
             return Err(FetchError::Discovery(format!("{url} has no jwks_uri")));
         };
-        check_jwks_uri(&jwks_uri, allow_insecure)
+        check_jwks_uri(&jwks_uri, is_loopback_host(&parsed), allow_insecure)
             .map_err(|why| FetchError::Discovery(format!("{url}: {why}")))?;
         return Ok(Discovered {
             jwks_uri: Arc::from(jwks_uri),
@@ -116,9 +116,19 @@ pub(crate) async fn discover(
     })))
 }
 
-fn check_jwks_uri(uri: &str, allow_insecure: bool) -> Result<(), String> {
+/// A discovered `jwks_uri` must be `https` (or `http` on a loopback host), and may name a
+/// loopback host only when the issuer itself is one: a remote issuer's metadata must not
+/// point this server at its own local services. `allow_insecure` (the dangerous switch)
+/// lifts both rules.
+fn check_jwks_uri(uri: &str, issuer_loopback: bool, allow_insecure: bool) -> Result<(), String> {
     let url = reqwest::Url::parse(uri)
         .map_err(|_| format!("jwks_uri `{}` is not an absolute URL", printable(uri)))?;
+    if is_loopback_host(&url) && !issuer_loopback && !allow_insecure {
+        return Err(format!(
+            "jwks_uri `{}` names a loopback host, but the issuer is not one",
+            printable(uri)
+        ));
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_insecure || is_loopback_host(&url) => Ok(()),
@@ -159,11 +169,22 @@ mod tests {
 
     #[test]
     fn discovered_key_sets_need_tls() {
-        assert!(check_jwks_uri("https://as.example.com/jwks", false).is_ok());
-        assert!(check_jwks_uri("http://127.0.0.1:9/jwks", false).is_ok());
-        assert!(check_jwks_uri("http://as.example.com/jwks", false).is_err());
-        assert!(check_jwks_uri("http://as.example.com/jwks", true).is_ok());
-        assert!(check_jwks_uri("file:///etc/keys", true).is_err());
-        assert!(check_jwks_uri("/jwks", false).is_err());
+        assert!(check_jwks_uri("https://as.example.com/jwks", false, false).is_ok());
+        assert!(check_jwks_uri("http://127.0.0.1:9/jwks", true, false).is_ok());
+        assert!(check_jwks_uri("http://as.example.com/jwks", false, false).is_err());
+        assert!(check_jwks_uri("http://as.example.com/jwks", false, true).is_ok());
+        assert!(check_jwks_uri("file:///etc/keys", false, true).is_err());
+        assert!(check_jwks_uri("/jwks", false, false).is_err());
+        // A remote issuer's metadata must not point at this machine.
+        for local in [
+            "http://127.0.0.1:9/jwks",
+            "https://localhost/jwks",
+            "https://[::1]/jwks",
+            "https://127.1/jwks",
+        ] {
+            assert!(check_jwks_uri(local, false, false).is_err(), "{local}");
+            assert!(check_jwks_uri(local, true, false).is_ok(), "{local}");
+            assert!(check_jwks_uri(local, false, true).is_ok(), "{local}");
+        }
     }
 }

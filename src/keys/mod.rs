@@ -23,6 +23,8 @@
 //! | file | holds |
 //! |---|---|
 //! | `store.rs` | the read path: current keys, unknown-kid refetches, remembered kids, warm-up |
+//! | `shared.rs` | what the store and its fetch tasks share |
+//! | `flight.rs` | single flight in tasks no request owns; the cooldown counts from a start |
 //! | `attempt.rs` | one fetch attempt, from the previous snapshot to the next |
 //! | `snapshot.rs` | a source's state at one moment, and the plan a request follows |
 //! | `policy.rs` | pure timing rules: lifetimes, refresh lead, backoff |
@@ -34,8 +36,10 @@
 mod attempt;
 mod discovery;
 mod fetch;
+mod flight;
 mod jwks;
 mod policy;
+mod shared;
 mod snapshot;
 mod source;
 mod stats;

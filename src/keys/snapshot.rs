@@ -41,8 +41,6 @@ pub(crate) struct Snapshot {
     pub(crate) confirmed_at: Option<Instant>,
     pub(crate) fresh_until: Instant,
     pub(crate) refresh_at: Instant,
-    /// When the latest attempt ended.
-    pub(crate) attempted_at: Instant,
     pub(crate) consecutive_failures: u32,
     /// No new attempt before this, except a cold one.
     pub(crate) retry_at: Instant,

@@ -2,7 +2,7 @@
 //! issuer whose `jwks_uri` is discovered; what each counts for its statistics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::AuthorizationServerEntry;
 
@@ -33,7 +33,6 @@ pub(crate) fn bump(c: &AtomicU64) {
 pub(crate) struct Source {
     pub(crate) location: Location,
     pub(crate) issuers: Vec<String>,
-    pub(crate) refreshing: AtomicBool,
     pub(crate) counters: Counters,
 }
 

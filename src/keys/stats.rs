@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::keys::attempt::Shared;
+use crate::keys::shared::Shared;
 use crate::keys::snapshot::Snapshot;
 use crate::keys::source::Location;
 

@@ -3,8 +3,7 @@
 //! background refreshes, warm-up and statistics.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -13,10 +12,9 @@ use tokio::time::Instant;
 
 use crate::config::{AuthorizationServerEntry, JwksOptions};
 use crate::error::ConfigError;
-use crate::keys::attempt::Shared;
 use crate::keys::fetch::HttpFetcher;
 use crate::keys::jwks::KeySet;
-use crate::keys::policy::later;
+use crate::keys::shared::{Flight, Shared};
 use crate::keys::snapshot::{Plan, Unavailable};
 use crate::keys::source::{Counters, Source, bump, location_key};
 use crate::keys::stats::{self, KeySetStats, WarmUpFailure};
@@ -30,9 +28,8 @@ pub(crate) struct KeyStore {
     /// (source, kid) → the key-set version in which the kid was found missing after a fetch.
     unknown_kids: Cache<(usize, Box<str>), u64>,
     by_location: HashMap<String, usize>,
-    /// Dropped with the store: every background task sees the channel close and stops.
+    /// Dropped with the store: every fetch task sees the channel close and stops.
     _stop: watch::Sender<()>,
-    stop: watch::Receiver<()>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -62,7 +59,6 @@ impl KeyStore {
                 sources.push(Source {
                     location,
                     issuers: Vec::new(),
-                    refreshing: AtomicBool::new(false),
                     counters: Counters::default(),
                 });
                 sources.len() - 1
@@ -72,22 +68,29 @@ impl KeyStore {
             }
         }
         let (tx, rx) = watch::channel(());
+        // A kid missing after a refetch is refused without work until the next refetch may
+        // run (one cooldown): a key published meanwhile is accepted then.
+        let remember = opts.refetch_cooldown;
         Ok(Self {
             shared: Arc::new(Shared {
                 fetcher,
                 // One entry per configured source, never evicted: no capacity bound needed.
-                snapshots: Cache::builder().build(),
+                snapshots: moka::sync::Cache::builder().build(),
+                flights: sources
+                    .iter()
+                    .map(|_| Mutex::new(Flight::default()))
+                    .collect(),
+                stop: rx,
                 sources,
                 opts,
             }),
             unknown_kids: Cache::builder()
                 .weigher(|k: &(usize, Box<str>), _: &u64| k.1.len() as u32 + 16)
                 .max_capacity(1024 * 1024)
-                .time_to_live(Duration::from_secs(600))
+                .time_to_live(remember)
                 .build(),
             by_location,
             _stop: tx,
-            stop: rx,
         })
     }
 
@@ -105,7 +108,7 @@ impl KeyStore {
                 retry_after: Duration::ZERO,
             });
         };
-        let snap = shared.snapshots.get(&id).await;
+        let snap = shared.snapshots.get(&id);
         let seen = snap.as_ref().map_or(0, |s| s.attempt);
         let now = Instant::now();
         if let Some(s) = &snap {
@@ -121,7 +124,7 @@ impl KeyStore {
                         &source.counters.hits
                     });
                     if refresh {
-                        self.spawn_refresh(id, seen);
+                        shared.start_background(id, seen);
                     }
                     return Ok(keys);
                 }
@@ -158,7 +161,7 @@ impl KeyStore {
         {
             return Ok(None);
         }
-        let snap = shared.snapshots.get(&id).await;
+        let snap = shared.snapshots.get(&id);
         let now = Instant::now();
         let attempt = match &snap {
             Some(s) => {
@@ -173,9 +176,6 @@ impl KeyStore {
                 if s.consecutive_failures > 0 && now < s.retry_at {
                     return Err(s.unavailable(now));
                 }
-                if now < later(s.attempted_at, shared.opts.refetch_cooldown) {
-                    return Ok(None);
-                }
                 s.attempt
             }
             None => 0,
@@ -183,9 +183,15 @@ impl KeyStore {
         tracing::debug!(
             issuer = ?source.issuers,
             kid = ?kid.map(|k| k.chars().take(64).collect::<String>()),
-            "unknown key id: refetching the key set"
+            "unknown key id: joining or starting a refetch (one per cooldown)"
         );
-        let snap = shared.attempt_once(id, attempt, "unknown_kid").await;
+        // Joins a running fetch; starts one only a cooldown after the last one started.
+        let Some(snap) = shared
+            .refetch(id, attempt, shared.opts.refetch_cooldown)
+            .await
+        else {
+            return Ok(None);
+        };
         if snap.last_error.is_some() {
             return Err(snap.unavailable(Instant::now()));
         }
@@ -210,31 +216,6 @@ impl KeyStore {
                 .insert((id, Box::from(kid)), set.version)
                 .await;
         }
-    }
-
-    fn spawn_refresh(&self, id: usize, seen: u64) {
-        let Some(source) = self.shared.sources.get(id) else {
-            return;
-        };
-        if source.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            source.refreshing.store(false, Ordering::Release);
-            return;
-        };
-        let shared = self.shared.clone();
-        let mut stop = self.stop.clone();
-        runtime.spawn(async move {
-            {
-                let refresh = std::pin::pin!(shared.attempt_once(id, seen, "refresh"));
-                let stopped = std::pin::pin!(stop.changed());
-                futures_util::future::select(refresh, stopped).await;
-            }
-            if let Some(s) = shared.sources.get(id) {
-                s.refreshing.store(false, Ordering::Release);
-            }
-        });
     }
 
     /// Fetches every source now, waiting at most `deadline`; returns the sources that failed,

@@ -33,6 +33,8 @@ pub enum JwksBehavior {
     Body(Vec<u8>),
     /// Answer 302 to this location.
     Redirect(String),
+    /// Serve the current keys after this delay (a slow authorization server).
+    Delay(std::time::Duration),
 }
 
 struct ServerState {
@@ -78,41 +80,10 @@ async fn jwks(State(state): State<Arc<ServerState>>, request: http::request::Par
     state.jwks_requests.fetch_add(1, Ordering::SeqCst);
     let behavior = state.behavior.lock().map(|b| b.clone()).unwrap_or_default();
     match behavior {
-        JwksBehavior::Normal => {
-            let keys: Vec<Value> = state
-                .keys
-                .read()
-                .map(|k| k.iter().map(|k| k.jwk.clone()).collect())
-                .unwrap_or_default();
-            let body = json!({ "keys": keys }).to_string();
-            let etag = {
-                use std::hash::{Hash, Hasher};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                body.hash(&mut h);
-                format!("\"{:016x}\"", h.finish())
-            };
-            let mut headers = http::HeaderMap::new();
-            if let Ok(v) = http::HeaderValue::from_str(&etag) {
-                headers.insert(http::header::ETAG, v);
-            }
-            if let Some(cc) = state.cache_control.lock().ok().and_then(|c| c.clone())
-                && let Ok(v) = http::HeaderValue::from_str(&cc)
-            {
-                headers.insert(http::header::CACHE_CONTROL, v);
-            }
-            let matches = request
-                .headers
-                .get(http::header::IF_NONE_MATCH)
-                .is_some_and(|v| v.as_bytes() == etag.as_bytes());
-            if matches {
-                state.jwks_not_modified.fetch_add(1, Ordering::SeqCst);
-                return (StatusCode::NOT_MODIFIED, headers).into_response();
-            }
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            (headers, body).into_response()
+        JwksBehavior::Normal => serve_keys(&state, &request),
+        JwksBehavior::Delay(d) => {
+            tokio::time::sleep(d).await;
+            serve_keys(&state, &request)
         }
         JwksBehavior::Status(code) => StatusCode::from_u16(code)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -136,6 +107,45 @@ async fn jwks(State(state): State<Arc<ServerState>>, request: http::request::Par
             (StatusCode::FOUND, [(http::header::LOCATION, to)]).into_response()
         }
     }
+}
+
+/// The current key set, with an `ETag` (honouring `If-None-Match`) and the configured
+/// `Cache-Control`.
+fn serve_keys(state: &ServerState, request: &http::request::Parts) -> Response {
+    let keys: Vec<Value> = state
+        .keys
+        .read()
+        .map(|k| k.iter().map(|k| k.jwk.clone()).collect())
+        .unwrap_or_default();
+    let body = json!({ "keys": keys }).to_string();
+    let etag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        format!("\"{:016x}\"", h.finish())
+    };
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        headers.insert(http::header::ETAG, v);
+    }
+    if let Some(cc) = state.cache_control.lock().ok().and_then(|c| c.clone())
+        && let Ok(v) = http::HeaderValue::from_str(&cc)
+    {
+        headers.insert(http::header::CACHE_CONTROL, v);
+    }
+    let matches = request
+        .headers
+        .get(http::header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    if matches {
+        state.jwks_not_modified.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    (headers, body).into_response()
 }
 
 async fn rfc8414_metadata(State(state): State<Arc<ServerState>>) -> Response {

@@ -23,13 +23,13 @@ fn auth_with(server: &MockAuthorizationServer, cooldown: Duration) -> ResourceSe
 #[tokio::test]
 async fn rotation_is_picked_up_by_one_refetch() {
     let server = MockAuthorizationServer::start().await.unwrap();
-    let app = App::new(auth_with(&server, Duration::from_millis(200)));
+    let app = App::new(auth_with(&server, Duration::from_secs(1)));
     let old = server.token().audience(CANON).sign();
     assert_eq!(app.with_token(&old).await.status, StatusCode::OK);
     assert_eq!(server.jwks_requests(), 1);
 
     // New key published next to the old one: the unknown kid triggers one refetch.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    skip(Duration::from_millis(1100)).await;
     let new_kid = server.add_key(Algorithm::RS256);
     let new = server
         .token()
@@ -97,7 +97,7 @@ async fn unobtainable_keys_answer_503_not_401() {
     ] {
         let server = MockAuthorizationServer::start().await.unwrap();
         server.set_jwks_behavior(behavior.clone());
-        let app = App::new(auth_with(&server, Duration::from_millis(100)));
+        let app = App::new(auth_with(&server, Duration::from_secs(1)));
         let token = server.token().audience(CANON).sign();
         let started = std::time::Instant::now();
         assert_unavailable(&app, &token).await;
@@ -111,7 +111,7 @@ async fn unobtainable_keys_answer_503_not_401() {
         assert_eq!(server.jwks_requests(), n, "{behavior:?}");
         // Once the server recovers, tokens are accepted again.
         server.set_jwks_behavior(JwksBehavior::Normal);
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        skip(Duration::from_millis(1100)).await;
         assert_eq!(
             app.with_token(&token).await.status,
             StatusCode::OK,

@@ -5,6 +5,7 @@ mod api;
 mod common;
 mod cors;
 mod discovery;
+mod fetch_cancel;
 mod key_cache;
 mod keys;
 mod mcp_whoami;
