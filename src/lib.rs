@@ -294,6 +294,7 @@ mod bearer;
 pub mod future;
 mod gate;
 mod layer;
+mod mcp_body;
 mod require_scopes;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

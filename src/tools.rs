@@ -1,22 +1,21 @@
 //! [`McpToolScopesLayer`]: per-tool scope requirements for MCP `tools/call` requests (documented on the type).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Deserialize;
-use serde_json::{Map, Value};
 use tower::Layer;
 use tower::Service;
 
 use crate::challenge::text;
 use crate::future::McpToolScopesFuture;
+use crate::mcp_body::tool_calls;
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 use crate::scope::ScopeRequirement;
 
@@ -25,6 +24,7 @@ struct ToolPolicy {
     tools: HashMap<String, ScopeRequirement>,
     unlisted: Option<ScopeRequirement>,
     max_body_bytes: usize,
+    read_timeout: Duration,
 }
 
 /// Per-tool scope requirements for MCP `tools/call` requests.
@@ -38,12 +38,16 @@ struct ToolPolicy {
 /// request goes on with its body unchanged. Tools not listed follow the default: allowed, or
 /// the requirement given to [`unlisted_tools`](McpToolScopesLayer::unlisted_tools).
 ///
-/// Other methods pass through unread. Bodies that are not JSON go to the MCP server untouched,
-/// so it answers its own parse error. Because the layer and the server must see the same
-/// message, bodies whose JSON objects repeat a member name (parsers disagree on which one
-/// wins) are refused with `400`, and compressed bodies (`Content-Encoding` other than
-/// `identity`) with `415`; a body that fails to arrive completely gets `400`. The MCP server
-/// never sees a partial body.
+/// Other methods pass through unread. The gate never admits what it can not read: because the
+/// layer and the server must see the same message, a `POST` body that is not exactly one JSON
+/// value in UTF-8 (a BOM, trailing data, an unfinished value, a bad escape in a member the
+/// gate reads, a member name repeated in a message or its `params`, serde_json's
+/// private member names) is refused with `400` and a JSON-RPC parse error (`-32700`);
+/// compressed bodies (`Content-Encoding` other than `identity`) get `415`, transfer codings
+/// other than `chunked` `501`, a body slower than
+/// [`body_read_timeout`](McpToolScopesLayer::body_read_timeout) `408`, and one that fails to
+/// arrive completely `400`. The MCP server never sees a partial body. Reading keeps only the
+/// bytes and the tool names, never a value tree of the body.
 ///
 /// Put it inside [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
 ///
@@ -85,8 +89,12 @@ impl Default for McpToolScopesLayer {
 }
 
 impl McpToolScopesLayer {
-    /// Default cap on an inspected request body: 4 MiB.
+    /// Default cap on an inspected request body: 4 MiB. MCP messages carrying documents or
+    /// base64 images in tool arguments fit; the gate holds at most this per request (it reads
+    /// without building a value tree, so a request costs about its own size).
     pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+    /// Default time allowed for a `POST` body to arrive: 30 seconds (then `408`).
+    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// No tool requirements yet; unlisted tools allowed; bodies up to
     /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES).
@@ -96,6 +104,7 @@ impl McpToolScopesLayer {
                 tools: HashMap::new(),
                 unlisted: None,
                 max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+                read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             }),
         }
     }
@@ -112,6 +121,13 @@ impl McpToolScopesLayer {
     /// they are allowed to any valid token).
     pub fn unlisted_tools(mut self, requirement: ScopeRequirement) -> Self {
         Arc::make_mut(&mut self.policy).unlisted = Some(requirement);
+        self
+    }
+
+    /// How long a `POST` body may take to arrive; slower ones get `408` (a client trickling
+    /// its body would otherwise hold the request open). Default 30 s.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.policy).read_timeout = timeout;
         self
     }
 
@@ -221,6 +237,18 @@ impl ToolPolicy {
         let Some(owner) = ResourceOwner::from_parts(parts) else {
             return Err(MissingResourceOwner.response());
         };
+        // RFC 9112 §6.1: 501 for a transfer coding the recipient does not apply itself.
+        if parts.headers.get_all(TRANSFER_ENCODING).iter().any(|v| {
+            v.to_str().map_or(true, |v| {
+                v.split(',')
+                    .any(|c| !c.trim().eq_ignore_ascii_case("chunked"))
+            })
+        }) {
+            return Err(text(
+                StatusCode::NOT_IMPLEMENTED,
+                "Not Implemented: transfer codings other than chunked are not accepted",
+            ));
+        }
         if parts
             .headers
             .get_all(CONTENT_ENCODING)
@@ -240,19 +268,31 @@ impl ToolPolicy {
         if declared.is_some_and(|n| n > self.max_body_bytes as u64) {
             return Err(self.too_large());
         }
-        let bytes = match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => return Err(self.too_large()),
-            Err(_) => {
+        let read = Limited::new(body, self.max_body_bytes).collect();
+        let bytes = match tokio::time::timeout(self.read_timeout, read).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(self.too_large()),
+            Ok(Err(_)) => {
                 return Err(text(
                     StatusCode::BAD_REQUEST,
                     "Bad Request: the request body could not be read",
                 ));
             }
+            // A client trickling its body holds a task and a buffer: not longer than this.
+            Err(_) => {
+                return Err(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request Timeout: the request body did not arrive in time",
+                ));
+            }
         };
-        match self.refused_scopes(&bytes, owner) {
-            Ok(None) => Ok(Body::from(bytes)),
-            Ok(Some(required)) => {
+        let Ok(tools) = tool_calls(&bytes) else {
+            tracing::debug!("MCP request refused: its body can not be read strictly");
+            return Err(parse_error());
+        };
+        match self.refused_scopes(&tools, owner) {
+            None => Ok(Body::from(bytes)),
+            Some(required) => {
                 tracing::info!(
                     issuer = owner.issuer(),
                     user_id = owner.user_id(),
@@ -261,14 +301,11 @@ impl ToolPolicy {
                 );
                 Err(owner.insufficient(required).response())
             }
-            Err(()) => Err(text(
-                StatusCode::BAD_REQUEST,
-                "Bad Request: a JSON object in the request repeats a member name",
-            )),
         }
     }
 
     fn too_large(&self) -> Response<Body> {
+        // The answer is text, not JSON-RPC: the message was never read.
         text(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -278,140 +315,36 @@ impl ToolPolicy {
         )
     }
 
-    /// `Ok(Some(scopes))` when a `tools/call` in `body` is not allowed (the scopes every
-    /// refused call needs), `Ok(None)` when all are (or the body is not JSON), `Err` when an
-    /// object repeats a member name.
-    fn refused_scopes(
-        &self,
-        body: &[u8],
-        owner: &ResourceOwner,
-    ) -> Result<Option<Vec<String>>, ()> {
+    /// The scopes every refused call in `tools` needs, or `None` when all are allowed.
+    fn refused_scopes(&self, tools: &[String], owner: &ResourceOwner) -> Option<Vec<String>> {
         let mut required: Vec<String> = Vec::new();
         let mut refused = false;
-        // Every JSON value the body starts with (a lenient server might read the first value
-        // of a body with trailing garbage).
-        for value in serde_json::Deserializer::from_slice(body).into_iter::<Strict>() {
-            let value = match value {
-                Ok(Strict(v)) => v,
-                Err(e) if e.classify() == serde_json::error::Category::Data => return Err(()),
-                Err(_) => break,
+        for name in tools {
+            let Some(requirement) = self.tools.get(name).or(self.unlisted.as_ref()) else {
+                continue;
             };
-            let messages = match &value {
-                Value::Array(batch) => batch.iter().collect(),
-                single => vec![single],
-            };
-            for message in messages {
-                if message.get("method").and_then(Value::as_str) != Some("tools/call") {
-                    continue;
-                }
-                let Some(name) = message
-                    .get("params")
-                    .and_then(|p| p.get("name"))
-                    .and_then(Value::as_str)
-                else {
-                    continue;
-                };
-                let Some(requirement) = self.tools.get(name).or(self.unlisted.as_ref()) else {
-                    continue;
-                };
-                if !owner.satisfies(requirement) {
-                    refused = true;
-                    for s in requirement.challenge_scopes() {
-                        if !required.contains(s) {
-                            required.push(s.clone());
-                        }
+            if !owner.satisfies(requirement) {
+                refused = true;
+                for s in requirement.challenge_scopes() {
+                    if !required.contains(s) {
+                        required.push(s.clone());
                     }
                 }
             }
         }
-        Ok(refused.then_some(required))
+        refused.then_some(required)
     }
 }
 
-/// A JSON value whose objects (at any depth) never repeat a member name.
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Strict;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
-                Ok(Strict(Value::Bool(v)))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
-                Ok(Strict(Value::from(v)))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
-                Ok(Strict(Value::from(v)))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
-                Ok(Strict(Value::from(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
-                Ok(Strict(Value::String(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Strict, E> {
-                Ok(Strict(Value::String(v)))
-            }
-            fn visit_unit<E>(self) -> Result<Strict, E> {
-                Ok(Strict(Value::Null))
-            }
-            fn visit_none<E>(self) -> Result<Strict, E> {
-                Ok(Strict(Value::Null))
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Strict, D::Error> {
-                Strict::deserialize(d)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
-                let mut out = Vec::new();
-                while let Some(Strict(v)) = a.next_element()? {
-                    out.push(v);
-                }
-                Ok(Strict(Value::Array(out)))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
-                let mut out = Map::new();
-                while let Some((k, Strict(v))) = a.next_entry::<String, Strict>()? {
-                    if out.contains_key(&k) {
-                        return Err(serde::de::Error::custom("repeated member name"));
-                    }
-                    out.insert(k, v);
-                }
-                Ok(Strict(Value::Object(out)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(s: &str) -> Result<Vec<Value>, bool> {
-        let mut out = Vec::new();
-        for v in serde_json::Deserializer::from_str(s).into_iter::<Strict>() {
-            match v {
-                Ok(Strict(v)) => out.push(v),
-                Err(e) => return Err(e.classify() == serde_json::error::Category::Data),
-            }
-        }
-        Ok(out)
-    }
-
-    #[test]
-    fn strict_json_refuses_repeated_members_at_any_depth() {
-        assert_eq!(
-            parse(r#"{"a":[1,2.5,-3,"x",null,true,{"b":{}}]}"#).unwrap(),
-            vec![serde_json::json!({"a":[1,2.5,-3,"x",null,true,{"b":{}}]})]
-        );
-        assert_eq!(parse(r#"{"a":1,"a":2}"#), Err(true));
-        assert_eq!(parse(r#"[{"p":{"name":"x","name":"y"}}]"#), Err(true));
-        assert_eq!(parse(r#"{"a":"#), Err(false));
-        assert_eq!(parse("not json"), Err(false));
-    }
+/// `400` with a JSON-RPC parse error (`-32700`): the answer for a body the gate can not read.
+fn parse_error() -> Response<Body> {
+    let mut res = Response::new(Body::from(
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
+    ));
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
 }

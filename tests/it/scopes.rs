@@ -394,10 +394,10 @@ async fn odd_bodies_never_slip_past_and_never_arrive_half_read() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    // Repeated member names (parsers disagree on which wins): 400.
+    // Repeated member names (parsers disagree on which wins): 400 with a parse error.
     let dup = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_report","name":"whoami"}}"#;
     let r = send(&app, "/mcp", &user, dup).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_parse_error(&r);
 
     // Compressed bodies can not be checked: 415.
     let r = send_req(
@@ -411,25 +411,48 @@ async fn odd_bodies_never_slip_past_and_never_arrive_half_read() {
     .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    // A tools/call followed by garbage is still checked.
-    let trailing = format!("{} trailing", call(1, "admin_report"));
-    let r = send(&app, "/mcp", &user, trailing).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(seen.count(), 0, "nothing above reached the MCP server");
+    // Transfer codings other than chunked can not be checked either: 501.
+    let r = send_req(
+        &app,
+        Request::post("/mcp")
+            .header("authorization", format!("Bearer {user}"))
+            .header("transfer-encoding", "gzip, chunked")
+            .body(Body::from(call(1, "admin_report").to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
 
-    // Malformed JSON goes to the server untouched, to answer its own parse error.
-    for text in ["{\"jsonrpc\": ", "not json at all", ""] {
-        let r = send(&app, "/mcp", &user, text).await;
-        assert_eq!(r.status, StatusCode::OK, "{text:?}");
+    // Whatever the gate can not read strictly is refused, never passed on: a tools/call
+    // followed by garbage or a second message, a BOM, a lone surrogate in the tool name,
+    // invalid UTF-8 in an ignored member, serde_json's private names, malformed JSON.
+    let admin = call(1, "admin_report").to_string();
+    let bodies: Vec<Vec<u8>> = vec![
+        format!("{admin} trailing").into_bytes(),
+        format!("{} {admin}", call(2, "whoami")).into_bytes(),
+        format!("\u{feff}{admin}").into_bytes(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_report\ud800"}}"#.to_vec(),
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"admin_report\",\"x\":\"\xff\"}}".to_vec(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","$serde_json::private::RawValue":"x","params":{"name":"whoami"}}"#.to_vec(),
+        b"{\"jsonrpc\": ".to_vec(),
+        b"not json at all".to_vec(),
+        Vec::new(),
+    ];
+    for body in bodies {
+        let r = send(&app, "/mcp", &user, body.clone()).await;
+        assert_parse_error(&r);
     }
+    assert_eq!(seen.count(), 0, "nothing above reached the MCP server");
+}
+
+/// `400` with a JSON-RPC parse error, and no challenge.
+fn assert_parse_error(r: &Reply) {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        seen.bodies(),
-        [
-            Bytes::from_static(b"{\"jsonrpc\": "),
-            Bytes::from_static(b"not json at all"),
-            Bytes::new()
-        ]
+        r.body,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
     );
+    assert!(r.www.is_none());
 }
 
 #[tokio::test]
@@ -471,4 +494,28 @@ fn requirements_refuse_bad_scope_tokens_at_build_time() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("scope_implies"), "{err}");
+}
+
+#[tokio::test]
+async fn a_trickling_body_is_cut_off_with_408() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let seen = Seen::default();
+    let layer = tools_layer().body_read_timeout(std::time::Duration::from_millis(300));
+    let app = router(auth(&server), Some(layer), &seen);
+    let user = token(&server, "mcp:tools");
+    // One chunk, then nothing more, ever.
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
+        b"{\"jsonrpc\":\"2.0\",",
+    ))]);
+    let trickle = futures_util::StreamExt::chain(first, futures_util::stream::pending());
+    let started = std::time::Instant::now();
+    let r = send(&app, "/mcp", &user, Body::from_stream(trickle)).await;
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT);
+    assert!(r.www.is_none());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(seen.count(), 0);
+    assert_eq!(
+        McpToolScopesLayer::DEFAULT_BODY_READ_TIMEOUT,
+        std::time::Duration::from_secs(30)
+    );
 }
