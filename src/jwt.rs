@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use crate::algorithm::Algorithm;
 use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
 use crate::error::{ValidationError, ValidationErrorKind as K};
-use crate::keys::{KeyStore, Lookup};
+use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
 use crate::scope::ScopeContext;
 
@@ -257,6 +257,9 @@ impl Validator {
         Err(first_error.unwrap_or(ValidationError::of(K::AlgorithmNotAllowed)))
     }
 
+    /// Verifies the signature with the issuer's keys, over all its key sources: a source
+    /// that can not answer does not stop the search in the others, and the answer is 503
+    /// only when the key was found nowhere and some source could not answer.
     async fn verify_signature(
         &self,
         group: &IssuerGroup,
@@ -265,40 +268,50 @@ impl Validator {
         message: &[u8],
         signature: &str,
     ) -> Result<(), ValidationError> {
-        let mut outcome = ValidationError::of(K::UnknownKey);
+        let mut unavailable = None;
+        let mut held = Vec::with_capacity(group.sources.len());
         for &id in &group.sources {
-            let set = self.keys.current(id).await.map_err(|u| {
-                tracing::debug!(issuer = %group.issuer, error = %u, "no keys for token");
-                ValidationError::keys_unavailable(u.retry_after)
-            })?;
-            let mut lookup = set.find(kid, alg);
-            let mut newest = &set;
-            let fresh;
-            let mut refetched = false;
-            if matches!(lookup, Lookup::NotFound)
-                && let Some(newer) = self
-                    .keys
-                    .refetch_for_unknown(id, &set, kid)
-                    .await
-                    .map_err(|u| ValidationError::keys_unavailable(u.retry_after))?
-            {
-                fresh = newer;
-                newest = &fresh;
-                refetched = true;
-                lookup = fresh.find(kid, alg);
-            }
-            if matches!(lookup, Lookup::NotFound) {
-                self.keys.unknown_kid(id, kid, newest, refetched).await;
-            }
-            match lookup {
-                Lookup::Found(key) if key.key.verify(alg, message, signature) => return Ok(()),
-                Lookup::Found(_) => return Err(ValidationError::of(K::InvalidSignature)),
-                Lookup::NotFound => {}
-                Lookup::WrongAlgorithm => outcome = ValidationError::of(K::KeyAlgorithmMismatch),
-                Lookup::Ambiguous => outcome = ValidationError::of(K::AmbiguousKey),
+            match self.keys.current(id).await {
+                Ok(set) => held.push((id, set)),
+                Err(u) => {
+                    tracing::debug!(issuer = %group.issuer, error = %u, "no keys for token");
+                    unavailable.get_or_insert(u.retry_after);
+                }
             }
         }
-        Err(outcome)
+        let sets: Vec<&KeySet> = held.iter().map(|(_, s)| &**s).collect();
+        let mut lookup = KeySet::find_in(&sets, kid, alg);
+        // Not in any held set: each source may refetch once per cooldown.
+        let mut refetched = Vec::new();
+        if matches!(lookup, Lookup::NotFound) {
+            for (id, set) in &held {
+                match self.keys.refetch_for_unknown(*id, set, kid).await {
+                    Ok(Some(newer)) => refetched.push((*id, newer, true)),
+                    Ok(None) => refetched.push((*id, set.clone(), false)),
+                    Err(u) => {
+                        unavailable.get_or_insert(u.retry_after);
+                    }
+                }
+            }
+            let newest: Vec<&KeySet> = refetched.iter().map(|(_, s, _)| &**s).collect();
+            lookup = KeySet::find_in(&newest, kid, alg);
+            if matches!(lookup, Lookup::NotFound) {
+                for (id, set, was_refetched) in &refetched {
+                    self.keys.unknown_kid(*id, kid, set, *was_refetched).await;
+                }
+            }
+        }
+        match lookup {
+            Lookup::Found(key) if key.key.verify(alg, message, signature) => Ok(()),
+            Lookup::Found(_) => Err(ValidationError::of(K::InvalidSignature)),
+            // The key may sit in a source that could not answer: the token may be fine.
+            _ if unavailable.is_some() => Err(ValidationError::keys_unavailable(
+                unavailable.unwrap_or_default(),
+            )),
+            Lookup::NotFound => Err(ValidationError::of(K::UnknownKey)),
+            Lookup::WrongAlgorithm => Err(ValidationError::of(K::KeyAlgorithmMismatch)),
+            Lookup::Ambiguous => Err(ValidationError::of(K::AmbiguousKey)),
+        }
     }
 }
 

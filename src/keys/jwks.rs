@@ -47,7 +47,7 @@ pub(crate) enum Lookup<'a> {
     Ambiguous,
 }
 
-impl KeySet {
+impl<'a> KeySet {
     pub(crate) fn find(&self, kid: Option<&str>, alg: Algorithm) -> Lookup<'_> {
         match kid {
             Some(kid) => {
@@ -72,6 +72,33 @@ impl KeySet {
                     (Some(_), Some(_)) => Lookup::Ambiguous,
                 }
             }
+        }
+    }
+
+    /// Looks a token's key up over all the key sets of one issuer (regional entries may
+    /// publish different sets): with a `kid`, the first set holding a fitting key with it;
+    /// without one, the single fitting key over all the sets (two or more: ambiguous).
+    pub(crate) fn find_in(sets: &[&'a Self], kid: Option<&str>, alg: Algorithm) -> Lookup<'a> {
+        let mut found = None;
+        let mut wrong = false;
+        let mut ambiguous = false;
+        for set in sets {
+            match set.find(kid, alg) {
+                Lookup::Found(key) if kid.is_some() => return Lookup::Found(key),
+                Lookup::Found(key) => {
+                    ambiguous |= found.is_some();
+                    found = Some(key);
+                }
+                Lookup::Ambiguous => ambiguous = true,
+                Lookup::WrongAlgorithm => wrong = true,
+                Lookup::NotFound => {}
+            }
+        }
+        match (ambiguous, found, wrong) {
+            (true, _, _) => Lookup::Ambiguous,
+            (false, Some(key), _) => Lookup::Found(key),
+            (false, None, true) => Lookup::WrongAlgorithm,
+            (false, None, false) => Lookup::NotFound,
         }
     }
 

@@ -46,7 +46,7 @@ mod stats;
 mod store;
 mod verify;
 
-pub(crate) use self::jwks::Lookup;
+pub(crate) use self::jwks::{KeySet, Lookup};
 pub use self::stats::{KeySetStats, WarmUpError, WarmUpFailure};
 pub(crate) use self::store::KeyStore;
 pub(crate) use self::verify::install_crypto_provider;

@@ -226,3 +226,64 @@ async fn verify_iss_false_uses_only_that_entry() {
     app.assert_invalid_token(&t, "The access token signing key is unknown")
         .await;
 }
+
+#[tokio::test]
+async fn an_issuer_with_several_key_sources_answers_from_any_healthy_one() {
+    // Regional entries: one issuer, two key sets (servers `eu` and `us`), `eu` failing.
+    let eu = MockAuthorizationServer::start().await.unwrap();
+    let us = MockAuthorizationServer::start().await.unwrap();
+    let issuer = eu.issuer().to_owned();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(eu.entry())
+        .authorization_server(AuthorizationServerEntry::new(issuer.clone()).jwks_uri(us.jwks_uri()))
+        .build()
+        .unwrap();
+    let app = App::new(auth);
+    eu.set_jwks_behavior(JwksBehavior::Status(500));
+
+    // The key sits in the healthy source: accepted, not 503.
+    let from_us = us
+        .token()
+        .audience(CANON)
+        .claim("iss", issuer.as_str())
+        .sign();
+    let a = app.with_token(&from_us).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    // A key found nowhere while a source can not answer: it may sit there, so 503.
+    let from_eu = eu.token().audience(CANON).sign();
+    let a = app.with_token(&from_eu).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(a.www().is_none());
+
+    // Once every source answers, an unknown kid in one source does not stop the search in
+    // the other, and a kid found nowhere is unknown (401).
+    eu.set_jwks_behavior(JwksBehavior::Normal);
+    skip(Duration::from_secs(301)).await;
+    assert_eq!(app.with_token(&from_eu).await.status, StatusCode::OK);
+    assert_eq!(app.with_token(&from_us).await.status, StatusCode::OK);
+    let nowhere = us
+        .token()
+        .audience(CANON)
+        .claim("iss", issuer.as_str())
+        .header("kid", "nowhere")
+        .sign();
+    app.assert_invalid_token(&nowhere, "The access token signing key is unknown")
+        .await;
+
+    // Without a kid, "exactly one fitting key" is judged over the issuer: two sources with
+    // one RS256 key each make it ambiguous.
+    let no_kid = us
+        .token()
+        .audience(CANON)
+        .claim("iss", issuer.as_str())
+        .without_kid()
+        .sign();
+    app.assert_invalid_token(
+        &no_kid,
+        "The access token has no key id and several keys match",
+    )
+    .await;
+}
