@@ -23,7 +23,8 @@
 //!   layer put in the request;
 //! - `admin_report` requires the scope `mcp:admin`: a `tools/call` for it with a token
 //!   lacking that scope is answered `403` with
-//!   `WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="…"`
+//!   `WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin mcp:tools", resource_metadata="…"`
+//!   (the required scope, then the granted scopes the server advertises)
 //!   before the MCP server runs (so clients can step up), otherwise it answers a JSON object
 //!   with `report` and `requested_by`.
 //!

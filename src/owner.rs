@@ -251,7 +251,14 @@ impl ResourceOwner {
 
     /// The 403 challenge for these required scopes, pointing at this resource's metadata.
     pub(crate) fn insufficient(&self, required: Vec<String>) -> InsufficientScope {
-        InsufficientScope::new(required, self.0.context.resource_metadata.clone())
+        let context = &self.0.context;
+        let keep: Vec<&String> = self
+            .0
+            .scopes
+            .iter()
+            .filter(|s| context.keep_in_step_up.contains(s))
+            .collect();
+        InsufficientScope::keeping(required, &keep, context.resource_metadata.clone())
     }
 
     /// The token's audiences (`aud` as a list).

@@ -153,6 +153,8 @@ impl ScopeHierarchy {
 pub(crate) struct ScopeContext {
     pub(crate) resource_metadata: Option<String>,
     pub(crate) hierarchy: ScopeHierarchy,
+    /// Granted scopes named here are kept in step-up challenges (empty: none are).
+    pub(crate) keep_in_step_up: Vec<String>,
 }
 
 /// The token lacks scopes an operation requires: answered 403 with the step-up challenge.
@@ -165,11 +167,15 @@ pub(crate) struct ScopeContext {
 ///
 /// ```text
 /// HTTP/1.1 403 Forbidden
-/// WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+/// WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin mcp:tools", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
 /// ```
 ///
 /// where `scope` lists every scope the operation needs (not only the ones the token lacks,
-/// and not the whole catalogue), so that a client's step-up asks for all of them at once.
+/// and not the whole catalogue), so that a client's step-up asks for all of them at once,
+/// followed by the caller's granted scopes that the resource advertises in
+/// `scopes_supported` (here `mcp:tools`), so that re-authorizing does not lose them (MCP
+/// 2025-11-25 "recommended approach"; off with
+/// [`step_up_keeps_granted_scopes(false)`](crate::ResourceServerAuthBuilder::step_up_keeps_granted_scopes)).
 ///
 /// Returned by [`ResourceOwner::require`](crate::ResourceOwner::require) and
 /// [`ResourceOwner::require_scopes`](crate::ResourceOwner::require_scopes); it is an axum
@@ -186,28 +192,53 @@ pub(crate) struct ScopeContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsufficientScope {
     required: Vec<String>,
+    /// `required`, then the granted scopes kept so the client does not lose them.
+    challenge: Vec<String>,
     resource_metadata: Option<String>,
 }
 
 impl InsufficientScope {
-    pub(crate) fn new(required: Vec<String>, resource_metadata: Option<String>) -> Self {
+    /// The challenge for `required` that also names the `granted` scopes to keep (MCP
+    /// 2025-11-25, "Scope Challenge Handling", recommended approach: a client re-authorizing
+    /// for the challenge's scopes would otherwise lose them).
+    pub(crate) fn keeping(
+        required: Vec<String>,
+        granted: &[&String],
+        resource_metadata: Option<String>,
+    ) -> Self {
+        let mut challenge = required.clone();
+        for g in granted {
+            if !challenge.contains(g) {
+                challenge.push((*g).clone());
+            }
+        }
         Self {
             required,
+            challenge,
             resource_metadata,
         }
     }
 
-    /// The scopes the operation needs (sent as `scope="…"`).
+    /// The scopes the operation needs.
     #[must_use]
     pub fn required_scopes(&self) -> &[String] {
         &self.required
+    }
+
+    /// The scopes sent as `scope="…"`: the required ones, then the caller's granted scopes
+    /// that the resource advertises (unless
+    /// [`step_up_keeps_granted_scopes`](crate::ResourceServerAuthBuilder::step_up_keeps_granted_scopes)
+    /// is off).
+    #[must_use]
+    pub fn challenge_scopes(&self) -> &[String] {
+        &self.challenge
     }
 
     /// The `WWW-Authenticate` value:
     /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"`.
     #[must_use]
     pub fn www_authenticate(&self) -> HeaderValue {
-        let scope = self.required.join(" ");
+        let scope = self.challenge.join(" ");
         let mut params = vec![("error", "insufficient_scope"), ("scope", scope.as_str())];
         if let Some(m) = &self.resource_metadata {
             params.push(("resource_metadata", m));
@@ -289,13 +320,15 @@ mod tests {
 
     #[test]
     fn the_challenge_has_the_mcp_shape() {
-        let e = InsufficientScope::new(
+        let granted = scopes("mcp:tools mcp:admin");
+        let e = InsufficientScope::keeping(
             scopes("mcp:admin mcp:write"),
+            &granted.iter().collect::<Vec<_>>(),
             Some("https://r.example/.well-known/oauth-protected-resource/mcp".into()),
         );
         assert_eq!(
             e.www_authenticate(),
-            r#"Bearer error="insufficient_scope", scope="mcp:admin mcp:write", resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp""#
+            r#"Bearer error="insufficient_scope", scope="mcp:admin mcp:write mcp:tools", resource_metadata="https://r.example/.well-known/oauth-protected-resource/mcp""#
         );
         let res = e.response();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);

@@ -62,6 +62,8 @@ pub struct ResourceServerAuthBuilder {
     scope_rules: Vec<(String, Vec<String>)>,
     sessions: SessionOptions,
     forward_bearer_token: bool,
+    /// Inverted so that `Default` keeps them (the default is on).
+    step_up_drops_granted: bool,
     /// `true` for [`JwksTokenValidator`]: no metadata is served or pointed to.
     pub(crate) without_metadata: bool,
 }
@@ -249,6 +251,17 @@ impl ResourceServerAuthBuilder {
         self
     }
 
+    /// Whether a 403 step-up challenge also names the caller's granted scopes that are in
+    /// [`scopes_supported`](Self::scopes_supported) (default `true`). MCP 2025-11-25
+    /// recommends it: a client re-authorizes for exactly the challenge's scopes, and would
+    /// otherwise lose the ones it had (a token with `mcp:tools` calling an `mcp:admin` tool
+    /// gets `scope="mcp:admin mcp:tools"`). Only advertised scopes are repeated, so a
+    /// challenge never discloses scopes the resource does not publish.
+    pub fn step_up_keeps_granted_scopes(mut self, keep: bool) -> Self {
+        self.step_up_drops_granted = !keep;
+        self
+    }
+
     /// **Dangerous**: let the inner service see the `Authorization` header. Default `false`:
     /// the front door removes it before the inner service runs, because MCP servers must
     /// not pass the client's token on (MCP authorization specification, "Token Passthrough";
@@ -400,6 +413,11 @@ impl ResourceServerAuthBuilder {
         let scopes = Arc::new(ScopeContext {
             resource_metadata: metadata.as_ref().map(|m| m.url.clone()),
             hierarchy,
+            keep_in_step_up: if self.step_up_drops_granted {
+                Vec::new()
+            } else {
+                scopes_supported.clone()
+            },
         });
         let validator = Validator::new(&entries, &canonical, keys, max_token_bytes, scopes);
         tracing::info!(

@@ -315,7 +315,7 @@ try {
       });
       eq(direct.status, 403, 'status without mcp:admin');
       eq(direct.headers.get('www-authenticate'),
-        `Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="${METADATA}"`, 'challenge');
+        `Bearer error="insufficient_scope", scope="mcp:admin mcp:tools", resource_metadata="${METADATA}"`, 'challenge');
       provider.response = undefined;
       try {
         await client.callTool({ name: 'admin_report', arguments: {} });

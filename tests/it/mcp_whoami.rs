@@ -297,7 +297,7 @@ async fn admin_report_needs_mcp_admin_and_step_up_succeeds() {
         r.www.as_deref(),
         Some(
             format!(
-                "Bearer error=\"insufficient_scope\", scope=\"mcp:admin\", resource_metadata=\"{}\"",
+                "Bearer error=\"insufficient_scope\", scope=\"mcp:admin mcp:tools\", resource_metadata=\"{}\"",
                 h.canonical.replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
             )
             .as_str()

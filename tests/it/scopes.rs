@@ -136,7 +136,12 @@ async fn route_requirements_answer_the_step_up_challenge() {
 
     let r = send(&app, "/admin", &token(&server, "mcp:tools mcp:write"), "").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.www.as_deref(), Some(insufficient("mcp:admin").as_str()));
+    // The required scope first, then the granted ones the resource advertises (kept so the
+    // client does not lose them when it re-authorizes).
+    assert_eq!(
+        r.www.as_deref(),
+        Some(insufficient("mcp:admin mcp:tools mcp:write").as_str())
+    );
     assert_eq!(seen.count(), 0);
     assert_eq!(
         send(&app, "/admin", &token(&server, "mcp:admin"), "")
@@ -149,7 +154,10 @@ async fn route_requirements_answer_the_step_up_challenge() {
     // Any-of: either scope, or one implied by a hierarchy; the challenge names the first.
     let r = send(&app, "/either", &token(&server, "mcp:tools"), "").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.www.as_deref(), Some(insufficient("mcp:write").as_str()));
+    assert_eq!(
+        r.www.as_deref(),
+        Some(insufficient("mcp:write mcp:tools").as_str())
+    );
     for granted in ["mcp:write", "mcp:other", "mcp:admin"] {
         let r = send(&app, "/either", &token(&server, granted), "").await;
         assert_eq!(r.status, StatusCode::OK, "{granted}");
@@ -169,7 +177,10 @@ async fn handlers_check_scopes_in_one_line() {
     let app = router(auth(&server), None, &seen);
     let r = send(&app, "/handler", &token(&server, "mcp:tools"), "").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.www.as_deref(), Some(insufficient("mcp:write").as_str()));
+    assert_eq!(
+        r.www.as_deref(),
+        Some(insufficient("mcp:write mcp:tools").as_str())
+    );
     assert!(r.body.contains("mcp:write"));
     assert_eq!(seen.count(), 0);
     // mcp:admin implies mcp:write.
@@ -208,8 +219,12 @@ async fn scp_arrays_and_hierarchies_feed_has_scope() {
         .unwrap_err();
     assert_eq!(e.required_scopes(), ["mcp:other", "mcp:tools"]);
     assert_eq!(
+        e.challenge_scopes(),
+        ["mcp:other", "mcp:tools", "mcp:admin"]
+    );
+    assert_eq!(
         e.www_authenticate(),
-        insufficient("mcp:other mcp:tools").as_str()
+        insufficient("mcp:other mcp:tools mcp:admin").as_str()
     );
 }
 
@@ -243,7 +258,10 @@ async fn tool_calls_are_checked_before_the_mcp_server_runs() {
     let body = call(1, "admin_report").to_string();
     let r = send(&app, "/mcp", &user, body.clone()).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.www.as_deref(), Some(insufficient("mcp:admin").as_str()));
+    assert_eq!(
+        r.www.as_deref(),
+        Some(insufficient("mcp:admin mcp:tools").as_str())
+    );
     assert_eq!(seen.count(), 0);
 
     // With it: the body reaches the server byte for byte.
@@ -307,7 +325,7 @@ async fn batches_are_refused_whole_with_every_needed_scope() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
         r.www.as_deref(),
-        Some(insufficient("mcp:admin mcp:write deploy:prod").as_str())
+        Some(insufficient("mcp:admin mcp:write deploy:prod mcp:tools").as_str())
     );
     assert_eq!(seen.count(), 0);
     let t = token(&server, "mcp:admin deploy:prod");
@@ -518,4 +536,70 @@ async fn a_trickling_body_is_cut_off_with_408() {
         McpToolScopesLayer::DEFAULT_BODY_READ_TIMEOUT,
         std::time::Duration::from_secs(30)
     );
+}
+
+#[tokio::test]
+async fn a_client_stepping_up_twice_keeps_what_it_had() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(server.entry())
+        .scopes_supported(["mcp:tools", "files:read", "files:write", "mcp:admin"])
+        .build()
+        .unwrap();
+    let seen = Seen::default();
+    let layer = McpToolScopesLayer::new()
+        .tool(
+            "write_file",
+            ScopeRequirement::all(["files:write"]).unwrap(),
+        )
+        .tool(
+            "admin_report",
+            ScopeRequirement::all(["mcp:admin"]).unwrap(),
+        );
+    let app = router(auth, Some(layer), &seen);
+    // A client that re-authorizes for exactly the challenge's scopes, as the SDKs do.
+    let mut scopes = "mcp:tools files:read unadvertised:x".to_owned();
+    for (tool, challenge) in [
+        ("write_file", "files:write mcp:tools files:read"),
+        ("admin_report", "mcp:admin files:write mcp:tools files:read"),
+    ] {
+        let body = call(1, tool).to_string();
+        let r = send(&app, "/mcp", &token(&server, &scopes), body.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{tool}");
+        assert_eq!(r.www.as_deref(), Some(insufficient(challenge).as_str()));
+        scopes = challenge.to_owned();
+        let r = send(&app, "/mcp", &token(&server, &scopes), body).await;
+        assert_eq!(r.status, StatusCode::OK, "{tool}");
+    }
+    // After two step-ups the client still has everything it started with (but the scope the
+    // resource does not advertise, which it never repeats).
+    let all = send(
+        &app,
+        "/mcp",
+        &token(&server, &scopes),
+        call(2, "write_file").to_string(),
+    )
+    .await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(seen.count(), 3);
+
+    // Off: only the required scopes.
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(server.entry())
+        .scopes_supported(["mcp:tools", "mcp:admin"])
+        .step_up_keeps_granted_scopes(false)
+        .build()
+        .unwrap();
+    let app = router(auth, Some(tools_layer()), &Seen::default());
+    let r = send(
+        &app,
+        "/mcp",
+        &token(&server, "mcp:tools"),
+        call(1, "admin_report").to_string(),
+    )
+    .await;
+    assert_eq!(r.www.as_deref(), Some(insufficient("mcp:admin").as_str()));
 }
