@@ -292,6 +292,9 @@ pub mod metadata;
 mod axum;
 mod bearer;
 pub mod future;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod layer;
 mod mcp_body;

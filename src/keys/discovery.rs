@@ -79,33 +79,29 @@ pub(crate) async fn discover(
                 continue;
             }
         };
-        let doc: Document = match serde_json::from_slice(&bytes) {
-            Ok(d) => d,
-            Err(_) => {
+        let jwks_uri = match read_document(&bytes, issuer, allow_insecure) {
+            Reading::JwksUri(uri) => uri,
+            Reading::NotMetadata => {
                 reason.get_or_insert(format!(
                     "{url}: not an authorization server metadata document"
                 ));
                 continue;
             }
+            Reading::OtherIssuer(other) => {
+                tracing::warn!(
+                    metadata_url = %url,
+                    configured_issuer = issuer,
+                    document_issuer = %printable(&other),
+                    "skipping authorization server metadata naming another issuer"
+                );
+                reason = Some(format!(
+                    "{url} names issuer `{}`, not the configured `{issuer}`",
+                    printable(&other)
+                ));
+                continue;
+            }
+            Reading::Refused(why) => return Err(FetchError::Discovery(format!("{url}: {why}"))),
         };
-        if doc.issuer != issuer {
-            tracing::warn!(
-                metadata_url = %url,
-                configured_issuer = issuer,
-                document_issuer = %printable(&doc.issuer),
-                "skipping authorization server metadata naming another issuer"
-            );
-            reason = Some(format!(
-                "{url} names issuer `{}`, not the configured `{issuer}`",
-                printable(&doc.issuer)
-            ));
-            continue;
-        }
-        let Some(jwks_uri) = doc.jwks_uri else {
-            return Err(FetchError::Discovery(format!("{url} has no jwks_uri")));
-        };
-        check_jwks_uri(&jwks_uri, is_loopback_host(&parsed), allow_insecure)
-            .map_err(|why| FetchError::Discovery(format!("{url}: {why}")))?;
         return Ok(Discovered {
             jwks_uri: Arc::from(jwks_uri),
             lifetime,
@@ -114,6 +110,37 @@ pub(crate) async fn discover(
     Err(FetchError::Discovery(reason.unwrap_or_else(|| {
         "no authorization server metadata found (RFC 8414 or OpenID Connect)".to_owned()
     })))
+}
+
+/// What one metadata document says about `issuer`'s keys.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// The document is `issuer`'s and names this acceptable `jwks_uri`.
+    JwksUri(String),
+    /// The document names another issuer (skipped: RFC 8414 §3.3).
+    OtherIssuer(String),
+    /// Not a metadata document (not JSON, no string `issuer`).
+    NotMetadata,
+    /// `issuer`'s document, but without an acceptable `jwks_uri`.
+    Refused(String),
+}
+
+/// Reads an RFC 8414 / OpenID Connect metadata document fetched for `issuer`.
+pub(crate) fn read_document(bytes: &[u8], issuer: &str, allow_insecure: bool) -> Reading {
+    let Ok(doc) = serde_json::from_slice::<Document>(bytes) else {
+        return Reading::NotMetadata;
+    };
+    if doc.issuer != issuer {
+        return Reading::OtherIssuer(doc.issuer);
+    }
+    let Some(jwks_uri) = doc.jwks_uri else {
+        return Reading::Refused("no jwks_uri".to_owned());
+    };
+    let issuer_loopback = reqwest::Url::parse(issuer).is_ok_and(|u| is_loopback_host(&u));
+    match check_jwks_uri(&jwks_uri, issuer_loopback, allow_insecure) {
+        Ok(()) => Reading::JwksUri(jwks_uri),
+        Err(why) => Reading::Refused(why),
+    }
 }
 
 /// A discovered `jwks_uri` must be `https` (or `http` on a loopback host), and may name a
@@ -165,6 +192,32 @@ mod tests {
                 "https://as.example.com:8443/tenant/v2/.well-known/openid-configuration",
             ]
         );
+    }
+
+    #[test]
+    fn documents_are_read_as_the_http_client_reads_urls() {
+        let issuer = "https://as.example.com";
+        // Found by fuzzing (fuzz/ metadata target): a scheme without `//` is still https to
+        // the URL standard, so it is accepted as such (the fuzz invariant was too strict).
+        let body = br#"{"issuer": "https://as.example.com", "jwks_urq": "httpsample.com", "jwks_uri": "https:ias/ps://as.pleem.axcom/authorize"}"#;
+        match read_document(body, issuer, false) {
+            Reading::JwksUri(uri) => {
+                let url = reqwest::Url::parse(&uri).unwrap();
+                assert_eq!((url.scheme(), url.host_str()), ("https", Some("ias")));
+            }
+            other => panic!("{other:?}"),
+        }
+        let local = br#"{"issuer":"https://as.example.com","jwks_uri":"https:127.0.0.1/jwks"}"#;
+        assert!(matches!(
+            read_document(local, issuer, false),
+            Reading::Refused(_)
+        ));
+        let other = br#"{"issuer":"https://evil.example.com","jwks_uri":"https://e/jwks"}"#;
+        assert!(matches!(
+            read_document(other, issuer, false),
+            Reading::OtherIssuer(_)
+        ));
+        assert_eq!(read_document(b"[]", issuer, false), Reading::NotMetadata);
     }
 
     #[test]

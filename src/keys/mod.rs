@@ -34,7 +34,7 @@
 //! | `jwks.rs`, `verify.rs` | parsing a JWK set; verifying a signature with a parsed key |
 
 mod attempt;
-mod discovery;
+pub(crate) mod discovery;
 mod fetch;
 mod flight;
 mod jwks;

@@ -1,0 +1,8 @@
+//! Compact JWTs as a client sends them, through the public validation API against a fixed
+//! key set: nothing unsigned is ever accepted.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    protected_resource::fuzzing::Tokens::get().validate(data);
+});

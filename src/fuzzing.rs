@@ -1,0 +1,193 @@
+//! Entry points for the `fuzz/` targets (feature `fuzzing`; not a public API, no stability
+//! promise): every parser that sees untrusted bytes, each with the invariants it must keep.
+
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+
+use crate::algorithm::Algorithm;
+use crate::auth::ResourceServerAuth;
+use crate::bearer::{self, Bearer};
+use crate::challenge;
+use crate::env;
+use crate::keys::KeySet;
+use crate::keys::discovery::{Reading, read_document};
+use crate::mcp_body;
+use crate::testkit::{MockAuthorizationServer, SigningKey};
+
+/// The `Authorization` header: a token handed on is a non-empty `b64token` within the cap.
+pub fn authorization_header(value: &[u8], query: Option<&str>) {
+    let Ok(value) = HeaderValue::from_bytes(value) else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, value);
+    if let Ok(Bearer::Token(token)) = bearer::extract(&headers, query, 1024) {
+        assert!(!token.is_empty() && token.len() <= 1024);
+        assert!(!token.contains([' ', ',', '"', '\\']), "{token:?}");
+    }
+}
+
+/// A JWK Set: parsing never fails on a bad key, only on a body that is not a set; every
+/// lookup answers.
+pub fn jwk_set(body: &[u8]) {
+    if let Ok(set) = KeySet::parse(body, "fuzz") {
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            let _ = set.find(None, alg);
+            let _ = set.find(Some("k"), alg);
+        }
+    }
+}
+
+/// An authorization server's metadata: a `jwks_uri` is accepted only from the configured
+/// issuer's document, and only `https` for a remote issuer.
+pub fn metadata(body: &[u8]) {
+    let issuer = "https://as.example.com";
+    if let Reading::JwksUri(uri) = read_document(body, issuer, false) {
+        // As the HTTP client will read it (the URL standard: `https:host/x` is
+        // `https://host/x`).
+        let parsed = reqwest::Url::parse(&uri).ok();
+        assert!(
+            parsed.is_some_and(|u| u.scheme() == "https" && !crate::config::is_loopback_host(&u)),
+            "{uri}"
+        );
+    }
+}
+
+/// The tool gate's classifier, against a full parse: whatever the gate reads as "these
+/// tools are called" is exactly what serde_json's own value tree says, whenever serde_json
+/// can parse the body at all.
+pub fn tool_calls(body: &[u8]) {
+    let Ok(gate) = mcp_body::tool_calls(body) else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let messages = match &value {
+        serde_json::Value::Array(batch) => batch.iter().collect(),
+        one => vec![one],
+    };
+    let full: Vec<String> = messages
+        .into_iter()
+        .filter(|m| m.get("method").and_then(|v| v.as_str()) == Some("tools/call"))
+        .filter_map(|m| m.get("params")?.get("name")?.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(gate, full);
+}
+
+/// The environment's JSON list of authorization servers: an error or entries, never a panic.
+pub fn env_entries(text: &str) {
+    if let Ok(entries) = env::parse_entries(text) {
+        assert!(!entries.is_empty());
+    }
+}
+
+/// A `Bearer` challenge with arbitrary parameter values: always a valid header value whose
+/// quoted values hold no `"` or `\`.
+pub fn challenge(values: &[&str]) {
+    let params: Vec<(&str, &str)> = values.iter().map(|v| ("p", *v)).collect();
+    let header = challenge::bearer(&params);
+    let text = header.to_str().unwrap_or_default();
+    assert!(text.starts_with("Bearer"));
+    let inner: String = text
+        .split("p=\"")
+        .skip(1)
+        .map(|part| part.trim_end_matches(", ").trim_end_matches('"'))
+        .collect();
+    assert!(!inner.contains(['"', '\\']), "{text}");
+}
+
+/// A resource server trusting one mock authorization server whose key the fuzzer signs with.
+pub struct Tokens {
+    runtime: tokio::runtime::Runtime,
+    auth: ResourceServerAuth,
+    key: Arc<SigningKey>,
+    issuer: String,
+    _server: MockAuthorizationServer,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+/// The audience the [`Tokens`] resource expects.
+pub const AUDIENCE: &str = "http://127.0.0.1:8000/mcp";
+
+impl Tokens {
+    /// Started once per process (a real server on 127.0.0.1, keys fetched once).
+    ///
+    /// # Panics
+    /// When the mock server can not start (a fuzzing setup error).
+    #[allow(clippy::expect_used)]
+    pub fn get() -> &'static Self {
+        static TOKENS: OnceLock<Tokens> = OnceLock::new();
+        TOKENS.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let (server, auth) = runtime.block_on(async {
+                let server = MockAuthorizationServer::start().await.expect("server");
+                server.add_signing_key(SigningKey::generate(Algorithm::ES256, "fuzz"));
+                let auth = ResourceServerAuth::builder()
+                    .canonical_url(AUDIENCE)
+                    .authorization_server(server.entry().algorithms([Algorithm::ES256]))
+                    .build()
+                    .expect("config");
+                (server, auth)
+            });
+            let issuer = server.issuer().to_owned();
+            let key = server
+                .keys()
+                .into_iter()
+                .find(|k| k.kid == "fuzz")
+                .expect("the key just added");
+            Self {
+                runtime,
+                auth,
+                key,
+                issuer,
+                _server: server,
+            }
+        })
+    }
+
+    /// Validates `token` as it is: anything but a correctly signed token is refused.
+    pub fn validate(&self, token: &[u8]) {
+        let Ok(token) = std::str::from_utf8(token) else {
+            return;
+        };
+        let outcome = self.runtime.block_on(self.auth.validate(token));
+        assert!(outcome.is_err(), "an unsigned fuzz input was accepted");
+    }
+
+    /// Signs `claims` (arbitrary bytes as the claims part) with the server's published key,
+    /// and validates: an accepted token names the trusted issuer, this audience, a subject,
+    /// and has not expired.
+    pub fn validate_claims(&self, claims: &[u8]) {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","kid":"fuzz"}"#);
+        let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+        let token = format!("{message}.{}", self.key.sign(message.as_bytes()));
+        let Ok(owner) = self.runtime.block_on(self.auth.validate(&token)) else {
+            return;
+        };
+        assert_eq!(owner.issuer(), self.issuer);
+        assert_eq!(
+            owner.claim("iss").and_then(|v| v.as_str()),
+            Some(self.issuer.as_str())
+        );
+        assert!(!owner.user_id().trim().is_empty());
+        assert!(owner.audiences().iter().any(|a| a == AUDIENCE));
+        assert!(
+            owner
+                .expires_at()
+                .is_some_and(|t| t > std::time::SystemTime::now())
+        );
+    }
+}
