@@ -30,7 +30,8 @@ use crate::gate::Gate;
 /// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
 /// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
 ///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
-/// 5. a request naming an MCP session that another user opened is refused;
+/// 5. a request naming an MCP session that another user opened goes on with decoy session
+///    ids, so the MCP server answers it as for any unknown session;
 /// 6. the [`ResourceOwner`](crate::ResourceOwner) is put in the request extensions and the
 ///    inner service is called; an `Mcp-Session-Id` in its answer is bound to that owner.
 ///

@@ -237,7 +237,9 @@
 //!   (`dpop+jwt`, `logout+jwt`, …) is refused (RFC 8725 §3.11), a sender-constrained token
 //!   (`cnf` claim: DPoP or mTLS bound) is refused, and tokens with ID-token claims can be
 //!   refused per entry ([`AccessTokenValidationOptions::reject_id_token_claims`]).
-//! - Keys belong to their issuer: a token claiming issuer B is never verified with A's keys.
+//! - Keys belong to their issuer: a token claiming issuer B is never verified with A's keys
+//!   (except by an entry with `verify_iss = false`, which is such an exception on purpose:
+//!   tokens whose `iss` matches no entry are checked with its keys only).
 //! - Signature, audience and `sub` checks can not be switched off; with `verify_iss = false`
 //!   the owner still names the token's own `iss`.
 //! - Nothing is cached per token; key sets are cached per `jwks_uri` (see "Key management").

@@ -5,6 +5,7 @@
 //! message or its `params`) is [`Unreadable`]: the tool gate refuses it rather than let a
 //! more lenient MCP server read something else into it.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
@@ -17,6 +18,11 @@ const PRIVATE_NAMES: [&str; 2] = [
     "$serde_json::private::RawValue",
     "$serde_json::private::Number",
 ];
+
+/// The member names the gate reads. A name that differs from one of these only in case is
+/// refused: Go's `encoding/json` matches member names case-insensitively (folding `ſ` to
+/// `s` and the Kelvin sign to `k` too), so `"Method"` could be the method to a Go server.
+const READ_NAMES: [&str; 3] = ["method", "params", "name"];
 
 /// The body can not be read strictly; answered with a JSON-RPC parse error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +129,7 @@ impl<'de> Deserialize<'de> for Message {
 /// Reads one message object: its `method`, and `params.name` when the method is
 /// `tools/call`.
 fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<String>, A::Error> {
-    let mut names: Vec<String> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
     let mut method = None;
     let mut tool = None;
     while let Some(key) = map.next_key::<String>()? {
@@ -135,19 +141,32 @@ fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<String>, A::Erro
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        names.push(key);
+        names.insert(key);
     }
     Ok(tool.filter(|_| method.as_deref() == Some("tools/call")))
 }
 
 /// A member name the gate accepts: not repeated (parsers disagree on which one wins), not
-/// one of serde_json's private names.
-fn check_name<E: serde::de::Error>(name: &str, seen: &[String]) -> Result<(), E> {
+/// one of serde_json's private names, not a case variant of a name the gate reads.
+fn check_name<E: serde::de::Error>(name: &str, seen: &HashSet<String>) -> Result<(), E> {
     if PRIVATE_NAMES.contains(&name) {
         return Err(E::custom("a serde_json private member name"));
     }
-    if seen.iter().any(|s| s == name) {
+    if seen.contains(name) {
         return Err(E::custom("a repeated member name"));
+    }
+    if name.len() <= 8 && !READ_NAMES.contains(&name) {
+        let folded: String = name
+            .chars()
+            .map(|c| match c {
+                '\u{17F}' => 's',
+                '\u{212A}' => 'k',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        if READ_NAMES.contains(&folded.as_str()) {
+            return Err(E::custom("a case variant of a member name the gate reads"));
+        }
     }
     Ok(())
 }
@@ -164,7 +183,7 @@ impl<'de> Deserialize<'de> for Params {
                 f.write_str("JSON-RPC params")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
-                let mut names: Vec<String> = Vec::new();
+                let mut names: HashSet<String> = HashSet::new();
                 let mut name = None;
                 while let Some(key) = map.next_key::<String>()? {
                     check_name(&key, &names)?;
@@ -173,7 +192,7 @@ impl<'de> Deserialize<'de> for Params {
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
-                    names.push(key);
+                    names.insert(key);
                 }
                 Ok(Params(name))
             }
@@ -294,6 +313,11 @@ mod tests {
             r#"{"params":{"name":"a","name":"b"},"method":"tools/call"}"#,
             r#"{"$serde_json::private::RawValue":"{}"}"#,
             r#"{"method":"tools/call","params":{"$serde_json::private::Number":"1"}}"#,
+            r#"{"method":"ping","Method":"tools/call","Params":{"Name":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"a","NAME":"b"}}"#,
+            "{\"method\":\"tools/call\",\"params\":{\"name\":\"a\"},\"PARAMS\":{}}",
+            "{\"method\":\"ping\",\"Method\":\"tools/call\"}",
+            "{\"method\":\"ping\",\"param\u{17F}\":{\"name\":\"x\"}}",
         ] {
             assert_eq!(calls(bad), Err(Unreadable), "{bad:?}");
         }

@@ -103,6 +103,11 @@ impl SessionBindings {
             });
     }
 
+    /// Whether `session` is bound to anyone.
+    pub(crate) fn is_bound(&self, session: &HeaderValue) -> bool {
+        self.bound.contains_key(session.as_bytes())
+    }
+
     /// Forgets `session` (it was deleted).
     pub(crate) fn forget(&self, session: &HeaderValue) {
         self.bound.invalidate(session.as_bytes());
@@ -111,9 +116,10 @@ impl SessionBindings {
 
 /// A session id of the same shape as `id` (length, and digits, hex letters, other letters
 /// and punctuation in the same places) that no server issued: random in every letter and
-/// digit, so it names no live session (for ids of a few characters, a different one is
-/// drawn; an id without letters or digits gets a `0` appended).
-pub(crate) fn decoy(id: &HeaderValue) -> HeaderValue {
+/// digit, and redrawn while it equals `id` or is `bound` (a short or sequential id could
+/// otherwise hit a third user's session); an id without letters or digits gets a `0`
+/// appended.
+pub(crate) fn decoy(id: &HeaderValue, bound: impl Fn(&HeaderValue) -> bool) -> HeaderValue {
     let original = id.as_bytes();
     let mut state = std::collections::hash_map::RandomState::new().build_hasher();
     state.write(original);
@@ -143,6 +149,7 @@ pub(crate) fn decoy(id: &HeaderValue) -> HeaderValue {
             .collect();
         if out != original
             && let Ok(value) = HeaderValue::from_bytes(&out)
+            && !bound(&value)
         {
             return value;
         }
@@ -160,7 +167,7 @@ mod tests {
     fn decoys_keep_the_shape_and_never_the_value() {
         let id = HeaderValue::from_static("3f2b9c1e-7a4d-4e0f-9b8a-1c2d3e4f5a6b");
         for _ in 0..200 {
-            let d = decoy(&id);
+            let d = decoy(&id, |_| false);
             assert_ne!(d, id);
             assert_eq!(d.len(), id.len());
             for (a, b) in id.as_bytes().iter().zip(d.as_bytes()) {
@@ -171,7 +178,12 @@ mod tests {
                 }
             }
         }
-        assert_ne!(decoy(&HeaderValue::from_static("7")), "7");
-        assert_eq!(decoy(&HeaderValue::from_static("--")), "--0");
+        assert_ne!(decoy(&HeaderValue::from_static("7"), |_| false), "7");
+        // A bound id is never drawn.
+        for _ in 0..200 {
+            let d = decoy(&HeaderValue::from_static("7"), |d| d == "3");
+            assert!(d != "3" && d != "7", "{d:?}");
+        }
+        assert_eq!(decoy(&HeaderValue::from_static("--"), |_| false), "--0");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::Layer;
@@ -43,7 +43,9 @@ struct ToolPolicy {
 /// value in UTF-8 (a BOM, trailing data, an unfinished value, a bad escape in a member the
 /// gate reads, a member name repeated in a message or its `params`, serde_json's
 /// private member names) is refused with `400` and a JSON-RPC parse error (`-32700`);
-/// compressed bodies (`Content-Encoding` other than `identity`) get `415`, transfer codings
+/// a `Content-Type` other than `application/json` in UTF-8 (a server decoding UTF-7 or
+/// UTF-16 would read another message) and compressed bodies (`Content-Encoding` other than
+/// `identity`) get `415`, transfer codings
 /// other than `chunked` `501`, a body slower than
 /// [`body_read_timeout`](McpToolScopesLayer::body_read_timeout) `408`, and one that fails to
 /// arrive completely `400`. The MCP server never sees a partial body. Reading keeps only the
@@ -260,6 +262,14 @@ impl ToolPolicy {
                 "Unsupported Media Type: compressed MCP requests are not accepted",
             ));
         }
+        // The gate reads UTF-8; a server told another charset (UTF-7, UTF-16, …) would decode
+        // other bytes into another message. MCP clients send `application/json`.
+        if !is_json_utf8(&parts.headers) {
+            return Err(text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type: MCP requests are application/json in UTF-8",
+            ));
+        }
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
@@ -347,4 +357,26 @@ fn parse_error() -> Response<Body> {
         http::HeaderValue::from_static("application/json"),
     );
     res
+}
+
+/// Whether the request says exactly one `Content-Type`, `application/json`, with no parameter
+/// but `charset=utf-8` (any case, quoted or not).
+fn is_json_utf8(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| {
+            let Some((name, v)) = p.split_once('=') else {
+                return p.trim().is_empty();
+            };
+            name.trim().eq_ignore_ascii_case("charset")
+                && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
 }

@@ -158,8 +158,14 @@ where
                             if foreign_session {
                                 // Another user's session: the server answers as for any
                                 // session it does not know (see session.rs).
-                                let decoys: Vec<HeaderValue> =
-                                    headers.get_all(MCP_SESSION_ID).iter().map(decoy).collect();
+                                let bindings = this.auth.inner.sessions.as_ref();
+                                let taken =
+                                    |d: &HeaderValue| bindings.is_some_and(|b| b.is_bound(d));
+                                let decoys: Vec<HeaderValue> = headers
+                                    .get_all(MCP_SESSION_ID)
+                                    .iter()
+                                    .map(|id| decoy(id, taken))
+                                    .collect();
                                 headers.remove(MCP_SESSION_ID);
                                 for d in decoys {
                                     headers.append(MCP_SESSION_ID, d);

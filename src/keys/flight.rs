@@ -50,7 +50,7 @@ impl Shared {
         reason: &'static str,
     ) -> Arc<Snapshot> {
         let ticket = self.join_or_start(id, seen, reason, |_| true);
-        Self::wait(ticket).await
+        self.wait(ticket).await
     }
 
     /// Like [`attempt_once`](Self::attempt_once) for an unknown key id: joins a running
@@ -66,7 +66,7 @@ impl Shared {
         let ticket = self.join_or_start(id, seen, "unknown_kid", |last_start| {
             last_start.is_none_or(|t| now >= later(t, cooldown))
         })?;
-        Some(Self::wait(Some(ticket)).await)
+        Some(self.wait(Some(ticket)).await)
     }
 
     /// Starts an attempt in the background unless one is running; does not wait.
@@ -131,11 +131,18 @@ impl Shared {
         Some(ticket)
     }
 
-    /// Waits for the attempt behind `ticket`; an attempt that ended without a result (the
-    /// store was dropped, no runtime to run it) answers "no keys".
-    async fn wait(ticket: Option<Ticket>) -> Arc<Snapshot> {
+    /// Waits for the attempt behind `ticket`, at most twice the fetch timeout (discovery and
+    /// key set) and a second; an attempt that ends without a result (the store was dropped,
+    /// no runtime drives its task) answers "no keys".
+    async fn wait(&self, ticket: Option<Ticket>) -> Arc<Snapshot> {
+        let deadline = self
+            .opts
+            .fetch_timeout
+            .saturating_mul(2)
+            .saturating_add(std::time::Duration::from_secs(1));
         if let Some(mut ticket) = ticket
-            && let Ok(snapshot) = ticket.wait_for(Option::is_some).await
+            && let Ok(Ok(snapshot)) =
+                tokio::time::timeout(deadline, ticket.wait_for(Option::is_some)).await
             && let Some(snapshot) = snapshot.as_ref()
         {
             return snapshot.clone();

@@ -429,6 +429,47 @@ async fn odd_bodies_never_slip_past_and_never_arrive_half_read() {
     .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
+    // A charset other than UTF-8 (a Node server decodes UTF-7 into another message), another
+    // media type, or none: 415. UTF-8 spelled any way is fine.
+    let admin_call = call(1, "admin_report").to_string();
+    for content_type in [
+        Some("application/json; charset=utf-7"),
+        Some("application/json;charset=UTF-16"),
+        Some("text/plain"),
+        Some("application/json; boundary=x"),
+        None,
+    ] {
+        let mut req = Request::post("/mcp").header("authorization", format!("Bearer {user}"));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let r = send_req(&app, req.body(Body::from(admin_call.clone())).unwrap()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+    }
+    for content_type in [
+        "application/json; charset=UTF-8",
+        "Application/JSON;charset=\"utf-8\"",
+    ] {
+        let r = send_req(
+            &app,
+            Request::post("/mcp")
+                .header("authorization", format!("Bearer {user}"))
+                .header("content-type", content_type)
+                .body(Body::from(admin_call.clone()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{content_type}: read, and checked"
+        );
+    }
+
     // Transfer codings other than chunked can not be checked either: 501.
     let r = send_req(
         &app,
