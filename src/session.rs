@@ -21,7 +21,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 use moka::sync::Cache;
 
-use crate::config::SessionOptions;
+use crate::config::{MAX_DURATION, SessionOptions};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::owner::ResourceOwner;
 
@@ -61,11 +61,11 @@ impl SessionBindings {
         if !opts.enabled {
             return Ok(None);
         }
-        if opts.capacity == 0 || opts.idle.is_zero() {
+        if opts.capacity == 0 || opts.idle.is_zero() || opts.idle > MAX_DURATION {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidValue,
                 "mcp_session_binding_limits",
-                "capacity and idle time must be greater than zero (or use bind_mcp_sessions(false))",
+                "capacity and idle time must be greater than zero, idle time at most 365 days (or use bind_mcp_sessions(false))",
             ));
         }
         Ok(Some(Self {

@@ -27,12 +27,21 @@ pub(crate) fn is_loopback_host(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
-    host.eq_ignore_ascii_case("localhost")
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    // `*.localhost` resolves to this machine (RFC 6761 §6.3); `0.0.0.0` and `[::]` reach
+    // it too, as does an IPv4-mapped loopback address.
+    name == "localhost"
+        || name.ends_with(".localhost")
         || host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            .is_ok_and(|ip| {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || matches!(ip, std::net::IpAddr::V6(v6)
+                        if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_unspecified()))
+            })
 }
 
 /// Checks the canonical URL rules (SPEC §6) and returns it parsed.

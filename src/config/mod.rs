@@ -233,6 +233,9 @@ pub(crate) struct JwksOptions {
     pub(crate) allow_insecure_http: bool,
 }
 
+/// The longest duration any setting may take (timers and caches hold far less).
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// Defaults, published as associated constants of `ResourceServerAuth`.
 pub(crate) const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub(crate) const DEFAULT_JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
@@ -296,6 +299,20 @@ impl JwksOptions {
                 "jwks_max_backoff",
                 "must not be shorter than jwks_refetch_cooldown",
             );
+        }
+        // Beyond these, timers and caches can not represent the durations.
+        for (field, value) in [
+            ("jwks_cache_ttl", self.ttl),
+            ("jwks_cache_ttl_bounds", self.max_ttl),
+            ("jwks_stale_if_error", self.stale_if_error),
+            ("jwks_refetch_cooldown", self.refetch_cooldown),
+            ("jwks_max_backoff", self.max_backoff),
+            ("jwks_fetch_timeout", self.fetch_timeout),
+            ("jwks_connect_timeout", self.connect_timeout),
+        ] {
+            if value > MAX_DURATION {
+                return invalid(field, "must be at most 365 days");
+            }
         }
         Ok(())
     }

@@ -234,6 +234,11 @@ mod tests {
             "https://localhost/jwks",
             "https://[::1]/jwks",
             "https://127.1/jwks",
+            "https://0.0.0.0/jwks",
+            "https://[::]/jwks",
+            "https://[::ffff:127.0.0.1]/jwks",
+            "https://metadata.localhost/jwks",
+            "https://LOCALHOST./jwks",
         ] {
             assert!(check_jwks_uri(local, false, false).is_err(), "{local}");
             assert!(check_jwks_uri(local, true, false).is_ok(), "{local}");

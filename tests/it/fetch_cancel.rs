@@ -188,6 +188,31 @@ async fn a_kid_published_after_it_was_first_seen_is_accepted_after_one_cooldown(
 }
 
 #[test]
+fn durations_beyond_a_year_are_refused_at_build() {
+    let year = Duration::from_secs(366 * 86_400);
+    let base = || {
+        ResourceServerAuth::builder()
+            .canonical_url(CANON)
+            .authorization_server(protected_resource::AuthorizationServerEntry::new(
+                "https://as.example.com",
+            ))
+    };
+    for (field, builder) in [
+        ("jwks_stale_if_error", base().jwks_stale_if_error(year)),
+        ("jwks_max_backoff", base().jwks_max_backoff(year)),
+        ("jwks_cache_ttl", base().jwks_cache_ttl(year)),
+        (
+            "mcp_session_binding_limits",
+            base().mcp_session_binding_limits(10, Duration::MAX),
+        ),
+    ] {
+        let err = builder.build().unwrap_err();
+        assert_eq!(err.field(), field);
+        assert_eq!(err.kind(), ConfigErrorKind::InvalidValue);
+    }
+}
+
+#[test]
 fn the_refetch_cooldown_is_at_least_a_second() {
     for short in [Duration::ZERO, Duration::from_millis(999)] {
         let err = ResourceServerAuth::builder()
