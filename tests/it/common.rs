@@ -136,3 +136,15 @@ pub async fn skip(d: std::time::Duration) {
     tokio::time::advance(d).await;
     tokio::time::resume();
 }
+
+/// Waits (real time, generous bound) until `cond` holds.
+pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

@@ -44,18 +44,6 @@ async fn hang_up(client: &reqwest::Client, url: &str, token: &str) {
     );
 }
 
-/// Waits (real time, generous bound) until `cond` holds.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let started = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_hanging_up_mid_fetch_cause_no_further_fetch() {
     for h2 in [false, true] {

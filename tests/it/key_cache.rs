@@ -14,18 +14,6 @@ use protected_resource::testkit::{JwksBehavior, MockAuthorizationServer, unsigne
 use protected_resource::{ResourceServerAuth, ResourceServerAuthBuilder};
 use serde_json::json;
 
-/// Waits (real time, generous bound) until `cond` holds.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let started = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 fn builder(server: &MockAuthorizationServer) -> ResourceServerAuthBuilder {
     ResourceServerAuth::builder()
         .canonical_url(CANON)
