@@ -1,4 +1,4 @@
-//! Peak heap memory per request through `ProtectedResourceLayer` + `McpToolScopesLayer`, next to
+//! Peak heap memory per request through `ProtectedResourceLayer` + `McpScopesLayer`, next to
 //! what a `serde_json::Value` parse (what the tool gate did before 0.2) and an `IgnoredAny` pass
 //! of the same body hold at their peak, measured in one run.
 //!
@@ -24,7 +24,7 @@ use http::Request;
 use peak_alloc::PeakAlloc;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    McpToolScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement,
+    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement,
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -161,7 +161,7 @@ fn main() {
         (server, auth, token)
     });
     let stack = ProtectedResourceLayer::new(auth).layer(
-        McpToolScopesLayer::new()
+        McpScopesLayer::new()
             .tool(
                 "echo",
                 ScopeRequirement::all(["mcp:tools"]).expect("a valid scope"),

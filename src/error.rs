@@ -30,6 +30,8 @@ pub enum ConfigErrorKind {
     InvalidValue,
     /// The HTTP client for fetching keys could not be built.
     HttpClient,
+    /// An MCP policy rule can not be used (a malformed resource URI template).
+    InvalidPolicy,
 }
 
 /// A configuration value that can not be used. The message names the field or environment

@@ -15,8 +15,8 @@ use crate::challenge;
 use crate::env;
 use crate::keys::KeySet;
 use crate::keys::discovery::{Reading, read_document};
-use crate::mcp_body;
 use crate::testkit::{MockAuthorizationServer, SigningKey};
+use crate::{mcp_arguments, mcp_body};
 
 /// The `Authorization` header: a token handed on is a non-empty `b64token` within the cap.
 pub fn authorization_header(value: &[u8], query: Option<&str>) {
@@ -57,26 +57,36 @@ pub fn metadata(body: &[u8]) {
     }
 }
 
-/// The tool gate's classifier, against a full parse: whatever the gate reads as "these
-/// tools are called" is exactly what serde_json's own value tree says, whenever serde_json
-/// can parse the body at all.
-pub fn tool_calls(body: &[u8]) {
-    let Ok(gate) = mcp_body::tool_calls(body) else {
+/// The MCP gate's classifier, against a full parse: for every message the gate reads the
+/// same `method`, `params.name` and `params.uri` as serde_json's own value tree, and the same
+/// `params.arguments` when a rule asks for them, whenever serde_json can parse the body at all.
+pub fn mcp_messages(body: &[u8]) {
+    let Ok(gate) = mcp_body::messages(body) else {
         return;
     };
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return;
     };
-    let messages = match &value {
-        serde_json::Value::Array(batch) => batch.iter().collect(),
-        one => vec![one],
+    let (full, batch): (Vec<&serde_json::Value>, bool) = match &value {
+        serde_json::Value::Array(list) => (list.iter().collect(), true),
+        one @ serde_json::Value::Object(_) => (vec![one], false),
+        _ => (Vec::new(), false),
     };
-    let full: Vec<String> = messages
-        .into_iter()
-        .filter(|m| m.get("method").and_then(|v| v.as_str()) == Some("tools/call"))
-        .filter_map(|m| m.get("params")?.get("name")?.as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(gate, full);
+    assert_eq!(gate.batch, batch);
+    assert_eq!(gate.list.len(), full.len());
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    for (i, (read, message)) in gate.list.iter().zip(full).enumerate() {
+        let params = message.get("params");
+        assert_eq!(read.method, text(message.get("method")));
+        assert_eq!(read.name, text(params.and_then(|p| p.get("name"))));
+        assert_eq!(read.uri, text(params.and_then(|p| p.get("uri"))));
+        if let Ok(arguments) = mcp_arguments::arguments(body, i) {
+            let expected = params
+                .filter(|p| p.is_object())
+                .and_then(|p| p.get("arguments"));
+            assert_eq!(arguments.as_ref(), expected);
+        }
+    }
 }
 
 /// The environment's JSON list of authorization servers: an error or entries, never a panic.

@@ -65,15 +65,17 @@
 //! - a route: [`RequireScopesLayer`] (all-of, any-of, alternatives: [`ScopeRequirement`]);
 //! - a handler: [`ResourceOwner::require_scopes`] / [`ResourceOwner::require`], whose error
 //!   [`InsufficientScope`] is an axum response;
-//! - MCP tools: [`McpToolScopesLayer`] checks every `tools/call` in a request body (single or
-//!   batch) against per-tool requirements before the MCP server runs;
+//! - MCP: [`McpScopesLayer`] checks every `tools/call`, `prompts/get`, `resources/read` and
+//!   `resources/subscribe` in a request (single or batch; from the MCP 2026-07-28 headers or
+//!   the body) against per-tool, per-prompt and per-resource requirements, fixed or computed
+//!   from the call's arguments ([`McpRequirement`]), before the MCP server runs;
 //! - hierarchies: [`ResourceServerAuthBuilder::scope_implies`] (`mcp:admin` implies
 //!   `mcp:write`), applied by every check above and by [`ResourceOwner::has_scope`].
 //!
 //! ```
 //! use axum::{Router, routing::post};
 //! use protected_resource::{
-//!     InsufficientScope, McpToolScopesLayer, ProtectedResourceLayer, RequireScopesLayer,
+//!     InsufficientScope, McpScopesLayer, ProtectedResourceLayer, RequireScopesLayer,
 //!     ResourceOwner, ResourceServerAuth, ScopeRequirement, testkit::MockAuthorizationServer,
 //! };
 //! use tower::ServiceExt;
@@ -111,10 +113,23 @@
 //!     "Bearer error=\"insufficient_scope\", scope=\"files:write\", \
 //!      resource_metadata=\"http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp\""
 //! );
-//! # let _ = McpToolScopesLayer::new().tool("admin_report", ScopeRequirement::all(["mcp:admin"])?);
+//! # let _ = McpScopesLayer::new().tool("admin_report", ScopeRequirement::all(["mcp:admin"])?);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## MCP 2025 and 2026 revisions
+//! The layers serve both generations of MCP clients on one endpoint:
+//!
+//! | | MCP 2025-06-18 / 2025-11-25 | MCP 2026-07-28 |
+//! |---|---|---|
+//! | protocol state | sessions (`Mcp-Session-Id`), bound by the layer to the (`iss`, `sub`) that opened them | none: every request stands alone (`server/discover`, `_meta` in each request) |
+//! | what [`McpScopesLayer`] reads | the body of every `POST` | the body, and `Mcp-Method` / `Mcp-Name`, which must agree with it (`400`, JSON-RPC `-32020` otherwise, before any scope decision); with [`McpScopesLayer::decide_from_headers`] the headers alone |
+//! | scope checks per tool, prompt, resource | the same policy, the same `403` challenge | the same |
+//!
+//! A request speaks 2026-07-28 when it carries `MCP-Protocol-Version: 2026-07-28`. The gate
+//! decides any other request from its body, and refuses it too when it sends an `Mcp-Method`
+//! or `Mcp-Name` that disagrees with that body.
 //!
 //! ## Key management
 //! Every request needs its issuer's keys, so key handling is built to keep valid users in
@@ -299,12 +314,16 @@ pub mod future;
 pub mod fuzzing;
 mod gate;
 mod layer;
+mod mcp_admit;
+mod mcp_arguments;
 mod mcp_body;
+mod mcp_headers;
+mod mcp_policy;
+mod mcp_scopes;
 mod require_scopes;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;
-mod tools;
 
 pub use crate::algorithm::Algorithm;
 pub use crate::auth::{JwksTokenValidator, ResourceServerAuth};
@@ -314,7 +333,9 @@ pub use crate::cors::AllowedOrigins;
 pub use crate::error::{ConfigError, ConfigErrorKind, ValidationError, ValidationErrorKind};
 pub use crate::keys::{KeySetStats, WarmUpError, WarmUpFailure};
 pub use crate::layer::{ProtectedResource, ProtectedResourceLayer};
+pub use crate::mcp_policy::{McpOperation, McpOperationKind, McpRequirement};
+#[allow(deprecated)]
+pub use crate::mcp_scopes::{McpScopes, McpScopesLayer, McpToolScopes, McpToolScopesLayer};
 pub use crate::owner::{MissingResourceOwner, ResourceOwner};
 pub use crate::require_scopes::{RequireScopes, RequireScopesLayer};
 pub use crate::scope::{InsufficientScope, ScopeRequirement};
-pub use crate::tools::{McpToolScopes, McpToolScopesLayer};

@@ -1,8 +1,8 @@
-//! What an MCP `POST` body asks for, read strictly and without building a value tree: the
-//! names of the tools its `tools/call` messages call. A body that can not be read this way
-//! (not UTF-8, not exactly one JSON value, nesting past the parser's limit, a bad escape in a
-//! member the gate reads, a repeated member name or one of serde_json's private names in a
-//! message or its `params`) is [`Unreadable`]: the tool gate refuses it rather than let a
+//! What an MCP `POST` body asks for, read strictly and without building a value tree: for
+//! each JSON-RPC message its `method`, `id`, `params.name` and `params.uri`. A body that can not
+//! be read this way (not UTF-8, not exactly one JSON value, nesting past the parser's limit, a
+//! bad escape in a member the gate reads, a repeated member name or one of serde_json's private
+//! names in a message or its `params`) is [`Unreadable`]: the gate refuses it rather than let a
 //! more lenient MCP server read something else into it.
 
 use std::collections::HashSet;
@@ -22,128 +22,157 @@ const PRIVATE_NAMES: [&str; 2] = [
 /// The member names the gate reads. A name that differs from one of these only in case is
 /// refused: Go's `encoding/json` matches member names case-insensitively (folding `ſ` to
 /// `s` and the Kelvin sign to `k` too), so `"Method"` could be the method to a Go server.
-const READ_NAMES: [&str; 3] = ["method", "params", "name"];
+const READ_NAMES: [&str; 4] = ["method", "params", "name", "uri"];
 
 /// The body can not be read strictly; answered with a JSON-RPC parse error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unreadable;
 
-/// The names of the tools the body's `tools/call` messages (one message or a batch) call.
-/// Messages of other methods, and `tools/call` messages without a string `params.name`
-/// (which no server runs), name nothing.
-pub(crate) fn tool_calls(body: &[u8]) -> Result<Vec<String>, Unreadable> {
+/// What the gate reads of one JSON-RPC message. Members that are not strings (or, for `id`,
+/// not a string or a number) read as `None`; an element of a batch that is not an object reads
+/// as all `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Message {
+    /// `method`.
+    pub(crate) method: Option<String>,
+    /// `id`, a string or a number, to answer with.
+    pub(crate) id: Option<serde_json::Value>,
+    /// `params.name` (tools and prompts).
+    pub(crate) name: Option<String>,
+    /// `params.uri` (resources).
+    pub(crate) uri: Option<String>,
+}
+
+impl Message {
+    /// What the message names, by its method: the tool of a `tools/call`, the prompt of a
+    /// `prompts/get`, the resource of `resources/read`, `resources/subscribe` or
+    /// `resources/unsubscribe`; `None` for other methods (the `Mcp-Name` rules of MCP
+    /// 2026-07-28).
+    pub(crate) fn target(&self) -> Option<&str> {
+        match self.method.as_deref()? {
+            "tools/call" | "prompts/get" => self.name.as_deref(),
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.uri.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The messages of a body: one, or the elements of a batch. A body that is a JSON scalar
+/// holds no message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Messages {
+    pub(crate) list: Vec<Message>,
+    pub(crate) batch: bool,
+}
+
+/// Reads a body strictly.
+pub(crate) fn messages(body: &[u8]) -> Result<Messages, Unreadable> {
     // serde_json skips ignored strings without checking their UTF-8: check it all first.
     let text = std::str::from_utf8(body).map_err(|_| Unreadable)?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let Calls(calls) = Calls::deserialize(&mut de).map_err(|_| Unreadable)?;
+    let read = Messages::deserialize(&mut de).map_err(|_| Unreadable)?;
     // Exactly one value: trailing data (a second value, garbage) is refused.
     de.end().map_err(|_| Unreadable)?;
-    Ok(calls)
+    Ok(read)
 }
 
-/// The tool names of a whole body.
-struct Calls(Vec<String>);
+/// Visitor methods for the scalars a visitor skips, answering `$value`.
+macro_rules! skip_scalars {
+    ($ty:ty, $value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<$ty, E> {
+            Ok($value)
+        }
+    };
+}
 
-impl<'de> Deserialize<'de> for Calls {
+impl<'de> Deserialize<'de> for Messages {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Calls;
+            type Value = Messages;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON-RPC message or batch")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Calls, A::Error> {
-                Ok(Calls(message(map)?.into_iter().collect()))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Messages, A::Error> {
+                Ok(Messages {
+                    list: vec![message(map)?],
+                    batch: false,
+                })
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Calls, A::Error> {
-                let mut calls = Vec::new();
-                while let Some(Message(call)) = seq.next_element::<Message>()? {
-                    calls.extend(call);
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
+                let mut list = Vec::new();
+                while let Some(Element(m)) = seq.next_element::<Element>()? {
+                    list.push(m);
                 }
-                Ok(Calls(calls))
+                Ok(Messages { list, batch: true })
             }
             // Scalars are no message: the server answers them with its own error.
-            fn visit_bool<E>(self, _: bool) -> Result<Calls, E> {
-                Ok(Calls(Vec::new()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Calls, E> {
-                Ok(Calls(Vec::new()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Calls, E> {
-                Ok(Calls(Vec::new()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Calls, E> {
-                Ok(Calls(Vec::new()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Calls, E> {
-                Ok(Calls(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Calls, E> {
-                Ok(Calls(Vec::new()))
-            }
+            skip_scalars!(Messages, Messages::default());
         }
         d.deserialize_any(V)
     }
 }
 
-/// One element of a batch: the tool it calls, if it is a `tools/call`.
-struct Message(Option<String>);
+/// One element of a batch.
+struct Element(Message);
 
-impl<'de> Deserialize<'de> for Message {
+impl<'de> Deserialize<'de> for Element {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Message;
+            type Value = Element;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON-RPC message")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Message, A::Error> {
-                message(map).map(Message)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
+                message(map).map(Element)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Message, A::Error> {
-                drain_seq(seq).map(|()| Message(None))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element, A::Error> {
+                drain_seq(seq).map(|()| Element(Message::default()))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Message, E> {
-                Ok(Message(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Message, E> {
-                Ok(Message(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Message, E> {
-                Ok(Message(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Message, E> {
-                Ok(Message(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Message, E> {
-                Ok(Message(None))
-            }
-            fn visit_unit<E>(self) -> Result<Message, E> {
-                Ok(Message(None))
-            }
+            skip_scalars!(Element, Element(Message::default()));
         }
         d.deserialize_any(V)
     }
 }
 
-/// Reads one message object: its `method`, and `params.name` when the method is
-/// `tools/call`.
-fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<String>, A::Error> {
+/// Reads one message object.
+fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
     let mut names: HashSet<String> = HashSet::new();
-    let mut method = None;
-    let mut tool = None;
+    let mut read = Message::default();
     while let Some(key) = map.next_key::<String>()? {
         check_name(&key, &names)?;
         match key.as_str() {
-            "method" => method = map.next_value::<MaybeString>()?.0,
-            "params" => tool = map.next_value::<Params>()?.0,
+            "method" => read.method = map.next_value::<MaybeString>()?.0,
+            "id" => read.id = map.next_value::<MaybeId>()?.0,
+            "params" => {
+                let Params { name, uri } = map.next_value::<Params>()?;
+                (read.name, read.uri) = (name, uri);
+            }
             _ => {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         names.insert(key);
     }
-    Ok(tool.filter(|_| method.as_deref() == Some("tools/call")))
+    Ok(read)
 }
 
 /// A member name the gate accepts: not repeated (parsers disagree on which one wins), not
@@ -171,8 +200,12 @@ fn check_name<E: serde::de::Error>(name: &str, seen: &HashSet<String>) -> Result
     Ok(())
 }
 
-/// `params`: its `name` when it is an object with a string `name`.
-struct Params(Option<String>);
+/// `params`: its string `name` and `uri` when it is an object.
+#[derive(Default)]
+struct Params {
+    name: Option<String>,
+    uri: Option<String>,
+}
 
 impl<'de> Deserialize<'de> for Params {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -184,39 +217,24 @@ impl<'de> Deserialize<'de> for Params {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
                 let mut names: HashSet<String> = HashSet::new();
-                let mut name = None;
+                let mut params = Params::default();
                 while let Some(key) = map.next_key::<String>()? {
                     check_name(&key, &names)?;
-                    if key == "name" {
-                        name = map.next_value::<MaybeString>()?.0;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                    match key.as_str() {
+                        "name" => params.name = map.next_value::<MaybeString>()?.0,
+                        "uri" => params.uri = map.next_value::<MaybeString>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
                     names.insert(key);
                 }
-                Ok(Params(name))
+                Ok(params)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
-                drain_seq(seq).map(|()| Params(None))
+                drain_seq(seq).map(|()| Params::default())
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Params, E> {
-                Ok(Params(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Params, E> {
-                Ok(Params(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Params, E> {
-                Ok(Params(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Params, E> {
-                Ok(Params(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Params, E> {
-                Ok(Params(None))
-            }
-            fn visit_unit<E>(self) -> Result<Params, E> {
-                Ok(Params(None))
-            }
+            skip_scalars!(Params, Params::default());
         }
         d.deserialize_any(V)
     }
@@ -267,6 +285,50 @@ impl<'de> Deserialize<'de> for MaybeString {
     }
 }
 
+/// A JSON-RPC `id` (a string or a number, read strictly), or `None` for any other value.
+struct MaybeId(Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for MaybeId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC id")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<MaybeId, E> {
+                Ok(MaybeId(serde_json::Number::from_f64(v).map(Into::into)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeId, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeId(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeId, A::Error> {
+                drain_seq(seq).map(|()| MaybeId(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(())
@@ -276,8 +338,45 @@ fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
 mod tests {
     use super::*;
 
+    /// The tools the body's `tools/call` messages call.
     fn calls(s: &str) -> Result<Vec<String>, Unreadable> {
         tool_calls(s.as_bytes())
+    }
+
+    fn tool_calls(body: &[u8]) -> Result<Vec<String>, Unreadable> {
+        Ok(messages(body)?
+            .list
+            .into_iter()
+            .filter(|m| m.method.as_deref() == Some("tools/call"))
+            .filter_map(|m| m.name)
+            .collect())
+    }
+
+    #[test]
+    fn every_message_is_read_with_its_target() {
+        let read = messages(
+            br#"[{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"admin://report","name":"n"}},
+                {"id":7,"method":"prompts/get","params":{"name":"brief","arguments":{"uri":"x"}}},
+                {"method":"tools/list","id":null},
+                5]"#,
+        )
+        .unwrap();
+        assert!(read.batch);
+        let targets: Vec<_> = read.list.iter().map(Message::target).collect();
+        assert_eq!(targets, [Some("admin://report"), Some("brief"), None, None]);
+        assert_eq!(read.list[0].id, Some("a".into()));
+        assert_eq!(read.list[1].id, Some(7.into()));
+        assert_eq!(read.list[2].id, None);
+        assert_eq!(read.list[3], Message::default());
+        let one = messages(br#"{"method":"resources/subscribe","params":{"uri":"u"}}"#).unwrap();
+        assert!(!one.batch);
+        assert_eq!(one.list[0].target(), Some("u"));
+        assert_eq!(messages(b"null").unwrap(), Messages::default());
+        // A case variant of `uri` is refused like one of `name`.
+        assert_eq!(
+            messages(br#"{"method":"resources/read","params":{"uri":"a","URI":"b"}}"#),
+            Err(Unreadable)
+        );
     }
 
     #[test]

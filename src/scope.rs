@@ -162,7 +162,7 @@ pub(crate) struct ScopeContext {
 /// Every scope check of the crate answers with it:
 /// [`ResourceOwner::require`](crate::ResourceOwner::require),
 /// [`RequireScopesLayer`](crate::RequireScopesLayer) and
-/// [`McpToolScopesLayer`](crate::McpToolScopesLayer). As the MCP authorization specification
+/// [`McpScopesLayer`](crate::McpScopesLayer). As the MCP authorization specification
 /// asks ("Runtime Insufficient Scope Errors", RFC 6750 §3.1), the answer is
 ///
 /// ```text

@@ -239,7 +239,7 @@ impl ResourceServerAuthBuilder {
     /// and apply to every scope check: [`ResourceOwner::has_scope`](crate::ResourceOwner::has_scope),
     /// [`ResourceOwner::require`](crate::ResourceOwner::require),
     /// [`RequireScopesLayer`](crate::RequireScopesLayer) and
-    /// [`McpToolScopesLayer`](crate::McpToolScopesLayer). They never change what a challenge
+    /// [`McpScopesLayer`](crate::McpScopesLayer). They never change what a challenge
     /// asks for. Scopes must be RFC 6750 scope tokens (checked by `build`).
     pub fn scope_implies<S: Into<String>>(
         mut self,

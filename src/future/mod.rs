@@ -1,8 +1,8 @@
 //! The response futures of the crate's services, as tower keeps them
 //! (`tower::timeout::future::ResponseFuture`): [`ResponseFuture`] of
 //! [`ProtectedResource`](crate::ProtectedResource), [`RequireScopesFuture`] of
-//! [`RequireScopes`](crate::RequireScopes) and [`McpToolScopesFuture`] of
-//! [`McpToolScopes`](crate::McpToolScopes).
+//! [`RequireScopes`](crate::RequireScopes) and [`McpScopesFuture`] of
+//! [`McpScopes`](crate::McpScopes).
 
 pub(crate) mod gate;
 
@@ -91,25 +91,28 @@ where
 
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
 
-/// The response future of [`McpToolScopes`](crate::McpToolScopes).
-pub struct McpToolScopesFuture<E> {
+/// The response future of [`McpScopes`](crate::McpScopes).
+pub struct McpScopesFuture<E> {
     inner: BoxedResponse<E>,
 }
 
-impl<E> McpToolScopesFuture<E> {
+impl<E> McpScopesFuture<E> {
     pub(crate) fn new(inner: BoxedResponse<E>) -> Self {
         Self { inner }
     }
 }
 
-impl<E> fmt::Debug for McpToolScopesFuture<E> {
+impl<E> fmt::Debug for McpScopesFuture<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpToolScopesFuture")
-            .finish_non_exhaustive()
+        f.debug_struct("McpScopesFuture").finish_non_exhaustive()
     }
 }
 
-impl<E> Future for McpToolScopesFuture<E> {
+/// The former name of [`McpScopesFuture`].
+#[deprecated(since = "0.2.0", note = "renamed to McpScopesFuture")]
+pub type McpToolScopesFuture<E> = McpScopesFuture<E>;
+
+impl<E> Future for McpScopesFuture<E> {
     type Output = Result<Response<Body>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -219,7 +219,7 @@ fn the_advertised_authorization_server_must_be_a_url_even_when_it_is_the_issuer(
 #[tokio::test]
 async fn scope_services_are_built_directly_and_give_access_to_the_inner_service() {
     use protected_resource::{
-        McpToolScopes, McpToolScopesLayer, RequireScopes, RequireScopesLayer, ScopeRequirement,
+        McpScopes, McpScopesLayer, RequireScopes, RequireScopesLayer, ScopeRequirement,
     };
     let inner = tower::service_fn(|_: Request<Body>| async {
         Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
@@ -239,8 +239,8 @@ async fn scope_services_are_built_directly_and_give_access_to_the_inner_service(
     let _ = scopes.into_inner();
     let _: RequireScopesLayer = RequireScopes::<()>::layer(requirement.clone());
 
-    let layer = McpToolScopesLayer::new().tool("admin_report", requirement);
-    let mut tools = McpToolScopes::new(inner, layer);
+    let layer = McpScopesLayer::new().tool("admin_report", requirement);
+    let mut tools = McpScopes::new(inner, layer);
     let _: &mut _ = tools.get_mut();
     let _: &_ = tools.get_ref();
     let res = tools
@@ -251,9 +251,12 @@ async fn scope_services_are_built_directly_and_give_access_to_the_inner_service(
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let _ = tools.into_inner();
     assert_eq!(
-        McpToolScopesLayer::DEFAULT_MAX_BODY_BYTES,
+        McpScopesLayer::DEFAULT_MAX_BODY_BYTES,
         4 * 1024 * 1024,
         "the documented default"
     );
-    let _: McpToolScopesLayer = McpToolScopes::<()>::layer();
+    let _: McpScopesLayer = McpScopes::<()>::layer();
+    // The 0.2 names still compile, deprecated.
+    #[allow(deprecated)]
+    let _: protected_resource::McpToolScopesLayer = McpScopesLayer::new();
 }

@@ -8,6 +8,8 @@ mod discovery;
 mod fetch_cancel;
 mod key_cache;
 mod keys;
+mod mcp_app;
+mod mcp_operations;
 mod mcp_whoami;
 mod metadata_config;
 mod providers;

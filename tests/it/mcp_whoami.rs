@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    McpToolScopesLayer, ProtectedResourceLayer, ResourceOwner, ResourceServerAuth, ScopeRequirement,
+    McpScopesLayer, ProtectedResourceLayer, ResourceOwner, ResourceServerAuth, ScopeRequirement,
 };
 use rmcp::handler::server::tool::Extension;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -173,7 +173,7 @@ impl Harness {
             Arc::new(LocalSessionManager::default()),
             StreamableHttpServerConfig::default(),
         );
-        let tools = McpToolScopesLayer::new().tool(
+        let tools = McpScopesLayer::new().tool(
             "admin_report",
             ScopeRequirement::all(["mcp:admin"]).unwrap(),
         );

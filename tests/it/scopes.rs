@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    InsufficientScope, McpToolScopesLayer, ProtectedResourceLayer, RequireScopesLayer,
-    ResourceOwner, ResourceServerAuth, ScopeRequirement,
+    InsufficientScope, McpScopesLayer, ProtectedResourceLayer, RequireScopesLayer, ResourceOwner,
+    ResourceServerAuth, ScopeRequirement,
 };
 use serde_json::json;
 use tower::ServiceExt;
@@ -50,7 +50,7 @@ impl Seen {
 
 /// `/mcp` echoes its body; `/admin` needs `mcp:admin` (route layer); `/either` needs any of
 /// `mcp:write`/`mcp:other`; `/handler` checks `mcp:write` in the handler.
-fn router(auth: ResourceServerAuth, tools: Option<McpToolScopesLayer>, seen: &Seen) -> Router {
+fn router(auth: ResourceServerAuth, tools: Option<McpScopesLayer>, seen: &Seen) -> Router {
     let record = |seen: Seen| {
         move |body: Bytes| {
             let seen = seen.clone();
@@ -233,8 +233,8 @@ fn call(id: u64, tool: &str) -> serde_json::Value {
            "params": {"name": tool, "arguments": {}}})
 }
 
-fn tools_layer() -> McpToolScopesLayer {
-    McpToolScopesLayer::new()
+fn tools_layer() -> McpScopesLayer {
+    McpScopesLayer::new()
         .tool(
             "admin_report",
             ScopeRequirement::all(["mcp:admin"]).unwrap(),
@@ -574,7 +574,7 @@ async fn a_trickling_body_is_cut_off_with_408() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(seen.count(), 0);
     assert_eq!(
-        McpToolScopesLayer::DEFAULT_BODY_READ_TIMEOUT,
+        McpScopesLayer::DEFAULT_BODY_READ_TIMEOUT,
         std::time::Duration::from_secs(30)
     );
 }
@@ -589,7 +589,7 @@ async fn a_client_stepping_up_twice_keeps_what_it_had() {
         .build()
         .unwrap();
     let seen = Seen::default();
-    let layer = McpToolScopesLayer::new()
+    let layer = McpScopesLayer::new()
         .tool(
             "write_file",
             ScopeRequirement::all(["files:write"]).unwrap(),

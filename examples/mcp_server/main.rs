@@ -15,8 +15,11 @@
 //! | `MCP_SERVER_AUTH_CANONICAL_URL` | `http://127.0.0.1:<port>/mcp` |
 //! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | the embedded development server |
 //! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none |
+//! | `MCP_SERVER_TOOL_GATE` | `body`: the scope gate reads every `POST` body; `headers`: it decides MCP 2026-07-28 requests from their `Mcp-Method` / `Mcp-Name` headers without buffering the body (rmcp refuses a body that disagrees with them) |
 //!
-//! The MCP endpoint is served at the path of the canonical URL. Tools:
+//! The MCP endpoint is served at the path of the canonical URL, for MCP 2025-06-18 and
+//! 2025-11-25 clients (sessions) and 2026-07-28 clients (no sessions, `server/discover`)
+//! alike. Tools, prompts and resources:
 //!
 //! - `whoami` (any valid token) answers a JSON object with the caller's `user_id` (the
 //!   token's `sub`), `issuer`, `client_id` and `scopes`, read from the `ResourceOwner` the
@@ -26,7 +29,12 @@
 //!   `WWW-Authenticate: Bearer error="insufficient_scope", scope="mcp:admin mcp:tools", resource_metadata="…"`
 //!   (the required scope, then the granted scopes the server advertises)
 //!   before the MCP server runs (so clients can step up), otherwise it answers a JSON object
-//!   with `report` and `requested_by`.
+//!   with `report` and `requested_by`;
+//! - the prompt `admin_brief` and the resource `admin://report` require `mcp:admin` too, and
+//!   are refused with the same 403 challenge.
+//!
+//! A 2026-07-28 request whose `Mcp-Method` or `Mcp-Name` header disagrees with its body is
+//! refused with `400` and JSON-RPC error `-32020` before any scope decision.
 //!
 //! MCP sessions are bound to the user that opened them: another user's request naming that
 //! `Mcp-Session-Id` gets 404 as for an unknown session. With the embedded server, two tokens are printed: one with
@@ -42,70 +50,33 @@ use std::sync::Arc;
 use axum::Router;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    McpToolScopesLayer, ProtectedResourceLayer, ResourceOwner, ResourceServerAuth,
-    ScopeRequirement, env,
+    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement, env,
 };
-use rmcp::handler::server::tool::Extension;
-use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, tool, tool_router};
 
-/// The MCP server: its tools read the caller from the HTTP request parts.
-#[derive(Clone, Default)]
-struct Server;
+mod server;
 
-#[tool_router(server_handler)]
-impl Server {
-    #[tool(
-        description = "Who is calling: the user id (the access token's `sub`), issuer, client id and scopes"
-    )]
-    async fn whoami(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let owner = ResourceOwner::from_parts(&parts)
-            .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))?;
-        let answer = serde_json::json!({
-            "user_id": owner.user_id(),
-            "issuer": owner.issuer(),
-            "client_id": owner.client_id(),
-            "scopes": owner.scopes(),
-        });
-        Ok(CallToolResult::success(vec![ContentBlock::text(
-            answer.to_string(),
-        )]))
-    }
-
-    #[tool(description = "An administrators' report; requires the scope `mcp:admin`")]
-    async fn admin_report(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let owner = ResourceOwner::from_parts(&parts)
-            .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))?;
-        // The McpToolScopesLayer already refused callers without the scope (403 step-up);
-        // checking again here keeps the tool safe wherever it is mounted.
-        if !owner.has_scope(ADMIN_SCOPE) {
-            return Err(ErrorData::invalid_request(
-                "the scope mcp:admin is required",
-                None,
-            ));
-        }
-        let answer = serde_json::json!({
-            "report": "all systems nominal",
-            "requested_by": owner.user_id(),
-        });
-        Ok(CallToolResult::success(vec![ContentBlock::text(
-            answer.to_string(),
-        )]))
-    }
-}
-
-/// The scope `admin_report` requires.
-const ADMIN_SCOPE: &str = "mcp:admin";
+use server::{ADMIN_REPORT_URI, ADMIN_SCOPE, Server};
 
 const BIND: &str = "MCP_SERVER_BIND";
+const TOOL_GATE: &str = "MCP_SERVER_TOOL_GATE";
+
+/// `MCP_SERVER_TOOL_GATE`: `body` (default) or `headers`.
+fn tool_gate_from_headers() -> Result<bool, String> {
+    match std::env::var(TOOL_GATE) {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Ok(v) if v.trim().is_empty() || v.trim() == "body" => Ok(false),
+        Ok(v) if v.trim() == "headers" => Ok(true),
+        Ok(v) => Err(format!(
+            "invalid {TOOL_GATE} `{}`: expected `body` or `headers`",
+            v.escape_debug()
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("invalid {TOOL_GATE}: not valid UTF-8"))
+        }
+    }
+}
 
 /// The value of an environment variable, else of its `MCP_RESOURCE_SERVER_*` alias; empty
 /// counts as unset: the rules of `protected_resource::env` (keep the two in step), used here
@@ -188,7 +159,7 @@ async fn run() -> Result<(), String> {
     }
     allowed_hosts.push(bind.ip().to_string());
     let mcp = StreamableHttpService::new(
-        || Ok(Server),
+        move || Ok(Server::new()),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
     );
@@ -197,12 +168,14 @@ async fn run() -> Result<(), String> {
     } else {
         Router::new().nest_service(&mcp_path, mcp)
     };
-    let tools = McpToolScopesLayer::new().tool(
-        "admin_report",
-        ScopeRequirement::all([ADMIN_SCOPE]).map_err(|e| e.to_string())?,
-    );
+    let admin = ScopeRequirement::all([ADMIN_SCOPE]).map_err(|e| e.to_string())?;
+    let scopes = McpScopesLayer::new()
+        .tool("admin_report", admin.clone())
+        .prompt("admin_brief", admin.clone())
+        .resource(ADMIN_REPORT_URI, admin)
+        .decide_from_headers(tool_gate_from_headers()?);
     let app = router
-        .layer(tools)
+        .layer(scopes)
         .layer(ProtectedResourceLayer::new(auth.clone()));
 
     let listener = tokio::net::TcpListener::bind(bind)

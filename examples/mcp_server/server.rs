@@ -1,0 +1,168 @@
+//! The example's MCP server: tools, a prompt and resources that read the caller from the
+//! HTTP request parts the protected-resource layer filled in.
+
+use protected_resource::ResourceOwner;
+use rmcp::handler::server::router::prompt::PromptRouter;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::model::{
+    CallToolResult, ContentBlock, GetPromptResult, ListResourcesResult, PaginatedRequestParams,
+    PromptMessage, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, Role, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, prompt, prompt_handler, prompt_router, tool,
+    tool_handler, tool_router,
+};
+
+/// The scope `admin_report`, `admin_brief` and `admin://report` require.
+pub const ADMIN_SCOPE: &str = "mcp:admin";
+
+/// The resource only administrators may read.
+pub const ADMIN_REPORT_URI: &str = "admin://report";
+
+/// The MCP server.
+#[derive(Clone)]
+pub struct Server {
+    tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
+}
+
+impl Server {
+    pub fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+            prompt_router: Self::prompt_router(),
+        }
+    }
+}
+
+/// The caller the layer authenticated, from the request parts rmcp hands on.
+fn owner(parts: &http::request::Parts) -> Result<&ResourceOwner, ErrorData> {
+    ResourceOwner::from_parts(parts)
+        .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))
+}
+
+/// Checked again inside each privileged operation: the McpScopesLayer already refused
+/// callers without the scope (403 step-up), and this keeps the operation safe wherever it
+/// is mounted.
+fn require_admin(owner: &ResourceOwner) -> Result<(), ErrorData> {
+    if owner.has_scope(ADMIN_SCOPE) {
+        Ok(())
+    } else {
+        Err(ErrorData::invalid_request(
+            "the scope mcp:admin is required",
+            None,
+        ))
+    }
+}
+
+fn json_text(value: serde_json::Value) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(value.to_string())])
+}
+
+#[tool_router]
+impl Server {
+    #[tool(
+        description = "Who is calling: the user id (the access token's `sub`), issuer, client id and scopes"
+    )]
+    async fn whoami(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = owner(&parts)?;
+        Ok(json_text(serde_json::json!({
+            "user_id": owner.user_id(),
+            "issuer": owner.issuer(),
+            "client_id": owner.client_id(),
+            "scopes": owner.scopes(),
+        })))
+    }
+
+    #[tool(description = "An administrators' report; requires the scope `mcp:admin`")]
+    async fn admin_report(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = owner(&parts)?;
+        require_admin(owner)?;
+        Ok(json_text(serde_json::json!({
+            "report": "all systems nominal",
+            "requested_by": owner.user_id(),
+        })))
+    }
+}
+
+#[prompt_router]
+impl Server {
+    #[prompt(
+        name = "admin_brief",
+        description = "A briefing for administrators; requires the scope `mcp:admin`"
+    )]
+    async fn admin_brief(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<GetPromptResult, ErrorData> {
+        let owner = owner(&parts)?;
+        require_admin(owner)?;
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            format!(
+                "Brief {} on the state of all systems: nominal.",
+                owner.user_id()
+            ),
+        )]))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new(ADMIN_REPORT_URI, "admin_report")
+                .with_description("The administrators' report; requires the scope `mcp:admin`")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri != ADMIN_REPORT_URI {
+            return Err(ErrorData::resource_not_found("no such resource", None));
+        }
+        let parts = context
+            .extensions
+            .get::<http::request::Parts>()
+            .ok_or_else(|| ErrorData::internal_error("no request parts", None))?;
+        let owner = owner(parts)?;
+        require_admin(owner)?;
+        let report = serde_json::json!({
+            "report": "all systems nominal",
+            "requested_by": owner.user_id(),
+        });
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(
+            report.to_string(),
+            request.uri,
+        )])
+        .into())
+    }
+}

@@ -1,0 +1,261 @@
+//! What [`McpScopesLayer`](crate::McpScopesLayer) does with one `POST`: the transport checks,
+//! reading the body strictly, the MCP 2026-07-28 header agreement, and the policy's decision
+//! for every operation; the JSON-RPC answers for what it refuses.
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::{Response, StatusCode};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::challenge::text;
+use crate::mcp_arguments::arguments;
+use crate::mcp_body::{Message, Unreadable, messages};
+use crate::mcp_headers::McpHeaders;
+use crate::mcp_policy::{McpOperation, McpOperationKind, Policy};
+use crate::owner::{MissingResourceOwner, ResourceOwner};
+
+/// The settings of one [`McpScopesLayer`](crate::McpScopesLayer), shared by its services.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) policy: Policy,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) read_timeout: Duration,
+    pub(crate) from_headers: bool,
+}
+
+/// Reads and checks a `POST`: the body to pass on, or the answer.
+pub(crate) async fn admit<B>(
+    settings: &Settings,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<Body, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let Some(owner) = ResourceOwner::from_parts(parts) else {
+        return Err(MissingResourceOwner.response());
+    };
+    let headers = McpHeaders::read(&parts.headers).map_err(|m| header_mismatch(None, m))?;
+    if settings.from_headers
+        && let Some(op) = headers.operation()
+        && !needs_arguments(&settings.policy, &op)
+    {
+        return match decide(&settings.policy, owner, &[op], |_| Ok(None)) {
+            Ok(None) => Ok(Body::new(body)),
+            Ok(Some(required)) => Err(refuse(owner, required)),
+            Err(Unreadable) => Err(parse_error()),
+        };
+    }
+    let bytes = read_body(settings, parts, body).await?;
+    let Ok(read) = messages(&bytes) else {
+        tracing::debug!("MCP request refused: its body can not be read strictly");
+        return Err(parse_error());
+    };
+    if let Err(mismatch) = headers.check(&read) {
+        let id = match read.list.as_slice() {
+            [one] if !read.batch => one.id.clone(),
+            _ => None,
+        };
+        tracing::debug!(
+            reason = mismatch,
+            "MCP request refused: headers disagree with body"
+        );
+        return Err(header_mismatch(id, mismatch));
+    }
+    match decide(&settings.policy, owner, &read.list, |i| {
+        arguments(&bytes, i)
+    }) {
+        Ok(None) => Ok(Body::from(bytes)),
+        Ok(Some(required)) => Err(refuse(owner, required)),
+        Err(Unreadable) => Err(parse_error()),
+    }
+}
+
+/// Whether a rule for this operation decides on its arguments.
+fn needs_arguments(policy: &Policy, message: &Message) -> bool {
+    let (Some(kind), Some(name)) = (
+        message
+            .method
+            .as_deref()
+            .and_then(McpOperationKind::of_method),
+        message.target(),
+    ) else {
+        return false;
+    };
+    policy.needs_arguments(kind, name)
+}
+
+/// Applies the policy to every operation: `Some` with every scope the refused ones need, or
+/// `None` when all are allowed. `arguments(i)` reads the arguments of message `i` when a rule
+/// needs them.
+fn decide(
+    policy: &Policy,
+    owner: &ResourceOwner,
+    list: &[Message],
+    mut arguments: impl FnMut(usize) -> Result<Option<serde_json::Value>, Unreadable>,
+) -> Result<Option<Vec<String>>, Unreadable> {
+    let mut required: Vec<String> = Vec::new();
+    let mut refused = false;
+    for (i, message) in list.iter().enumerate() {
+        let (Some(kind), Some(name)) = (
+            message
+                .method
+                .as_deref()
+                .and_then(McpOperationKind::of_method),
+            message.target(),
+        ) else {
+            continue;
+        };
+        let args = if policy.needs_arguments(kind, name) && kind != McpOperationKind::Resource {
+            arguments(i)?
+        } else {
+            None
+        };
+        let op = McpOperation::new(kind, name, args.as_ref(), owner);
+        if let Some(scopes) = policy.refused(&op) {
+            refused = true;
+            for s in scopes {
+                if !required.contains(&s) {
+                    required.push(s);
+                }
+            }
+        }
+    }
+    Ok(refused.then_some(required))
+}
+
+/// The 403 step-up answer, logged.
+fn refuse(owner: &ResourceOwner, required: Vec<String>) -> Response<Body> {
+    tracing::info!(
+        issuer = owner.issuer(),
+        user_id = owner.user_id(),
+        required = %required.join(" "),
+        "MCP request refused: insufficient scope"
+    );
+    owner.insufficient(required).response()
+}
+
+/// The transport checks and the bounded read of the body.
+async fn read_body<B>(
+    settings: &Settings,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<Bytes, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    // RFC 9112 §6.1: 501 for a transfer coding the recipient does not apply itself.
+    if parts.headers.get_all(TRANSFER_ENCODING).iter().any(|v| {
+        v.to_str().map_or(true, |v| {
+            v.split(',')
+                .any(|c| !c.trim().eq_ignore_ascii_case("chunked"))
+        })
+    }) {
+        return Err(text(
+            StatusCode::NOT_IMPLEMENTED,
+            "Not Implemented: transfer codings other than chunked are not accepted",
+        ));
+    }
+    if parts
+        .headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .any(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return Err(text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: compressed MCP requests are not accepted",
+        ));
+    }
+    // The gate reads UTF-8; a server told another charset (UTF-7, UTF-16, …) would decode
+    // other bytes into another message. MCP clients send `application/json`.
+    if !is_json_utf8(&parts.headers) {
+        return Err(text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: MCP requests are application/json in UTF-8",
+        ));
+    }
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > settings.max_body_bytes as u64) {
+        return Err(too_large(settings.max_body_bytes));
+    }
+    let read = Limited::new(body, settings.max_body_bytes).collect();
+    match tokio::time::timeout(settings.read_timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large(settings.max_body_bytes)),
+        Ok(Err(_)) => Err(text(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: the request body could not be read",
+        )),
+        // A client trickling its body holds a task and a buffer: not longer than this.
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request Timeout: the request body did not arrive in time",
+        )),
+    }
+}
+
+fn too_large(max: usize) -> Response<Body> {
+    // The answer is text, not JSON-RPC: the message was never read.
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Payload Too Large: MCP requests are limited to {max} bytes"),
+    )
+}
+
+/// `400` with a JSON-RPC error.
+fn jsonrpc_error(id: Option<serde_json::Value>, code: i64, message: &str) -> Response<Body> {
+    // Members in the order JSON-RPC writes them; `id` and `message` encoded by serde_json.
+    let id = id.unwrap_or(serde_json::Value::Null);
+    let message = serde_json::Value::from(message);
+    let body =
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{message}}}}}"#);
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// `400` with a JSON-RPC parse error (`-32700`): the answer for a body the gate can not read.
+fn parse_error() -> Response<Body> {
+    jsonrpc_error(None, -32700, "Parse error")
+}
+
+/// `400` with JSON-RPC error `-32020` (`HeaderMismatch`, MCP 2026-07-28).
+fn header_mismatch(id: Option<serde_json::Value>, message: &str) -> Response<Body> {
+    jsonrpc_error(id, -32020, message)
+}
+
+/// Whether the request says exactly one `Content-Type`, `application/json`, with no parameter
+/// but `charset=utf-8` (any case, quoted or not).
+fn is_json_utf8(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| {
+            let Some((name, v)) = p.split_once('=') else {
+                return p.trim().is_empty();
+            };
+            name.trim().eq_ignore_ascii_case("charset")
+                && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+}

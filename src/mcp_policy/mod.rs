@@ -1,0 +1,261 @@
+//! The MCP policy: which scopes each tool, prompt and resource needs, as fixed
+//! [`ScopeRequirement`]s or as functions of the operation, its arguments and the caller
+//! ([`McpRequirement`]). Framework-free; the gate (`mcp_scopes.rs`) applies it.
+
+mod uri;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::ConfigError;
+use crate::owner::ResourceOwner;
+use crate::scope::ScopeRequirement;
+
+pub(crate) use uri::{UriTemplate, spellings};
+
+/// What an MCP operation acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum McpOperationKind {
+    /// A tool (`tools/call`, `tools/list`).
+    Tool,
+    /// A prompt (`prompts/get`, `prompts/list`).
+    Prompt,
+    /// A resource (`resources/read`, `resources/subscribe`, `resources/list`) or a resource
+    /// template (`resources/templates/list`).
+    Resource,
+}
+
+impl McpOperationKind {
+    /// The kind a JSON-RPC method acts on with a name it must be allowed for, if any.
+    pub(crate) fn of_method(method: &str) -> Option<Self> {
+        match method {
+            "tools/call" => Some(Self::Tool),
+            "prompts/get" => Some(Self::Prompt),
+            "resources/read" | "resources/subscribe" => Some(Self::Resource),
+            _ => None,
+        }
+    }
+}
+
+/// One operation as a [`McpRequirement::from_fn`] function sees it.
+///
+/// `arguments` are the `params.arguments` of a `tools/call` or `prompts/get` (`None` when the
+/// message has none, for resources, and when a list is filtered: a function deciding on
+/// arguments should answer the requirement of the most demanding call there).
+#[derive(Debug, Clone, Copy)]
+pub struct McpOperation<'a> {
+    kind: McpOperationKind,
+    name: &'a str,
+    arguments: Option<&'a serde_json::Value>,
+    owner: &'a ResourceOwner,
+}
+
+impl<'a> McpOperation<'a> {
+    pub(crate) fn new(
+        kind: McpOperationKind,
+        name: &'a str,
+        arguments: Option<&'a serde_json::Value>,
+        owner: &'a ResourceOwner,
+    ) -> Self {
+        Self {
+            kind,
+            name,
+            arguments,
+            owner,
+        }
+    }
+
+    /// Tool, prompt or resource.
+    #[must_use]
+    pub fn kind(&self) -> McpOperationKind {
+        self.kind
+    }
+
+    /// The tool or prompt name, or the resource URI, as the client sent it.
+    #[must_use]
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The call's `arguments`, when there are any to see.
+    #[must_use]
+    pub fn arguments(&self) -> Option<&'a serde_json::Value> {
+        self.arguments
+    }
+
+    /// The caller.
+    #[must_use]
+    pub fn owner(&self) -> &'a ResourceOwner {
+        self.owner
+    }
+}
+
+type RuleFn = dyn Fn(&McpOperation<'_>) -> Option<ScopeRequirement> + Send + Sync;
+
+/// What a tool, prompt or resource requires: fixed scopes (a [`ScopeRequirement`], which
+/// converts into this), or a function of the operation, its arguments and the caller.
+///
+/// ```
+/// use protected_resource::{McpRequirement, ScopeRequirement};
+///
+/// let write = ScopeRequirement::all(["files:write"])?;
+/// let admin = ScopeRequirement::all(["files:admin"])?;
+/// // Writing under /etc needs files:admin; anywhere else files:write.
+/// let rule = McpRequirement::from_fn(move |op| {
+///     let path = op.arguments()?.get("path")?.as_str()?;
+///     Some(if path.starts_with("/etc") { admin.clone() } else { write.clone() })
+/// });
+/// # let _ = rule;
+/// # Ok::<(), protected_resource::ConfigError>(())
+/// ```
+///
+/// A function answering `None` lets the operation through. The gate refuses a `tools/call`
+/// whose function answers a requirement the caller's scopes do not meet, with the 403
+/// challenge naming that requirement's scopes. Functions run on every such call: keep them
+/// fast and free of I/O.
+#[derive(Clone)]
+pub struct McpRequirement(Rule);
+
+#[derive(Clone)]
+enum Rule {
+    Scopes(ScopeRequirement),
+    Function(Arc<RuleFn>),
+}
+
+impl McpRequirement {
+    /// A requirement computed per operation. When the function would read `arguments()`
+    /// of a call, the gate reads the body (also in
+    /// [`decide_from_headers`](crate::McpScopesLayer::decide_from_headers) mode).
+    pub fn from_fn<F>(f: F) -> Self
+    where
+        F: Fn(&McpOperation<'_>) -> Option<ScopeRequirement> + Send + Sync + 'static,
+    {
+        Self(Rule::Function(Arc::new(f)))
+    }
+
+    /// Whether deciding needs the operation's arguments (a function might read them).
+    pub(crate) fn is_function(&self) -> bool {
+        matches!(self.0, Rule::Function(_))
+    }
+
+    /// The requirement for this operation, if any.
+    pub(crate) fn resolve(&self, op: &McpOperation<'_>) -> Option<ScopeRequirement> {
+        match &self.0 {
+            Rule::Scopes(s) => Some(s.clone()),
+            Rule::Function(f) => f(op),
+        }
+    }
+}
+
+impl From<ScopeRequirement> for McpRequirement {
+    fn from(requirement: ScopeRequirement) -> Self {
+        Self(Rule::Scopes(requirement))
+    }
+}
+
+impl fmt::Debug for McpRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Rule::Scopes(s) => f.debug_tuple("McpRequirement").field(s).finish(),
+            Rule::Function(_) => f.write_str("McpRequirement(<function>)"),
+        }
+    }
+}
+
+/// Every rule of one layer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    pub(crate) tools: HashMap<String, McpRequirement>,
+    pub(crate) unlisted_tools: Option<McpRequirement>,
+    pub(crate) prompts: HashMap<String, McpRequirement>,
+    pub(crate) unlisted_prompts: Option<McpRequirement>,
+    pub(crate) resources: HashMap<String, McpRequirement>,
+    pub(crate) templates: Vec<(UriTemplate, McpRequirement)>,
+    pub(crate) prefixes: Vec<(String, McpRequirement)>,
+    pub(crate) unlisted_resources: Option<McpRequirement>,
+}
+
+impl Policy {
+    /// Adds a resource template rule.
+    pub(crate) fn add_template(
+        &mut self,
+        template: &str,
+        requirement: McpRequirement,
+    ) -> Result<(), ConfigError> {
+        let template = UriTemplate::parse(template)?;
+        self.templates.push((template, requirement));
+        Ok(())
+    }
+
+    /// The rules that apply to what `name` names. For a resource, every rule matching any
+    /// spelling of the URI applies (exact, template, prefix), all of them; the unlisted rule
+    /// when none does.
+    pub(crate) fn rules(&self, kind: McpOperationKind, name: &str) -> Vec<&McpRequirement> {
+        let (map, unlisted) = match kind {
+            McpOperationKind::Tool => (&self.tools, &self.unlisted_tools),
+            McpOperationKind::Prompt => (&self.prompts, &self.unlisted_prompts),
+            McpOperationKind::Resource => return self.resource_rules(name),
+        };
+        map.get(name).or(unlisted.as_ref()).into_iter().collect()
+    }
+
+    fn resource_rules(&self, uri: &str) -> Vec<&McpRequirement> {
+        let spellings = spellings(uri);
+        let mut rules: Vec<&McpRequirement> = Vec::new();
+        for s in &spellings {
+            if let Some(r) = self.resources.get(s) {
+                push_unique(&mut rules, r);
+            }
+        }
+        for (template, r) in &self.templates {
+            if spellings.iter().any(|s| template.matches(s)) {
+                push_unique(&mut rules, r);
+            }
+        }
+        for (prefix, r) in &self.prefixes {
+            if spellings.iter().any(|s| s.starts_with(prefix.as_str())) {
+                push_unique(&mut rules, r);
+            }
+        }
+        if rules.is_empty()
+            && let Some(r) = &self.unlisted_resources
+        {
+            rules.push(r);
+        }
+        rules
+    }
+
+    /// Whether deciding on this operation needs its arguments.
+    pub(crate) fn needs_arguments(&self, kind: McpOperationKind, name: &str) -> bool {
+        self.rules(kind, name).iter().any(|r| r.is_function())
+    }
+
+    /// The scopes to challenge for when the operation is refused, or `None` when every rule
+    /// that applies is met.
+    pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Vec<String>> {
+        let mut required: Vec<String> = Vec::new();
+        let mut refused = false;
+        for rule in self.rules(op.kind, op.name) {
+            let Some(requirement) = rule.resolve(op) else {
+                continue;
+            };
+            if !op.owner.satisfies(&requirement) {
+                refused = true;
+                for s in requirement.challenge_scopes() {
+                    if !required.contains(s) {
+                        required.push(s.clone());
+                    }
+                }
+            }
+        }
+        refused.then_some(required)
+    }
+}
+
+fn push_unique<'a>(rules: &mut Vec<&'a McpRequirement>, rule: &'a McpRequirement) {
+    if !rules.iter().any(|r| std::ptr::eq(*r, rule)) {
+        rules.push(rule);
+    }
+}
