@@ -318,7 +318,9 @@ mod mcp_admit;
 mod mcp_arguments;
 mod mcp_body;
 mod mcp_headers;
+mod mcp_lists;
 mod mcp_policy;
+mod mcp_response;
 mod mcp_scopes;
 mod require_scopes;
 #[cfg(feature = "test-util")]

@@ -14,6 +14,7 @@ use crate::challenge::text;
 use crate::mcp_arguments::arguments;
 use crate::mcp_body::{Message, Unreadable, messages};
 use crate::mcp_headers::McpHeaders;
+use crate::mcp_lists::AwaitedLists;
 use crate::mcp_policy::{McpOperation, McpOperationKind, Policy};
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 
@@ -24,6 +25,20 @@ pub(crate) struct Settings {
     pub(crate) max_body_bytes: usize,
     pub(crate) read_timeout: Duration,
     pub(crate) from_headers: bool,
+    pub(crate) filter_lists: bool,
+}
+
+impl Settings {
+    /// Whether list answers are filtered: switched on, and some rule configured.
+    fn filters_lists(&self) -> bool {
+        self.filter_lists && !self.policy.is_empty()
+    }
+}
+
+/// A `POST` the gate lets through: its body, and the list answers to filter, if any.
+pub(crate) struct Admitted {
+    pub(crate) body: Body,
+    pub(crate) lists: Option<AwaitedLists>,
 }
 
 /// Reads and checks a `POST`: the body to pass on, or the answer.
@@ -31,7 +46,7 @@ pub(crate) async fn admit<B>(
     settings: &Settings,
     parts: &http::request::Parts,
     body: B,
-) -> Result<Body, Response<Body>>
+) -> Result<Admitted, Response<Body>>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -44,8 +59,15 @@ where
         && let Some(op) = headers.operation()
         && !needs_arguments(&settings.policy, &op)
     {
+        let lists = settings
+            .filters_lists()
+            .then(|| AwaitedLists::by_header(op.method.as_deref()?, headers.is_2026()))
+            .flatten();
         return match decide(&settings.policy, owner, &[op], |_| Ok(None)) {
-            Ok(None) => Ok(Body::new(body)),
+            Ok(None) => Ok(Admitted {
+                body: Body::new(body),
+                lists,
+            }),
             Ok(Some(required)) => Err(refuse(owner, required)),
             Err(Unreadable) => Err(parse_error()),
         };
@@ -66,10 +88,17 @@ where
         );
         return Err(header_mismatch(id, mismatch));
     }
+    let lists = settings
+        .filters_lists()
+        .then(|| AwaitedLists::of(&read.list, headers.is_2026()))
+        .flatten();
     match decide(&settings.policy, owner, &read.list, |i| {
         arguments(&bytes, i)
     }) {
-        Ok(None) => Ok(Body::from(bytes)),
+        Ok(None) => Ok(Admitted {
+            body: Body::from(bytes),
+            lists,
+        }),
         Ok(Some(required)) => Err(refuse(owner, required)),
         Err(Unreadable) => Err(parse_error()),
     }

@@ -55,9 +55,10 @@ impl McpHeaders {
             .is_some_and(|v| HEADER_REVISIONS.contains(&v))
     }
 
-    /// Whether the request claims a revision in which the headers are required: any
-    /// `MCP-Protocol-Version` that sorts at or after 2026-07-28, as servers compare them.
-    fn requires_headers(&self) -> bool {
+    /// Whether the request claims a revision in which the headers are required (and list
+    /// results carry `cacheScope`): any `MCP-Protocol-Version` that sorts at or after
+    /// 2026-07-28, as servers compare them.
+    pub(crate) fn is_2026(&self) -> bool {
         self.version
             .as_deref()
             .is_some_and(|v| v >= HEADER_REVISIONS[0])
@@ -90,7 +91,7 @@ impl McpHeaders {
     /// `Mcp-Name` what the message names (for the methods that name something). A batch can
     /// not agree with a header naming one method.
     pub(crate) fn check(&self, body: &Messages) -> Result<(), Mismatch> {
-        if !self.requires_headers() && self.method.is_none() {
+        if !self.is_2026() && self.method.is_none() {
             return Ok(());
         }
         let message = match (body.batch, body.list.as_slice()) {

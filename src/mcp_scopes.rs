@@ -16,6 +16,8 @@ use crate::error::ConfigError;
 use crate::future::McpScopesFuture;
 use crate::mcp_admit::{Settings, admit};
 use crate::mcp_policy::{McpRequirement, Policy, spellings};
+use crate::mcp_response::{ListFilter, filter_response};
+use crate::owner::ResourceOwner;
 
 /// Scope requirements per MCP tool, prompt and resource, checked before the MCP server runs.
 ///
@@ -130,6 +132,7 @@ impl McpScopesLayer {
                 max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
                 read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
                 from_headers: false,
+                filter_lists: true,
             }),
         }
     }
@@ -233,6 +236,24 @@ impl McpScopesLayer {
         self
     }
 
+    /// Whether `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list`
+    /// answers leave out what the caller's scopes do not allow (default `true`; it takes
+    /// effect once any rule is configured).
+    ///
+    /// A tool, prompt or resource is left out when its rule would refuse the caller
+    /// (requirement functions are asked with no arguments); a resource template when a
+    /// [`resource_template`](Self::resource_template) rule of the same text or a
+    /// [`resource_prefix`](Self::resource_prefix) rule it starts with would; an entry without
+    /// its `name` (`uri`, `uriTemplate`) is left out. For MCP 2026-07-28 requests every list
+    /// result that passes through is marked `cacheScope: "private"`, also when nothing was
+    /// left out: it depends on the caller. JSON and SSE answers alike; an answer that can not
+    /// be read (not JSON, over 16 MiB) is not passed on (`502`, or the SSE stream ends). The
+    /// list is a convenience: a hidden tool called anyway is still refused.
+    pub fn filter_lists(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.settings).filter_lists = enabled;
+        self
+    }
+
     /// How long a `POST` body may take to arrive; slower ones get `408` (a client trickling
     /// its body would otherwise hold the request open). Default 30 s.
     pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
@@ -328,9 +349,22 @@ where
         }
         McpScopesFuture::new(Box::pin(async move {
             let (parts, body) = req.into_parts();
-            match admit(&settings, &parts, body).await {
-                Ok(body) => inner_call(Request::from_parts(parts, body)).await,
-                Err(refusal) => Ok(refusal),
+            let admitted = match admit(&settings, &parts, body).await {
+                Ok(admitted) => admitted,
+                Err(refusal) => return Ok(refusal),
+            };
+            let owner = ResourceOwner::from_parts(&parts).cloned();
+            let res = inner_call(Request::from_parts(parts, admitted.body)).await?;
+            match (admitted.lists, owner) {
+                (Some(awaited), Some(owner)) => {
+                    let filter = ListFilter {
+                        settings,
+                        owner,
+                        awaited,
+                    };
+                    Ok(filter_response(res, filter).await)
+                }
+                _ => Ok(res),
             }
         }))
     }

@@ -31,7 +31,8 @@
 //!   before the MCP server runs (so clients can step up), otherwise it answers a JSON object
 //!   with `report` and `requested_by`;
 //! - the prompt `admin_brief` and the resource `admin://report` require `mcp:admin` too, and
-//!   are refused with the same 403 challenge.
+//!   are refused with the same 403 challenge; list answers show a caller only what its scopes
+//!   allow (`admin_report`, `admin_brief` and `admin://report` only with `mcp:admin`).
 //!
 //! A 2026-07-28 request whose `Mcp-Method` or `Mcp-Name` header disagrees with its body is
 //! refused with `400` and JSON-RPC error `-32020` before any scope decision.

@@ -189,6 +189,18 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether any rule is configured (lists are filtered only then).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+            && self.unlisted_tools.is_none()
+            && self.prompts.is_empty()
+            && self.unlisted_prompts.is_none()
+            && self.resources.is_empty()
+            && self.templates.is_empty()
+            && self.prefixes.is_empty()
+            && self.unlisted_resources.is_none()
+    }
+
     /// The rules that apply to what `name` names. For a resource, every rule matching any
     /// spelling of the URI applies (exact, template, prefix), all of them; the unlisted rule
     /// when none does.
@@ -235,23 +247,51 @@ impl Policy {
     /// The scopes to challenge for when the operation is refused, or `None` when every rule
     /// that applies is met.
     pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Vec<String>> {
-        let mut required: Vec<String> = Vec::new();
-        let mut refused = false;
-        for rule in self.rules(op.kind, op.name) {
-            let Some(requirement) = rule.resolve(op) else {
-                continue;
-            };
-            if !op.owner.satisfies(&requirement) {
-                refused = true;
-                for s in requirement.challenge_scopes() {
-                    if !required.contains(s) {
-                        required.push(s.clone());
-                    }
+        refused_by(self.rules(op.kind, op.name), op)
+    }
+
+    /// As [`refused`](Self::refused), for an entry of `resources/templates/list` (`op.name`
+    /// is the template): the rules of the same template, the prefix rules it starts with,
+    /// else the unlisted rule.
+    pub(crate) fn template_refused(&self, op: &McpOperation<'_>) -> Option<Vec<String>> {
+        let mut rules: Vec<&McpRequirement> = Vec::new();
+        for (template, r) in &self.templates {
+            if template.as_str() == op.name {
+                push_unique(&mut rules, r);
+            }
+        }
+        for (prefix, r) in &self.prefixes {
+            if op.name.starts_with(prefix.as_str()) {
+                push_unique(&mut rules, r);
+            }
+        }
+        if rules.is_empty()
+            && let Some(r) = &self.unlisted_resources
+        {
+            rules.push(r);
+        }
+        refused_by(rules, op)
+    }
+}
+
+/// The scopes to challenge for when one of `rules` is not met by the caller.
+fn refused_by(rules: Vec<&McpRequirement>, op: &McpOperation<'_>) -> Option<Vec<String>> {
+    let mut required: Vec<String> = Vec::new();
+    let mut refused = false;
+    for rule in rules {
+        let Some(requirement) = rule.resolve(op) else {
+            continue;
+        };
+        if !op.owner.satisfies(&requirement) {
+            refused = true;
+            for s in requirement.challenge_scopes() {
+                if !required.contains(s) {
+                    required.push(s.clone());
                 }
             }
         }
-        refused.then_some(required)
     }
+    refused.then_some(required)
 }
 
 fn push_unique<'a>(rules: &mut Vec<&'a McpRequirement>, rule: &'a McpRequirement) {

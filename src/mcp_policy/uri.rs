@@ -68,6 +68,11 @@ impl UriTemplate {
         })
     }
 
+    /// The template as configured.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// Whether `uri` is an expansion of the template: a set of reachable positions carried
     /// through the pieces, so time grows with the URI's length times the pieces, whatever
     /// the URI holds.

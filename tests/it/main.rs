@@ -9,6 +9,7 @@ mod fetch_cancel;
 mod key_cache;
 mod keys;
 mod mcp_app;
+mod mcp_lists;
 mod mcp_operations;
 mod mcp_whoami;
 mod metadata_config;

@@ -17,7 +17,7 @@ use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::model::{
-    CallToolResult, ContentBlock, ListResourceTemplatesResult, ListResourcesResult,
+    CacheScope, CallToolResult, ContentBlock, ListResourceTemplatesResult, ListResourcesResult,
     PaginatedRequestParams, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
     ServerConfig,
@@ -115,10 +115,12 @@ impl ServerHandler for McpApp {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        // Marked public by a server that does not know its lists are filtered per caller.
         Ok(ListResourcesResult::with_all_items(vec![
             Resource::new("admin://report", "report"),
             Resource::new("public://readme", "readme"),
-        ]))
+        ])
+        .with_cache_scope(CacheScope::Public))
     }
 
     async fn list_resource_templates(
@@ -169,6 +171,12 @@ impl Drop for Running {
 impl Running {
     /// Starts the app behind `ProtectedResourceLayer` and `scopes`.
     pub async fn start(scopes: McpScopesLayer) -> Self {
+        Self::start_with(scopes, false).await
+    }
+
+    /// As `start`; with `json_response`, rmcp answers 2026-07-28 requests with JSON bodies
+    /// instead of SSE.
+    pub async fn start_with(scopes: McpScopesLayer, json_response: bool) -> Self {
         let idp = MockAuthorizationServer::start().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -185,10 +193,12 @@ impl Running {
             tool_router: McpApp::tool_router(),
             prompt_router: McpApp::prompt_router(),
         };
+        let mut config = StreamableHttpServerConfig::default();
+        config.json_response = json_response;
         let mcp = StreamableHttpService::new(
             move || Ok(app.clone()),
             Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default(),
+            config,
         );
         let router = Router::new()
             .nest_service("/mcp", mcp)
