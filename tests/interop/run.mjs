@@ -397,14 +397,17 @@ try {
 
   // --- MCP Inspector CLI ------------------------------------------------------------------
 
-  await check('MCP Inspector CLI lists the tools with a bearer token', async () => {
-    const bearer = await token(A, 'cc-eddsa');
+  await check('MCP Inspector CLI lists the tools a bearer token may use', async () => {
     const inspector = path.join(HERE, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
-    const r = await run('inspector', NODE22, [inspector, '--cli', MCP, '--transport', 'http',
-      '--method', 'tools/list', '--header', `Authorization: Bearer ${bearer}`], { timeoutMs: 60000, env: { HOME: path.join(HERE, '.logs') } });
-    assert(r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-    const names = JSON.parse(r.stdout).tools.map((t) => t.name).sort();
-    eq(JSON.stringify(names), JSON.stringify(['admin_report', 'whoami']), 'tools');
+    // tools/list shows a caller only what its scopes allow: admin_report needs mcp:admin.
+    for (const [scope, expected] of [['mcp:tools', ['whoami']], ['mcp:tools mcp:admin', ['admin_report', 'whoami']]]) {
+      const bearer = await token(A, 'cc-eddsa', { scope });
+      const r = await run('inspector', NODE22, [inspector, '--cli', MCP, '--transport', 'http',
+        '--method', 'tools/list', '--header', `Authorization: Bearer ${bearer}`], { timeoutMs: 60000, env: { HOME: path.join(HERE, '.logs') } });
+      assert(r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      const names = JSON.parse(r.stdout).tools.map((t) => t.name).sort();
+      eq(JSON.stringify(names), JSON.stringify(expected), `tools for ${scope}`);
+    }
     const denied = await run('inspector', NODE22, [inspector, '--cli', MCP, '--transport', 'http',
       '--method', 'tools/list'], { timeoutMs: 60000, env: { HOME: path.join(HERE, '.logs') } });
     assert(denied.code !== 0, 'without a token the inspector must fail');
