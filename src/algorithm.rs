@@ -140,6 +140,16 @@ impl FromStr for Algorithm {
     }
 }
 
+/// Selects jsonwebtoken's process-wide crypto provider explicitly, so that a build with both
+/// backends enabled (feature unification) never panics at the first signature. An already
+/// installed provider is kept.
+pub(crate) fn install_crypto_provider() {
+    #[cfg(feature = "aws_lc_rs")]
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,8 @@ use crate::jwt::Validator;
 use crate::keys::{KeySetStats, WarmUpError};
 use crate::metadata::Metadata;
 use crate::owner::ResourceOwner;
-use crate::session::SessionBindings;
+use crate::sealing_key::SealingKey;
+use crate::session::SessionSeal;
 
 /// The configuration of a protected resource, validated and ready to serve. Mirrors the
 /// model's `ResourceServerAuth`. Cheap to clone (one `Arc`).
@@ -57,7 +58,9 @@ pub(crate) struct AuthInner {
     pub(crate) entries: Vec<AuthorizationServerEntry>,
     pub(crate) scopes_supported: Vec<String>,
     /// `None` when session binding is off.
-    pub(crate) sessions: Option<SessionBindings>,
+    pub(crate) sessions: Option<SessionSeal>,
+    /// Binds sessions (and whatever else the application seals) to their users.
+    pub(crate) sealing_key: SealingKey,
     /// Whether the inner service still sees the `Authorization` header.
     pub(crate) forward_bearer_token: bool,
 }
@@ -93,12 +96,16 @@ impl ResourceServerAuth {
     pub const DEFAULT_JWKS_CONNECT_TIMEOUT: Duration = config::DEFAULT_JWKS_CONNECT_TIMEOUT;
     /// Default largest key-set response: 1 MiB.
     pub const DEFAULT_JWKS_MAX_RESPONSE_BYTES: usize = config::DEFAULT_JWKS_MAX_RESPONSE_BYTES;
-    /// Default number of MCP session bindings kept: 100,000
-    /// ([`mcp_session_binding_limits`](crate::ResourceServerAuthBuilder::mcp_session_binding_limits)).
-    pub const DEFAULT_MCP_SESSION_BINDING_CAPACITY: u64 =
-        config::DEFAULT_MCP_SESSION_BINDING_CAPACITY;
-    /// Default time a session binding is kept after the session's last request: 24 hours.
-    pub const DEFAULT_MCP_SESSION_BINDING_IDLE: Duration = config::DEFAULT_MCP_SESSION_BINDING_IDLE;
+
+    /// The key that binds MCP sessions to their users: the one given to
+    /// [`session_key`](crate::ResourceServerAuthBuilder::session_key) or by
+    /// `MCP_SERVER_SESSION_KEY`, else a random one drawn for this process. An application can
+    /// seal its own state with it, for example with a [`StateSealer`](crate::StateSealer)
+    /// (every use has its own domain label, so nothing sealed for one use opens for another).
+    #[must_use]
+    pub fn sealing_key(&self) -> &SealingKey {
+        &self.inner.sealing_key
+    }
 
     /// The canonical URL of this resource (the metadata's `resource`, the default audience).
     #[must_use]

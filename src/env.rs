@@ -6,6 +6,8 @@
 //! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | `MCP_RESOURCE_SERVER_AUTHORIZATION_SERVERS` | JSON array of entries (below) |
 //! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED` | `MCP_RESOURCE_SERVER_SCOPES_SUPPORTED` | space-separated scopes for the metadata |
 //! | `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | `MCP_RESOURCE_SERVER_DEFAULT_CHALLENGE_SCOPES` | space-separated scopes for the 401 challenge |
+//! | `MCP_SERVER_SESSION_KEY` (or `_FILE`: a file holding it) | | the [`SealingKey`] binding MCP sessions to their users, base64url, at least 32 bytes decoded; shared by every replica (unset: a random key per process, with a warning) |
+//! | `MCP_SERVER_SESSION_KEY_PREVIOUS` (or `_FILE`) | | keys still accepted during a rotation (base64url, separated by commas or spaces) |
 //!
 //! Each entry of the JSON array is an object with `issuer` (required), `jwks_uri` (when
 //! absent, it is discovered from the issuer's metadata, see
@@ -49,6 +51,7 @@ use crate::config::{
     AccessTokenValidationOptions, AuthorizationServerEntry, check_canonical_url, clean_scopes,
 };
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::sealing_key::SealingKey;
 
 /// The canonical URL variable.
 pub const CANONICAL_URL: &str = "MCP_SERVER_AUTH_CANONICAL_URL";
@@ -59,9 +62,19 @@ pub const SCOPES_SUPPORTED: &str = "MCP_SERVER_AUTH_SCOPES_SUPPORTED";
 /// The default challenge scopes variable (space-separated).
 pub const DEFAULT_CHALLENGE_SCOPES: &str = "MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES";
 
+/// `MCP_SERVER_SESSION_KEY`: the [`SealingKey`] (base64url, at least 32 bytes decoded)
+/// binding MCP sessions to their users; `MCP_SERVER_SESSION_KEY_FILE` names a file holding it
+/// instead.
+pub const SESSION_KEY: &str = "MCP_SERVER_SESSION_KEY";
+/// `MCP_SERVER_SESSION_KEY_PREVIOUS`: keys still accepted during a rotation (base64url,
+/// separated by commas or whitespace); `MCP_SERVER_SESSION_KEY_PREVIOUS_FILE` names a file.
+pub const SESSION_KEY_PREVIOUS: &str = "MCP_SERVER_SESSION_KEY_PREVIOUS";
+
 /// Whether `name` is one of this crate's variables (or an alias of one).
 pub(crate) fn is_ours(name: &str) -> bool {
-    name.starts_with("MCP_SERVER_AUTH_") || name.starts_with("MCP_RESOURCE_SERVER_")
+    name.starts_with("MCP_SERVER_AUTH_")
+        || name.starts_with("MCP_RESOURCE_SERVER_")
+        || name.starts_with(SESSION_KEY)
 }
 
 fn alias(name: &str) -> String {
@@ -177,6 +190,59 @@ pub(crate) fn scopes(env: &EnvSource, var: &str) -> Result<Option<Vec<String>>, 
     let scopes = split_scopes(&v);
     clean_scopes(scopes.clone(), "").map_err(|e| e.within(&name))?;
     Ok(Some(scopes))
+}
+
+/// The value of `name` or the contents of the file `name_FILE` names (not both), with the
+/// variable it came from.
+fn value_or_file(env: &EnvSource, name: &str) -> Result<Option<(String, String)>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    match (env.get(name)?, env.get(&file_var)?) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            ConfigErrorKind::InvalidEnvironment,
+            name,
+            format!("set {name} or {file_var}, not both"),
+        )),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some((_, path))) => {
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
+                ConfigError::new(
+                    ConfigErrorKind::InvalidEnvironment,
+                    &file_var,
+                    format!("the file can not be read: {e}"),
+                )
+            })?;
+            Ok(Some((file_var, text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The session sealing key the environment gives ([`SESSION_KEY`], with the
+/// [`SESSION_KEY_PREVIOUS`] keys accepted too); `None` when unset. Errors name the variable
+/// and never show the value.
+pub(crate) fn session_key(env: &EnvSource) -> Result<Option<SealingKey>, ConfigError> {
+    let Some((name, text)) = value_or_file(env, SESSION_KEY)? else {
+        if value_or_file(env, SESSION_KEY_PREVIOUS)?.is_some() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidEnvironment,
+                SESSION_KEY_PREVIOUS,
+                format!("previous keys without a current one: set {SESSION_KEY} too"),
+            ));
+        }
+        return Ok(None);
+    };
+    let named =
+        |name: &str, e: ConfigError| ConfigError::new(e.kind(), name, e.message().to_owned());
+    let mut key = SealingKey::from_base64url(&text).map_err(|e| named(&name, e))?;
+    if let Some((name, text)) = value_or_file(env, SESSION_KEY_PREVIOUS)? {
+        for old in text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+        {
+            key = key.with_previous(&SealingKey::from_base64url(old).map_err(|e| named(&name, e))?);
+        }
+    }
+    Ok(Some(key))
 }
 
 fn env_err(message: impl Into<String>) -> ConfigError {

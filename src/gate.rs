@@ -81,15 +81,11 @@ where
                         .validate_owned(token)
                         .await
                         .map_err(Rejection::InvalidToken)?;
-                    let foreign_session = validating
-                        .inner
-                        .sessions
-                        .as_ref()
-                        .is_some_and(|b| sessions.iter().any(|id| !b.allows(id, &owner)));
-                    Ok(Admitted {
-                        owner,
-                        foreign_session,
-                    })
+                    let sessions = match &validating.inner.sessions {
+                        Some(seal) if !sessions.is_empty() => Some(seal.inbound(&sessions, &owner)),
+                        _ => None,
+                    };
+                    Ok(Admitted { owner, sessions })
                 });
                 return GateFuture::validate(validation, inner, req, auth);
             }

@@ -261,8 +261,12 @@
 //! - Token content never appears in responses or logs, and the inner service never sees
 //!   the token ([`ResourceOwner::bearer_token`] is the deliberate way to it).
 //! - MCP sessions are bound to the (`iss`, `sub`) that opened them
-//!   ([`ResourceServerAuthBuilder::bind_mcp_sessions`], on by default); another user naming
-//!   one gets the server's own answer for an unknown session, byte for byte.
+//!   ([`ResourceServerAuthBuilder::bind_mcp_sessions`], on by default): the client holds the
+//!   server's session id sealed with an HMAC under the [`SealingKey`]; another user naming
+//!   one, or an id that does not verify, gets the server's own answer for an unknown session,
+//!   byte for byte. Nothing is stored, so every replica with the key enforces it.
+//! - State handed to a client and back (MCP 2026-07-28 state handles) can be bound to the
+//!   caller the same way: [`StateSealer`], [`ResourceOwner::principal`].
 //! - The canonical URL must be ASCII without `"` or `\` (it is sent byte for byte).
 #![forbid(unsafe_code)]
 #![warn(
@@ -300,7 +304,9 @@ mod jwt;
 mod keys;
 mod owner;
 mod scope;
+mod sealing_key;
 mod session;
+mod state_handle;
 // The assembled resource server and its builders:
 mod auth;
 mod builder;
@@ -341,3 +347,5 @@ pub use crate::mcp_scopes::{McpScopes, McpScopesLayer, McpToolScopes, McpToolSco
 pub use crate::owner::{MissingResourceOwner, ResourceOwner};
 pub use crate::require_scopes::{RequireScopes, RequireScopesLayer};
 pub use crate::scope::{InsufficientScope, ScopeRequirement};
+pub use crate::sealing_key::SealingKey;
+pub use crate::state_handle::StateSealer;

@@ -197,6 +197,30 @@ impl ResourceOwner {
         &self.0.issuer
     }
 
+    /// The caller as one unambiguous byte string: the issuer and the subject, each preceded
+    /// by its length (8 bytes, big-endian). Two callers have the same principal exactly when
+    /// they have the same issuer and subject; the same `sub` at two issuers are two
+    /// principals. Meant as associated data when binding state to the caller, for example
+    /// rmcp's `RequestStateCodec::open_with(sealed, &owner.principal())`; see also
+    /// [`StateSealer`](crate::StateSealer).
+    ///
+    /// ```
+    /// # use protected_resource::ResourceOwner;
+    /// fn bind(owner: &ResourceOwner) -> Vec<u8> {
+    ///     owner.principal()
+    /// }
+    /// ```
+    #[must_use]
+    pub fn principal(&self) -> Vec<u8> {
+        let (iss, sub) = (self.0.issuer.as_bytes(), self.0.user_id.as_bytes());
+        let mut out = Vec::with_capacity(16 + iss.len() + sub.len());
+        out.extend_from_slice(&(iss.len() as u64).to_be_bytes());
+        out.extend_from_slice(iss);
+        out.extend_from_slice(&(sub.len() as u64).to_be_bytes());
+        out.extend_from_slice(sub);
+        out
+    }
+
     /// The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp`, else
     /// `cid` (Okta), else `appid` (Microsoft Entra v1 tokens), else `None`.
     #[must_use]

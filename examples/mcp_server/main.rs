@@ -15,6 +15,7 @@
 //! | `MCP_SERVER_AUTH_CANONICAL_URL` | `http://127.0.0.1:<port>/mcp` |
 //! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | the embedded development server |
 //! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none |
+//! | `MCP_SERVER_SESSION_KEY` (`_FILE`), `MCP_SERVER_SESSION_KEY_PREVIOUS` (`_FILE`) | a random key per process (warned): sessions and note handles then end with it |
 //! | `MCP_SERVER_TOOL_GATE` | `body`: the scope gate reads every `POST` body; `headers`: it decides MCP 2026-07-28 requests from their `Mcp-Method` / `Mcp-Name` headers without buffering the body (rmcp refuses a body that disagrees with them) |
 //!
 //! The MCP endpoint is served at the path of the canonical URL, for MCP 2025-06-18 and
@@ -37,8 +38,13 @@
 //! A 2026-07-28 request whose `Mcp-Method` or `Mcp-Name` header disagrees with its body is
 //! refused with `400` and JSON-RPC error `-32020` before any scope decision.
 //!
-//! MCP sessions are bound to the user that opened them: another user's request naming that
-//! `Mcp-Session-Id` gets 404 as for an unknown session. With the embedded server, two tokens are printed: one with
+//! - `note_create {"text"}` answers `{"handle": …}` and `note_read {"handle"}` answers
+//!   `{"text": …, "owner": <user id>}` to the user the handle was made for (the note is
+//!   sealed into the handle); any other handle gets the tool error `no such note`.
+//!
+//! MCP sessions are bound to the user that opened them (the session id the client holds is
+//! sealed with `MCP_SERVER_SESSION_KEY`, random per process when unset): another user's
+//! request naming that `Mcp-Session-Id` gets 404 as for an unknown session. With the embedded server, two tokens are printed: one with
 //! `mcp:tools` only and one that also has `mcp:admin`.
 //!
 //! A bad configuration stops the server at start with exit code 2 and a message naming the
@@ -51,7 +57,7 @@ use std::sync::Arc;
 use axum::Router;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement, env,
+    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement, StateSealer, env,
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -159,8 +165,9 @@ async fn run() -> Result<(), String> {
         );
     }
     allowed_hosts.push(bind.ip().to_string());
+    let notes = StateSealer::new(auth.sealing_key().clone());
     let mcp = StreamableHttpService::new(
-        move || Ok(Server::new()),
+        move || Ok(Server::new(notes.clone())),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
     );

@@ -1,10 +1,11 @@
 //! The example's MCP server: tools, a prompt and resources that read the caller from the
 //! HTTP request parts the protected-resource layer filled in.
 
-use protected_resource::ResourceOwner;
+use protected_resource::{ResourceOwner, StateSealer};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, GetPromptResult, ListResourcesResult, PaginatedRequestParams,
     PromptMessage, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
@@ -27,15 +28,32 @@ pub const ADMIN_REPORT_URI: &str = "admin://report";
 pub struct Server {
     tool_router: ToolRouter<Self>,
     prompt_router: PromptRouter<Self>,
+    /// Seals note handles to the caller (the layer's sealing key: shared by replicas).
+    notes: StateSealer,
 }
 
 impl Server {
-    pub fn new() -> Self {
+    pub fn new(notes: StateSealer) -> Self {
         Self {
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::notes_router(),
             prompt_router: Self::prompt_router(),
+            notes,
         }
     }
+}
+
+/// `note_create` arguments.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct NoteCreate {
+    /// The note's text.
+    text: String,
+}
+
+/// `note_read` arguments.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct NoteRead {
+    /// A handle `note_create` returned.
+    handle: String,
 }
 
 /// The caller the layer authenticated, from the request parts rmcp hands on.
@@ -90,6 +108,51 @@ impl Server {
         Ok(json_text(serde_json::json!({
             "report": "all systems nominal",
             "requested_by": owner.user_id(),
+        })))
+    }
+}
+
+/// The one answer for a handle that is not the caller's: another user's, forged, or never
+/// issued all read the same.
+fn no_such_note() -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text("no such note")])
+}
+
+#[tool_router(router = notes_router, vis = "pub(crate)")]
+impl Server {
+    #[tool(
+        description = "Keeps a note for the caller: answers {\"handle\"}, which only the same user can read back"
+    )]
+    async fn note_create(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(note): Parameters<NoteCreate>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = owner(&parts)?;
+        // The note travels in the handle itself, sealed to its owner: nothing is stored, so
+        // every replica with the key can read it back (MCP 2026-07-28: state handles bound to
+        // the authenticated user).
+        let handle = self.notes.seal(owner, note.text.as_bytes());
+        Ok(json_text(serde_json::json!({ "handle": handle })))
+    }
+
+    #[tool(description = "Reads back a note by the handle note_create gave the same user")]
+    async fn note_read(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(read): Parameters<NoteRead>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = owner(&parts)?;
+        let Some(text) = self
+            .notes
+            .open(owner, &read.handle)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            return Ok(no_such_note());
+        };
+        Ok(json_text(serde_json::json!({
+            "text": text,
+            "owner": owner.user_id(),
         })))
     }
 }

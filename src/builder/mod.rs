@@ -11,6 +11,7 @@ mod validator;
 pub use self::validator::JwksTokenValidatorBuilder;
 
 use crate::algorithm::Algorithm;
+use crate::algorithm::install_crypto_provider;
 use crate::auth::{AuthInner, ResourceServerAuth};
 use crate::challenge::Challenger;
 use crate::config::{
@@ -21,10 +22,11 @@ use crate::cors::{AllowedOrigins, cors_layer};
 use crate::env::{self, EnvSource};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::jwt::Validator;
-use crate::keys::{KeyStore, install_crypto_provider};
+use crate::keys::KeyStore;
 use crate::metadata::{Document, Metadata};
 use crate::scope::{ScopeContext, ScopeHierarchy};
-use crate::session::SessionBindings;
+use crate::sealing_key::SealingKey;
+use crate::session::SessionSeal;
 
 impl ResourceServerAuth {
     /// Starts a configuration.
@@ -275,26 +277,37 @@ impl ResourceServerAuthBuilder {
 
     /// Whether MCP sessions are bound to the user that created them (default `true`).
     ///
-    /// When the inner service answers with an `Mcp-Session-Id`, the pair (`iss`, `sub`) of
-    /// the token is remembered for that session; a later request carrying that session id
-    /// with a token of another (`iss`, `sub`) reaches the MCP server with every session id
-    /// replaced by a random decoy of the same shape, so the server answers it exactly as it
-    /// answers any unknown session (404 from rmcp), byte for byte, and the real session is
-    /// never touched: the caller can not even tell that the session is live. Session ids are
-    /// not authentication (MCP security best
-    /// practices, "Session Hijacking"): this stops a leaked or guessed id from being used by
-    /// another user. A successful `DELETE` forgets the binding.
+    /// When the inner service answers with an `Mcp-Session-Id`, the client gets it sealed to
+    /// the token's (`iss`, `sub`): `<id>.<HMAC tag>` under the [`session_key`](Self::session_key).
+    /// A later request carrying it is checked against its own token, and the inner service
+    /// sees the id it issued. A request naming another user's session, or any id that does
+    /// not verify, reaches the MCP server with every session id replaced by a random decoy of
+    /// the same shape, so the server answers it exactly as it answers any unknown session
+    /// (404 from rmcp), byte for byte, and the real session is never touched: the caller can
+    /// not even tell that the session is live. Session ids are not authentication (MCP
+    /// security best practices, "Session Hijacking"). Nothing is stored: every replica with
+    /// the same key enforces the binding, across restarts.
     pub fn bind_mcp_sessions(mut self, on: bool) -> Self {
         self.sessions.enabled = on;
         self
     }
 
-    /// How many session bindings are kept, and for how long after a session's last request
-    /// (defaults 100,000 and 24 hours). A binding that was evicted is no longer enforced:
-    /// size these above your MCP server's own session limits.
-    pub fn mcp_session_binding_limits(mut self, capacity: u64, idle: Duration) -> Self {
-        self.sessions.capacity = capacity;
-        self.sessions.idle = idle;
+    /// The key sealing MCP session ids (and available to the application through
+    /// [`ResourceServerAuth::sealing_key`]). Every replica behind one load balancer needs the
+    /// same key. Default: `MCP_SERVER_SESSION_KEY` when the environment is read, else a random
+    /// key for this process, with a warning: then sessions end with the process and can not
+    /// move between replicas.
+    pub fn session_key(mut self, key: SealingKey) -> Self {
+        self.sessions.key = Some(key);
+        self
+    }
+
+    /// No longer has any effect: session bindings are sealed into the session id, not stored.
+    #[deprecated(
+        since = "0.2.0",
+        note = "session bindings are no longer stored; nothing to size"
+    )]
+    pub fn mcp_session_binding_limits(self, _capacity: u64, _idle: Duration) -> Self {
         self
     }
 
@@ -380,7 +393,22 @@ impl ResourceServerAuthBuilder {
         let retry_after_secs = self.jwks.refetch_cooldown.as_secs_f64().ceil().max(1.0) as u64;
         let keys = KeyStore::new(self.jwks.clone(), &entries)?;
         let hierarchy = ScopeHierarchy::new(&self.scope_rules)?;
-        let sessions = SessionBindings::new(&self.sessions)?;
+        let sealing_key = match self.sessions.key.clone() {
+            Some(key) => key,
+            None => {
+                if self.sessions.enabled {
+                    tracing::warn!(
+                        "MCP sessions are bound with a random key of this process: they end when it \
+                         stops and can not move to another replica (set MCP_SERVER_SESSION_KEY)"
+                    );
+                }
+                SealingKey::random()?
+            }
+        };
+        let sessions = self
+            .sessions
+            .enabled
+            .then(|| SessionSeal::new(sealing_key.clone()));
 
         let mut as_urls: Vec<String> = Vec::new();
         for e in &entries {
@@ -437,6 +465,7 @@ impl ResourceServerAuthBuilder {
                 validator,
                 metadata,
                 sessions,
+                sealing_key,
                 cors,
                 challenger,
                 entries,
@@ -459,6 +488,9 @@ impl ResourceServerAuthBuilder {
         }
         if self.default_challenge_scopes.is_none() {
             self.default_challenge_scopes = env::scopes(source, env::DEFAULT_CHALLENGE_SCOPES)?;
+        }
+        if self.sessions.key.is_none() {
+            self.sessions.key = env::session_key(source)?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub(crate) use self::check::{
 
 use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::sealing_key::SealingKey;
 
 /// Which claim checks an authorization-server entry performs, beyond those that are always on.
 ///
@@ -318,23 +319,19 @@ impl JwksOptions {
     }
 }
 
-/// Session-binding settings (see the builder's `bind_mcp_sessions`).
+/// Session-binding settings (see the builder's `bind_mcp_sessions` and `session_key`).
 #[derive(Debug, Clone)]
 pub(crate) struct SessionOptions {
     pub(crate) enabled: bool,
-    pub(crate) capacity: u64,
-    pub(crate) idle: Duration,
+    /// `None`: from the environment, else random per process.
+    pub(crate) key: Option<SealingKey>,
 }
-
-pub(crate) const DEFAULT_MCP_SESSION_BINDING_CAPACITY: u64 = 100_000;
-pub(crate) const DEFAULT_MCP_SESSION_BINDING_IDLE: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
             enabled: true,
-            capacity: DEFAULT_MCP_SESSION_BINDING_CAPACITY,
-            idle: DEFAULT_MCP_SESSION_BINDING_IDLE,
+            key: None,
         }
     }
 }

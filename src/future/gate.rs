@@ -1,6 +1,7 @@
 //! The future of the front door's token check ([`GateFuture`]): wait for the validation,
-//! then call the inner service with the owner in the request and without the token (or
-//! answer the refusal), and bind or forget the MCP session its answer names.
+//! then call the inner service with the owner in the request, without the token and with
+//! the session ids it issued (or answer the refusal), and seal the MCP session id its answer
+//! names to the caller.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,30 +10,28 @@ use std::task::{Context, Poll, ready};
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;
 use crate::owner::ResourceOwner;
-use crate::session::{MCP_SESSION_ID, decoy};
+use crate::session::{MCP_SESSION_ID, SessionIds};
 
 /// A request the token check admits.
 pub(crate) struct Admitted {
     pub(crate) owner: ResourceOwner,
-    /// The request names an MCP session bound to another user.
-    pub(crate) foreign_session: bool,
+    /// The session ids the inner service sees, when the request names any and binding is on.
+    pub(crate) sessions: Option<SessionIds>,
 }
 
 /// The token check of one request, run before the inner service is called.
 pub(crate) type Validation = Pin<Box<dyn Future<Output = Result<Admitted, Rejection>> + Send>>;
 
-/// What the answer of an admitted request means for session bindings.
+/// Whose session id the answer of an admitted request carries.
 struct SessionNote {
     owner: ResourceOwner,
-    /// The session the request named, when it is a `DELETE` (ends the session).
-    deleting: Option<HeaderValue>,
 }
 
 pin_project! {
@@ -146,37 +145,25 @@ where
                         return Poll::Ready(Ok(polled_after_completion()));
                     };
                     match outcome {
-                        Ok(Admitted {
-                            owner,
-                            foreign_session,
-                        }) => {
+                        Ok(Admitted { owner, sessions }) => {
                             let headers = request.headers_mut();
                             if !this.auth.inner.forward_bearer_token {
                                 // MCP: no token passthrough; tools see the whole request.
                                 headers.remove(AUTHORIZATION);
                             }
-                            if foreign_session {
-                                // Another user's session: the server answers as for any
-                                // session it does not know (see session.rs).
-                                let bindings = this.auth.inner.sessions.as_ref();
-                                let taken =
-                                    |d: &HeaderValue| bindings.is_some_and(|b| b.is_bound(d));
-                                let decoys: Vec<HeaderValue> = headers
-                                    .get_all(MCP_SESSION_ID)
-                                    .iter()
-                                    .map(|id| decoy(id, taken))
-                                    .collect();
+                            // The ids the server issued, or decoys for another user's (it then
+                            // answers as for any session it does not know: see session.rs).
+                            if let Some(SessionIds::Opened(ids) | SessionIds::Foreign(ids)) =
+                                sessions
+                            {
                                 headers.remove(MCP_SESSION_ID);
-                                for d in decoys {
-                                    headers.append(MCP_SESSION_ID, d);
+                                for id in ids {
+                                    headers.append(MCP_SESSION_ID, id);
                                 }
-                            } else if this.auth.inner.sessions.is_some() {
-                                let deleting = (request.method() == Method::DELETE)
-                                    .then(|| request.headers().get(MCP_SESSION_ID).cloned())
-                                    .flatten();
+                            }
+                            if this.auth.inner.sessions.is_some() {
                                 *this.session = Some(SessionNote {
                                     owner: owner.clone(),
-                                    deleting,
                                 });
                             }
                             request.extensions_mut().insert(owner);
@@ -190,15 +177,22 @@ where
                     }
                 }
                 StateProj::Calling { future } => {
-                    let res = ready!(future.poll(cx))?;
-                    if let (Some(note), Some(bindings)) =
+                    let mut res = ready!(future.poll(cx))?;
+                    if let (Some(note), Some(seal)) =
                         (this.session.take(), &this.auth.inner.sessions)
-                        && res.status().is_success()
+                        && res.headers().contains_key(MCP_SESSION_ID)
                     {
-                        if let Some(ended) = &note.deleting {
-                            bindings.forget(ended);
-                        } else if let Some(id) = res.headers().get(MCP_SESSION_ID) {
-                            bindings.bind(id, &note.owner);
+                        // The client gets the session id sealed to this caller; an id that
+                        // can not be sealed is not passed on.
+                        let sealed: Vec<HeaderValue> = res
+                            .headers()
+                            .get_all(MCP_SESSION_ID)
+                            .iter()
+                            .filter_map(|id| seal.seal(id, &note.owner))
+                            .collect();
+                        res.headers_mut().remove(MCP_SESSION_ID);
+                        for id in sealed {
+                            res.headers_mut().append(MCP_SESSION_ID, id);
                         }
                     }
                     return Poll::Ready(Ok(res.map(Body::new)));

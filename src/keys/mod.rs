@@ -49,4 +49,3 @@ mod verify;
 pub(crate) use self::jwks::{KeySet, Lookup};
 pub use self::stats::{KeySetStats, WarmUpError, WarmUpFailure};
 pub(crate) use self::store::KeyStore;
-pub(crate) use self::verify::install_crypto_provider;

@@ -9,16 +9,6 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 
 use crate::algorithm::{Algorithm, KeyFamily};
 
-/// Selects jsonwebtoken's process-wide crypto provider explicitly, so that a build with both
-/// backends enabled (feature unification) never panics at the first signature. An already
-/// installed provider is kept.
-pub(crate) fn install_crypto_provider() {
-    #[cfg(feature = "aws_lc_rs")]
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-    #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-}
-
 /// Smallest RSA modulus accepted (RFC 7518 §3.3).
 const MIN_RSA_BITS: usize = 2048;
 

@@ -344,6 +344,24 @@ try {
     eq(me.user_id, 'cc-es256', 'user_id');
   });
 
+  await check('TS SDK: a note handle opens for the user who made it, for no one else', async () => {
+    const withClient = async (clientId, fn) => {
+      const bearer = await token(A, clientId);
+      const client = new Client({ name: 'interop-notes', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(MCP), { requestInit: { headers: { authorization: `Bearer ${bearer}` } } }));
+      try { return await fn(client); } finally { await client.close(); }
+    };
+    const made = await withClient('cc-rs256', (c) => c.callTool({ name: 'note_create', arguments: { text: 'hello from rs256' } }));
+    const { handle } = JSON.parse(made.content[0].text);
+    const mine = await withClient('cc-rs256', (c) => c.callTool({ name: 'note_read', arguments: { handle } }));
+    eq(JSON.stringify(JSON.parse(mine.content[0].text)), JSON.stringify({ owner: 'cc-rs256', text: 'hello from rs256' }), 'owner reads');
+    const theirs = await withClient('cc-es256', (c) => c.callTool({ name: 'note_read', arguments: { handle } }));
+    const never = await withClient('cc-es256', (c) => c.callTool({ name: 'note_read', arguments: { handle: 'v1.aGk.AAAA' } }));
+    eq(JSON.stringify(theirs), JSON.stringify(never), 'another user reads the same as for a handle that never existed');
+    eq(theirs.isError, true, 'isError');
+    eq(theirs.content[0].text, 'no such note', 'text');
+  });
+
   // --- refusals ---------------------------------------------------------------------------
 
   const refusals = [
@@ -400,7 +418,8 @@ try {
   await check('MCP Inspector CLI lists the tools a bearer token may use', async () => {
     const inspector = path.join(HERE, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
     // tools/list shows a caller only what its scopes allow: admin_report needs mcp:admin.
-    for (const [scope, expected] of [['mcp:tools', ['whoami']], ['mcp:tools mcp:admin', ['admin_report', 'whoami']]]) {
+    const everyone = ['note_create', 'note_read', 'whoami'];
+    for (const [scope, expected] of [['mcp:tools', everyone], ['mcp:tools mcp:admin', ['admin_report', ...everyone]]]) {
       const bearer = await token(A, 'cc-eddsa', { scope });
       const r = await run('inspector', NODE22, [inspector, '--cli', MCP, '--transport', 'http',
         '--method', 'tools/list', '--header', `Authorization: Bearer ${bearer}`], { timeoutMs: 60000, env: { HOME: path.join(HERE, '.logs') } });

@@ -189,10 +189,6 @@ fn durations_beyond_a_year_are_refused_at_build() {
         ("jwks_stale_if_error", base().jwks_stale_if_error(year)),
         ("jwks_max_backoff", base().jwks_max_backoff(year)),
         ("jwks_cache_ttl", base().jwks_cache_ttl(year)),
-        (
-            "mcp_session_binding_limits",
-            base().mcp_session_binding_limits(10, Duration::MAX),
-        ),
     ] {
         let err = builder.build().unwrap_err();
         assert_eq!(err.field(), field);
