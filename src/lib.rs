@@ -52,7 +52,8 @@
 //! # }
 //! ```
 //!
-//! For an rmcp server, see `examples/mcp_server.rs` and [`ResourceOwner::from_parts`]. For
+//! For an rmcp server, see `examples/mcp_server/` (with the `rmcp` feature a tool takes
+//! `owner: ResourceOwner` as a parameter) and [`ResourceOwner::from_parts`]. For
 //! the settings of WorkOS AuthKit, Auth0, Keycloak, Okta, Microsoft Entra ID and Descope, see
 //! `docs/identity-providers.md` in the repository.
 //!
@@ -236,6 +237,7 @@
 //! | `aws_lc_rs` | yes | aws-lc-rs crypto: keys parsed once per key set; supports ES512 |
 //! | `rust_crypto` | no | jsonwebtoken's pure-Rust backend (no ES512) |
 //! | `test-util` | no | [`testkit`]: a real mock authorization server for tests |
+//! | `rmcp` | no | [`ResourceOwner`] as an rmcp tool or prompt parameter; `ResourceOwner::from_mcp_context` |
 //!
 //! With both crypto features on, `aws_lc_rs` is used and installed as jsonwebtoken's
 //! process-wide provider, so feature unification never causes a panic.
@@ -329,6 +331,9 @@ mod mcp_policy;
 mod mcp_response;
 mod mcp_scopes;
 mod require_scopes;
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+mod rmcp;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;

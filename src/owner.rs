@@ -64,9 +64,10 @@ use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 /// # }
 /// ```
 ///
-/// In an rmcp tool, take the HTTP request parts that rmcp's streamable HTTP server passes into
-/// the request context, and read the owner from them (a complete server:
-/// `examples/mcp_server.rs`):
+/// In an rmcp tool, with the crate's `rmcp` feature, take the owner as a parameter
+/// (`async fn whoami(&self, owner: ResourceOwner)`); without it, take the HTTP request parts
+/// that rmcp's streamable HTTP server passes into the request context and read the owner
+/// from them (a complete server: `examples/mcp_server/`):
 ///
 /// ```no_run
 /// use protected_resource::ResourceOwner;

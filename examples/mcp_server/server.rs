@@ -1,10 +1,10 @@
-//! The example's MCP server: tools, a prompt and resources that read the caller from the
-//! HTTP request parts the protected-resource layer filled in.
+//! The example's MCP server: tools, a prompt and resources that take the caller the
+//! protected-resource layer authenticated (`owner: ResourceOwner`, the crate's `rmcp`
+//! feature).
 
 use protected_resource::{ResourceOwner, StateSealer};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, GetPromptResult, ListResourcesResult, PaginatedRequestParams,
@@ -56,12 +56,6 @@ pub struct NoteRead {
     handle: String,
 }
 
-/// The caller the layer authenticated, from the request parts rmcp hands on.
-fn owner(parts: &http::request::Parts) -> Result<&ResourceOwner, ErrorData> {
-    ResourceOwner::from_parts(parts)
-        .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))
-}
-
 /// Checked again inside each privileged operation: the McpScopesLayer already refused
 /// callers without the scope (403 step-up), and this keeps the operation safe wherever it
 /// is mounted.
@@ -85,11 +79,7 @@ impl Server {
     #[tool(
         description = "Who is calling: the user id (the access token's `sub`), issuer, client id and scopes"
     )]
-    async fn whoami(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let owner = owner(&parts)?;
+    async fn whoami(&self, owner: ResourceOwner) -> Result<CallToolResult, ErrorData> {
         Ok(json_text(serde_json::json!({
             "user_id": owner.user_id(),
             "issuer": owner.issuer(),
@@ -99,12 +89,8 @@ impl Server {
     }
 
     #[tool(description = "An administrators' report; requires the scope `mcp:admin`")]
-    async fn admin_report(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let owner = owner(&parts)?;
-        require_admin(owner)?;
+    async fn admin_report(&self, owner: ResourceOwner) -> Result<CallToolResult, ErrorData> {
+        require_admin(&owner)?;
         Ok(json_text(serde_json::json!({
             "report": "all systems nominal",
             "requested_by": owner.user_id(),
@@ -125,27 +111,25 @@ impl Server {
     )]
     async fn note_create(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        owner: ResourceOwner,
         Parameters(note): Parameters<NoteCreate>,
     ) -> Result<CallToolResult, ErrorData> {
-        let owner = owner(&parts)?;
         // The note travels in the handle itself, sealed to its owner: nothing is stored, so
         // every replica with the key can read it back (MCP 2026-07-28: state handles bound to
         // the authenticated user).
-        let handle = self.notes.seal(owner, note.text.as_bytes());
+        let handle = self.notes.seal(&owner, note.text.as_bytes());
         Ok(json_text(serde_json::json!({ "handle": handle })))
     }
 
     #[tool(description = "Reads back a note by the handle note_create gave the same user")]
     async fn note_read(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        owner: ResourceOwner,
         Parameters(read): Parameters<NoteRead>,
     ) -> Result<CallToolResult, ErrorData> {
-        let owner = owner(&parts)?;
         let Some(text) = self
             .notes
-            .open(owner, &read.handle)
+            .open(&owner, &read.handle)
             .and_then(|bytes| String::from_utf8(bytes).ok())
         else {
             return Ok(no_such_note());
@@ -163,12 +147,8 @@ impl Server {
         name = "admin_brief",
         description = "A briefing for administrators; requires the scope `mcp:admin`"
     )]
-    async fn admin_brief(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<GetPromptResult, ErrorData> {
-        let owner = owner(&parts)?;
-        require_admin(owner)?;
+    async fn admin_brief(&self, owner: ResourceOwner) -> Result<GetPromptResult, ErrorData> {
+        require_admin(&owner)?;
         Ok(GetPromptResult::new(vec![PromptMessage::new_text(
             Role::User,
             format!(
@@ -212,12 +192,9 @@ impl ServerHandler for Server {
         if request.uri != ADMIN_REPORT_URI {
             return Err(ErrorData::resource_not_found("no such resource", None));
         }
-        let parts = context
-            .extensions
-            .get::<http::request::Parts>()
-            .ok_or_else(|| ErrorData::internal_error("no request parts", None))?;
-        let owner = owner(parts)?;
-        require_admin(owner)?;
+        let owner = ResourceOwner::from_mcp_context(&context)
+            .ok_or_else(|| ErrorData::internal_error("no authenticated caller", None))?;
+        require_admin(&owner)?;
         let report = serde_json::json!({
             "report": "all systems nominal",
             "requested_by": owner.user_id(),

@@ -15,7 +15,6 @@ use protected_resource::{
 };
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
 use rmcp::model::{
     CacheScope, CallToolResult, ContentBlock, ListResourceTemplatesResult, ListResourcesResult,
     PaginatedRequestParams, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
@@ -46,12 +45,7 @@ pub struct WriteArgs {
 #[tool_router]
 impl McpApp {
     #[tool(description = "Who is calling")]
-    async fn whoami(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let owner = ResourceOwner::from_parts(&parts)
-            .ok_or_else(|| ErrorData::internal_error("no owner", None))?;
+    async fn whoami(&self, owner: ResourceOwner) -> Result<CallToolResult, ErrorData> {
         Ok(CallToolResult::success(vec![ContentBlock::text(
             serde_json::json!({"user_id": owner.user_id(), "scopes": owner.scopes()}).to_string(),
         )]))

@@ -9,7 +9,6 @@ use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
     McpScopesLayer, ProtectedResourceLayer, ResourceOwner, ResourceServerAuth, ScopeRequirement,
 };
-use rmcp::handler::server::tool::Extension;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -21,12 +20,7 @@ struct Server;
 #[tool_router(server_handler)]
 impl Server {
     #[tool(description = "Who is calling")]
-    async fn whoami(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let owner = ResourceOwner::from_parts(&parts)
-            .ok_or_else(|| ErrorData::internal_error("no owner", None))?;
+    async fn whoami(&self, owner: ResourceOwner) -> Result<CallToolResult, ErrorData> {
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
             "{}|{}",
             owner.user_id(),
@@ -366,4 +360,44 @@ async fn session_binding_can_be_switched_off() {
     let r = h.call(&session, &bob, "whoami").await;
     assert_eq!(r.status, 200);
     assert_eq!(text_of(&r), format!("bob|{}", h.idp.issuer()));
+}
+
+#[tokio::test]
+async fn a_tool_taking_the_owner_does_not_run_without_the_layer() {
+    // The MCP service mounted without ProtectedResourceLayer (a server bug): the tool that
+    // asks for the owner fails with an internal error instead of running for nobody.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let mcp = StreamableHttpService::new(
+        || Ok(Server),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = Router::new().nest_service("/mcp", mcp);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let meta = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let body = serde_json::json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"whoami","arguments":{},"_meta":meta}});
+    let res = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "whoami")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    let reply = messages(&text)
+        .into_iter()
+        .find(|m| m["id"] == 4)
+        .unwrap_or_else(|| panic!("no reply in {text}"));
+    assert_eq!(reply["error"]["code"], -32603, "{reply}");
+    assert_eq!(reply["error"]["message"], "no authenticated caller");
+    task.abort();
 }
