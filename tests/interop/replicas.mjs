@@ -2,7 +2,7 @@
 // session key and a real Redis (Debian's redis-server) as rmcp's session store, the
 // `MCP_SERVER_TOOL_GATE=headers` mode, MCP 2026-07-28 requests with their headers, prompts
 // and resources with requirements, and configuration errors that stop the server with exit
-// code 2. Started by run.sh after run.mjs; every process is stopped by PID at the end.
+// code 2; and the TypeScript SDK v2 client (v2.mjs). Started by run.sh after run.mjs; every process is stopped by PID at the end.
 
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -10,6 +10,9 @@ import path from 'node:path';
 import {
   ALGS, HERE, SERVER_BIN, assert, check, eq, finish, freePort, log, results, run, start, stopAll,
 } from './lib.mjs';
+import { v2Checks } from './v2.mjs';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 const [portA, portB, portX, portR, port1, port2, port3] = await Promise.all(
   Array.from({ length: 7 }, () => freePort()),
@@ -102,6 +105,8 @@ function replicaEnv(port, extra = {}) {
     MCP_SERVER_AUTH_CANONICAL_URL: MCP,
     MCP_SERVER_AUTH_AUTHORIZATION_SERVERS: servers,
     MCP_SERVER_AUTH_SCOPES_SUPPORTED: 'mcp:tools mcp:admin',
+    // Clients ask for the 401's scope first and step up when a 403 asks for more.
+    MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES: 'mcp:tools',
     MCP_SERVER_SESSION_KEY: SESSION_KEY,
     RUST_LOG: process.env.RUST_LOG || 'warn',
     ...extra,
@@ -123,7 +128,7 @@ try {
     });
   }
   await start('headers-mode server', SERVER_BIN, [], {
-    env: replicaEnv(port3, { MCP_SERVER_TOOL_GATE: 'headers' }),
+    env: replicaEnv(port3, { MCP_SERVER_TOOL_GATE: 'headers', MCP_SERVER_AUTH_CANONICAL_URL: HEADERS_MODE }),
     ready: (l) => l.startsWith('Protected MCP server on'),
   });
 
@@ -149,6 +154,36 @@ try {
     for (const url of REPLICA) {
       eq((await inSession(url, alice, session, 'tools/list', {})).status, 200, `alice on ${url}`);
     }
+  });
+
+  await check('TS SDK v1 (2025-11-25): a session opened on replica 1 goes on from replica 2, not for another user', async () => {
+    const auth = (bearer) => ({ requestInit: { headers: { authorization: `Bearer ${bearer}` } } });
+    const first = new V1Client({ name: 'interop-replica-1', version: '1.0.0' });
+    const t1 = new V1Transport(new URL(REPLICA[0]), auth(alice));
+    await first.connect(t1);
+    const session = t1.sessionId;
+    assert(session?.includes('.'), `a sealed session id: ${session}`);
+    // The same session from the other replica (a load balancer moved the client).
+    const t2 = new V1Transport(new URL(REPLICA[1]), { ...auth(alice), sessionId: session });
+    const moved = new V1Client({ name: 'interop-replica-2', version: '1.0.0' });
+    await moved.connect(t2);
+    eq(t2.sessionId, session, 'same session');
+    const me = JSON.parse((await moved.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+    eq(me.user_id, 'cc-rs256', 'user_id');
+    // Another user resuming that session id: refused as an unknown session.
+    const t3 = new V1Transport(new URL(REPLICA[1]), { ...auth(bob), sessionId: session });
+    const intruder = new V1Client({ name: 'interop-intruder', version: '1.0.0' });
+    await intruder.connect(t3);
+    let refused;
+    try {
+      await intruder.callTool({ name: 'whoami', arguments: {} });
+    } catch (e) {
+      refused = e;
+    }
+    assert(refused && /404|not found/i.test(String(refused)), `bob must be refused: ${refused}`);
+    await first.close();
+    await moved.close();
+    await intruder.close().catch(() => {});
   });
 
   await check('2026-07-28: prompt and resource requirements, filtered lists, header mismatch', async () => {
@@ -177,7 +212,7 @@ try {
   });
 
   await check('MCP_SERVER_TOOL_GATE=headers: decided from the headers, rmcp refuses a body that disagrees', async () => {
-    const t = await token('cc-rs256');
+    const t = await token('cc-rs256', 'mcp:tools', HEADERS_MODE);
     const refused = await call2026(HEADERS_MODE, t, 'tools/call', { name: 'admin_report', arguments: {} });
     eq(refused.status, 403, 'admin_report by its headers');
     const mismatch = await post(HEADERS_MODE, t, { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'admin_report', arguments: {}, _meta: META } },
@@ -187,6 +222,9 @@ try {
     const me = await call2026(HEADERS_MODE, t, 'tools/call', { name: 'whoami', arguments: {} });
     eq(me.status, 200, 'whoami');
   });
+
+  await v2Checks({ url: REPLICA[0], issuer: A });
+  await v2Checks({ url: HEADERS_MODE, issuer: A, label: ' [MCP_SERVER_TOOL_GATE=headers]' });
 
   await check('a bad MCP_SERVER_* value stops the example with exit code 2, naming the variable', async () => {
     for (const [name, value] of [
