@@ -329,3 +329,48 @@ async fn deciding_from_headers_relies_on_rmcp_checking_agreement() {
         reply.body
     );
 }
+
+#[tokio::test]
+async fn the_principal_binds_rmcp_request_state_to_the_caller() {
+    use protected_resource::testkit::MockAuthorizationServer;
+    use protected_resource::{ResourceServerAuth, StateSealer};
+    use rmcp::model::{RequestStateCodec, SealOptions};
+
+    let a = MockAuthorizationServer::start().await.unwrap();
+    let b = MockAuthorizationServer::start().await.unwrap();
+    let url = "http://127.0.0.1:8000/mcp";
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(url)
+        .authorization_servers([a.entry(), b.entry()])
+        .build()
+        .unwrap();
+    let owner = |idp: &MockAuthorizationServer, sub: &str| {
+        let token = idp.token().audience(url).subject(sub).sign();
+        let auth = auth.clone();
+        async move { auth.validate(&token).await.unwrap() }
+    };
+    let alice = owner(&a, "alice").await;
+    let alice_at_b = owner(&b, "alice").await;
+    let bob = owner(&a, "bob").await;
+
+    // rmcp's MRTR requestState codec with the principal as associated data.
+    let codec = RequestStateCodec::try_new(vec![7u8; 32]).unwrap();
+    let sealed = codec.seal_with(
+        b"step 2",
+        &SealOptions::new().associated_data(&alice.principal()),
+    );
+    assert_eq!(
+        codec.open_with(&sealed, &alice.principal()).unwrap(),
+        b"step 2"
+    );
+    assert!(codec.open_with(&sealed, &bob.principal()).is_err());
+    assert!(codec.open_with(&sealed, &alice_at_b.principal()).is_err());
+    // The same `sub` at two issuers are two principals, and so are two subjects.
+    assert_ne!(alice.principal(), alice_at_b.principal());
+    // The crate's own sealer, keyed from the layer's sealing key.
+    let sealer = StateSealer::new(auth.sealing_key().clone());
+    let handle = sealer.seal(&alice, b"h");
+    assert_eq!(sealer.open(&alice, &handle), Some(b"h".to_vec()));
+    assert_eq!(sealer.open(&alice_at_b, &handle), None);
+    assert_eq!(sealer.open(&bob, &handle), None);
+}
