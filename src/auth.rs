@@ -101,7 +101,8 @@ impl ResourceServerAuth {
     /// [`session_key`](crate::ResourceServerAuthBuilder::session_key) or by
     /// `MCP_SERVER_SESSION_KEY`, else a random one drawn for this process. An application can
     /// seal its own state with it, for example with a [`StateSealer`](crate::StateSealer)
-    /// (every use has its own domain label, so nothing sealed for one use opens for another).
+    /// (session ids and state handles have their own domain labels, and each sealer its
+    /// purpose, so nothing sealed for one use opens for another).
     #[must_use]
     pub fn sealing_key(&self) -> &SealingKey {
         &self.inner.sealing_key

@@ -16,7 +16,7 @@ use crate::env;
 use crate::keys::KeySet;
 use crate::keys::discovery::{Reading, read_document};
 use crate::testkit::{MockAuthorizationServer, SigningKey};
-use crate::{mcp_arguments, mcp_body};
+use crate::{mcp_arguments, mcp_body, mcp_headers, mcp_policy};
 
 /// The `Authorization` header: a token handed on is a non-empty `b64token` within the cap.
 pub fn authorization_header(value: &[u8], query: Option<&str>) {
@@ -80,6 +80,26 @@ pub fn mcp_messages(body: &[u8]) {
         assert_eq!(read.method, text(message.get("method")));
         assert_eq!(read.name, text(params.and_then(|p| p.get("name"))));
         assert_eq!(read.uri, text(params.and_then(|p| p.get("uri"))));
+        let reference = params.and_then(|p| p.get("ref"));
+        let expected = match text(reference.and_then(|r| r.get("type"))).as_deref() {
+            Some("ref/prompt") => text(reference.and_then(|r| r.get("name")))
+                .map(crate::mcp_params::Reference::Prompt),
+            Some("ref/resource") => text(reference.and_then(|r| r.get("uri")))
+                .map(crate::mcp_params::Reference::Resource),
+            _ => None,
+        };
+        assert_eq!(read.reference, expected);
+        let subscriptions: Vec<String> = params
+            .and_then(|p| p.get("notifications"))
+            .and_then(|n| n.get("resourceSubscriptions"))
+            .and_then(|l| l.as_array())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(read.subscriptions, subscriptions);
         if let Ok(arguments) = mcp_arguments::arguments(body, i) {
             let expected = params
                 .filter(|p| p.is_object())
@@ -87,6 +107,87 @@ pub fn mcp_messages(body: &[u8]) {
             assert_eq!(arguments.as_ref(), expected);
         }
     }
+}
+
+/// An MCP request's standard headers against its body: reading never panics; when the
+/// headers agree with the body and name an operation by themselves (what
+/// `decide_from_headers` decides on), it is exactly the body's operation.
+pub fn mcp_request(data: &[u8]) {
+    // First bytes: the three header values, separated by newlines; the rest: the body.
+    let mut parts = data.splitn(4, |&b| b == b'\n');
+    let (Some(version), Some(method), Some(name), Some(body)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    for (header, value) in [
+        ("mcp-protocol-version", version),
+        ("mcp-method", method),
+        ("mcp-name", name),
+    ] {
+        if !value.is_empty()
+            && let Ok(v) = HeaderValue::from_bytes(value)
+        {
+            headers.insert(header, v);
+        }
+    }
+    let Ok(read) = mcp_headers::McpHeaders::read(&headers) else {
+        return;
+    };
+    let Ok(messages) = mcp_body::messages(body) else {
+        return;
+    };
+    if read.check(&messages).is_ok()
+        && let Some(op) = read.operation()
+        && let [message] = messages.list.as_slice()
+        && !messages.batch
+    {
+        assert_eq!(op.method, message.method);
+        assert_eq!(op.target(), message.target());
+    }
+}
+
+/// A resource URI against a URI template: matching takes time linear in the URI, never
+/// panics, and agrees with a plain backtracking matcher on short inputs; every spelling of
+/// a URI is produced without panicking.
+pub fn resource_uri(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (template, uri) = text.split_once('\n').unwrap_or((text, ""));
+    let _ = mcp_policy::spellings(uri);
+    let Ok(parsed) = mcp_policy::UriTemplate::parse(template) else {
+        return;
+    };
+    let fast = parsed.matches(uri);
+    if uri.len() <= 64 && template.len() <= 32 {
+        assert_eq!(fast, reference_match(template, uri), "{template:?} {uri:?}");
+    }
+}
+
+/// The template semantics by backtracking: `{var}` one or more characters without `/`, `?`,
+/// `#`; an expression with an operator any characters; literals as they are.
+fn reference_match(template: &str, uri: &str) -> bool {
+    let Some(open) = template.find('{') else {
+        return template == uri;
+    };
+    let (literal, rest) = template.split_at(open);
+    let Some(uri) = uri.strip_prefix(literal) else {
+        return false;
+    };
+    let Some(close) = rest.find('}') else {
+        return false;
+    };
+    let any = rest[1..close].starts_with(['+', '#', '/', '.', ';', '?', '&']);
+    let after = &rest[close + 1..];
+    let bytes = uri.as_bytes();
+    let start = usize::from(!any);
+    (start..=bytes.len()).any(|n| {
+        uri.is_char_boundary(n)
+            && (any || !bytes[..n].iter().any(|b| matches!(b, b'/' | b'?' | b'#')))
+            && reference_match(after, &uri[n..])
+    })
 }
 
 /// The environment's JSON list of authorization servers: an error or entries, never a panic.

@@ -66,8 +66,8 @@
 //! - a route: [`RequireScopesLayer`] (all-of, any-of, alternatives: [`ScopeRequirement`]);
 //! - a handler: [`ResourceOwner::require_scopes`] / [`ResourceOwner::require`], whose error
 //!   [`InsufficientScope`] is an axum response;
-//! - MCP: [`McpScopesLayer`] checks every `tools/call`, `prompts/get`, `resources/read` and
-//!   `resources/subscribe` in a request (single or batch; from the MCP 2026-07-28 headers or
+//! - MCP: [`McpScopesLayer`] checks every `tools/call`, `prompts/get`, `resources/read`,
+//!   `resources/subscribe`, `subscriptions/listen` and `completion/complete` in a request (single or batch; from the MCP 2026-07-28 headers or
 //!   the body) against per-tool, per-prompt and per-resource requirements, fixed or computed
 //!   from the call's arguments ([`McpRequirement`]), before the MCP server runs;
 //! - hierarchies: [`ResourceServerAuthBuilder::scope_implies`] (`mcp:admin` implies
@@ -326,7 +326,9 @@ mod mcp_admit;
 mod mcp_arguments;
 mod mcp_body;
 mod mcp_headers;
+mod mcp_json;
 mod mcp_lists;
+mod mcp_params;
 mod mcp_policy;
 mod mcp_response;
 mod mcp_scopes;

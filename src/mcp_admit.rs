@@ -11,11 +11,11 @@ use std::time::Duration;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::challenge::text;
-use crate::mcp_arguments::arguments;
+use crate::mcp_arguments::all_arguments;
 use crate::mcp_body::{Message, Unreadable, messages};
 use crate::mcp_headers::McpHeaders;
 use crate::mcp_lists::AwaitedLists;
-use crate::mcp_policy::{McpOperation, McpOperationKind, Policy};
+use crate::mcp_policy::{McpOperation, Policy};
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 
 /// The settings of one [`McpScopesLayer`](crate::McpScopesLayer), shared by its services.
@@ -30,7 +30,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Whether list answers are filtered: switched on, and some rule configured.
-    fn filters_lists(&self) -> bool {
+    pub(crate) fn filters_lists(&self) -> bool {
         self.filter_lists && !self.policy.is_empty()
     }
 }
@@ -90,11 +90,20 @@ where
     }
     let lists = settings
         .filters_lists()
-        .then(|| AwaitedLists::of(&read.list, headers.is_2026()))
+        .then(|| AwaitedLists::of(&read, headers.is_2026()))
         .flatten();
-    match decide(&settings.policy, owner, &read.list, |i| {
-        arguments(&bytes, i)
-    }) {
+    // Arguments are read (once, for all messages) only when a rule decides on them.
+    let mut all: Option<Vec<Option<serde_json::Value>>> = None;
+    let arguments_of = |i: usize| {
+        if all.is_none() {
+            all = Some(all_arguments(&bytes)?);
+        }
+        Ok(all
+            .as_mut()
+            .and_then(|a| a.get_mut(i))
+            .and_then(Option::take))
+    };
+    match decide(&settings.policy, owner, &read.list, arguments_of) {
         Ok(None) => Ok(Admitted {
             body: Body::from(bytes),
             lists,
@@ -106,16 +115,10 @@ where
 
 /// Whether a rule for this operation decides on its arguments.
 fn needs_arguments(policy: &Policy, message: &Message) -> bool {
-    let (Some(kind), Some(name)) = (
-        message
-            .method
-            .as_deref()
-            .and_then(McpOperationKind::of_method),
-        message.target(),
-    ) else {
-        return false;
-    };
-    policy.needs_arguments(kind, name)
+    message
+        .operations()
+        .iter()
+        .any(|&(kind, name)| policy.needs_arguments(kind, name))
 }
 
 /// Applies the policy to every operation: `Some` with every scope the refused ones need, or
@@ -130,26 +133,24 @@ fn decide(
     let mut required: Vec<String> = Vec::new();
     let mut refused = false;
     for (i, message) in list.iter().enumerate() {
-        let (Some(kind), Some(name)) = (
-            message
-                .method
-                .as_deref()
-                .and_then(McpOperationKind::of_method),
-            message.target(),
-        ) else {
-            continue;
-        };
-        let args = if policy.needs_arguments(kind, name) && kind != McpOperationKind::Resource {
-            arguments(i)?
-        } else {
-            None
-        };
-        let op = McpOperation::new(kind, name, args.as_ref(), owner);
-        if let Some(scopes) = policy.refused(&op) {
-            refused = true;
-            for s in scopes {
-                if !required.contains(&s) {
-                    required.push(s);
+        // Arguments exist for calls and prompts (a completion's are not the prompt's).
+        let has_arguments = matches!(
+            message.method.as_deref(),
+            Some("tools/call" | "prompts/get")
+        );
+        for (kind, name) in message.operations() {
+            let args = if has_arguments && policy.needs_arguments(kind, name) {
+                arguments(i)?
+            } else {
+                None
+            };
+            let op = McpOperation::new(kind, name, args.as_ref(), owner);
+            if let Some(scopes) = policy.refused(&op) {
+                refused = true;
+                for s in scopes {
+                    if !required.contains(&s) {
+                        required.push(s);
+                    }
                 }
             }
         }

@@ -9,25 +9,35 @@ use serde_json::{Map, Value};
 
 use crate::mcp_body::Unreadable;
 
-/// The `params.arguments` of the message at `index` (of the batch, or the single message at
-/// 0), or `None` when it has none. Only called on bodies `mcp_body::messages` has read.
-pub(crate) fn arguments(body: &[u8], index: usize) -> Result<Option<Value>, Unreadable> {
+/// The `params.arguments` of every message (of the batch, or the single message), in order,
+/// `None` where a message has none: the body is parsed once, however many messages ask.
+/// Only called on bodies `mcp_body::messages` has read.
+pub(crate) fn all_arguments(body: &[u8]) -> Result<Vec<Option<Value>>, Unreadable> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = Strict.deserialize(&mut de).map_err(|_| Unreadable)?;
     de.end().map_err(|_| Unreadable)?;
-    let message = match value {
-        Value::Array(mut batch) if index < batch.len() => batch.swap_remove(index),
-        Value::Array(_) => return Ok(None),
-        one if index == 0 => one,
-        _ => return Ok(None),
+    let messages = match value {
+        Value::Array(batch) => batch,
+        one => vec![one],
     };
-    let Value::Object(mut message) = message else {
-        return Ok(None);
-    };
-    let Some(Value::Object(mut params)) = message.remove("params") else {
-        return Ok(None);
-    };
-    Ok(params.remove("arguments"))
+    Ok(messages
+        .into_iter()
+        .map(|message| {
+            let Value::Object(mut message) = message else {
+                return None;
+            };
+            let Some(Value::Object(mut params)) = message.remove("params") else {
+                return None;
+            };
+            params.remove("arguments")
+        })
+        .collect())
+}
+
+/// The `params.arguments` of the message at `index`.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn arguments(body: &[u8], index: usize) -> Result<Option<Value>, Unreadable> {
+    Ok(all_arguments(body)?.into_iter().nth(index).flatten())
 }
 
 /// A value tree, refusing repeated member names.

@@ -1,5 +1,5 @@
 //! What an MCP `POST` body asks for, read strictly and without building a value tree: for
-//! each JSON-RPC message its `method`, `id`, `params.name` and `params.uri`. A body that can not
+//! each JSON-RPC message its `method`, `id` and what its `params` name (`mcp_params.rs`). A body that can not
 //! be read this way (not UTF-8, not exactly one JSON value, nesting past the parser's limit, a
 //! bad escape in a member the gate reads, a repeated member name or one of serde_json's private
 //! names in a message or its `params`) is [`Unreadable`]: the gate refuses it rather than let a
@@ -11,18 +11,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// Member names that serde_json gives a meaning of their own when its `raw_value` or
-/// `arbitrary_precision` features are on: a server built with them could turn such an
-/// object back into a message the gate never saw.
-const PRIVATE_NAMES: [&str; 2] = [
-    "$serde_json::private::RawValue",
-    "$serde_json::private::Number",
-];
-
-/// The member names the gate reads. A name that differs from one of these only in case is
-/// refused: Go's `encoding/json` matches member names case-insensitively (folding `ſ` to
-/// `s` and the Kelvin sign to `k` too), so `"Method"` could be the method to a Go server.
-const READ_NAMES: [&str; 4] = ["method", "params", "name", "uri"];
+use crate::mcp_json::{MaybeId, MaybeString, check_name, drain_seq, skip_scalars};
+use crate::mcp_params::{Params, Reference};
+use crate::mcp_policy::McpOperationKind;
 
 /// The body can not be read strictly; answered with a JSON-RPC parse error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +32,10 @@ pub(crate) struct Message {
     pub(crate) name: Option<String>,
     /// `params.uri` (resources).
     pub(crate) uri: Option<String>,
+    /// `params.ref` (`completion/complete`).
+    pub(crate) reference: Option<Reference>,
+    /// `params.notifications.resourceSubscriptions` (`subscriptions/listen`).
+    pub(crate) subscriptions: Vec<String>,
 }
 
 impl Message {
@@ -55,6 +50,31 @@ impl Message {
                 self.uri.as_deref()
             }
             _ => None,
+        }
+    }
+
+    /// Everything the message acts on that a policy rule can name: the tool, prompt or
+    /// resource of its method, the prompt or resource a `completion/complete` completes, the
+    /// resources a `subscriptions/listen` subscribes to.
+    pub(crate) fn operations(&self) -> Vec<(McpOperationKind, &str)> {
+        let Some(method) = self.method.as_deref() else {
+            return Vec::new();
+        };
+        match method {
+            "completion/complete" => match &self.reference {
+                Some(Reference::Prompt(name)) => vec![(McpOperationKind::Prompt, name.as_str())],
+                Some(Reference::Resource(uri)) => vec![(McpOperationKind::Resource, uri.as_str())],
+                None => Vec::new(),
+            },
+            "subscriptions/listen" => self
+                .subscriptions
+                .iter()
+                .map(|uri| (McpOperationKind::Resource, uri.as_str()))
+                .collect(),
+            _ => match (McpOperationKind::of_method(method), self.target()) {
+                (Some(kind), Some(name)) => vec![(kind, name)],
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -76,30 +96,6 @@ pub(crate) fn messages(body: &[u8]) -> Result<Messages, Unreadable> {
     // Exactly one value: trailing data (a second value, garbage) is refused.
     de.end().map_err(|_| Unreadable)?;
     Ok(read)
-}
-
-/// Visitor methods for the scalars a visitor skips, answering `$value`.
-macro_rules! skip_scalars {
-    ($ty:ty, $value:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_unit<E>(self) -> Result<$ty, E> {
-            Ok($value)
-        }
-    };
 }
 
 impl<'de> Deserialize<'de> for Messages {
@@ -163,8 +159,9 @@ fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
             "method" => read.method = map.next_value::<MaybeString>()?.0,
             "id" => read.id = map.next_value::<MaybeId>()?.0,
             "params" => {
-                let Params { name, uri } = map.next_value::<Params>()?;
-                (read.name, read.uri) = (name, uri);
+                let params = map.next_value::<Params>()?;
+                (read.name, read.uri) = (params.name, params.uri);
+                (read.reference, read.subscriptions) = (params.reference, params.subscriptions);
             }
             _ => {
                 map.next_value::<IgnoredAny>()?;
@@ -173,165 +170,6 @@ fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
         names.insert(key);
     }
     Ok(read)
-}
-
-/// A member name the gate accepts: not repeated (parsers disagree on which one wins), not
-/// one of serde_json's private names, not a case variant of a name the gate reads.
-fn check_name<E: serde::de::Error>(name: &str, seen: &HashSet<String>) -> Result<(), E> {
-    if PRIVATE_NAMES.contains(&name) {
-        return Err(E::custom("a serde_json private member name"));
-    }
-    if seen.contains(name) {
-        return Err(E::custom("a repeated member name"));
-    }
-    if name.len() <= 8 && !READ_NAMES.contains(&name) {
-        let folded: String = name
-            .chars()
-            .map(|c| match c {
-                '\u{17F}' => 's',
-                '\u{212A}' => 'k',
-                c => c.to_ascii_lowercase(),
-            })
-            .collect();
-        if READ_NAMES.contains(&folded.as_str()) {
-            return Err(E::custom("a case variant of a member name the gate reads"));
-        }
-    }
-    Ok(())
-}
-
-/// `params`: its string `name` and `uri` when it is an object.
-#[derive(Default)]
-struct Params {
-    name: Option<String>,
-    uri: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for Params {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Params;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("JSON-RPC params")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
-                let mut names: HashSet<String> = HashSet::new();
-                let mut params = Params::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    check_name(&key, &names)?;
-                    match key.as_str() {
-                        "name" => params.name = map.next_value::<MaybeString>()?.0,
-                        "uri" => params.uri = map.next_value::<MaybeString>()?.0,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                    names.insert(key);
-                }
-                Ok(params)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
-                drain_seq(seq).map(|()| Params::default())
-            }
-            skip_scalars!(Params, Params::default());
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A string (read strictly: escapes must form valid characters), or `None` for any other
-/// value, which is skipped without being built.
-struct MaybeString(Option<String>);
-
-impl<'de> Deserialize<'de> for MaybeString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MaybeString;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<MaybeString, E> {
-                Ok(MaybeString(Some(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<MaybeString, E> {
-                Ok(MaybeString(Some(v)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeString, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeString(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeString, A::Error> {
-                drain_seq(seq).map(|()| MaybeString(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MaybeString, E> {
-                Ok(MaybeString(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<MaybeString, E> {
-                Ok(MaybeString(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<MaybeString, E> {
-                Ok(MaybeString(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<MaybeString, E> {
-                Ok(MaybeString(None))
-            }
-            fn visit_unit<E>(self) -> Result<MaybeString, E> {
-                Ok(MaybeString(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A JSON-RPC `id` (a string or a number, read strictly), or `None` for any other value.
-struct MaybeId(Option<serde_json::Value>);
-
-impl<'de> Deserialize<'de> for MaybeId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MaybeId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON-RPC id")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<MaybeId, E> {
-                Ok(MaybeId(Some(v.into())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<MaybeId, E> {
-                Ok(MaybeId(Some(v.into())))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<MaybeId, E> {
-                Ok(MaybeId(Some(v.into())))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<MaybeId, E> {
-                Ok(MaybeId(Some(v.into())))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<MaybeId, E> {
-                Ok(MaybeId(serde_json::Number::from_f64(v).map(Into::into)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeId, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeId(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeId, A::Error> {
-                drain_seq(seq).map(|()| MaybeId(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MaybeId, E> {
-                Ok(MaybeId(None))
-            }
-            fn visit_unit<E>(self) -> Result<MaybeId, E> {
-                Ok(MaybeId(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(())
 }
 
 #[cfg(test)]
@@ -350,6 +188,39 @@ mod tests {
             .filter(|m| m.method.as_deref() == Some("tools/call"))
             .filter_map(|m| m.name)
             .collect())
+    }
+
+    #[test]
+    fn completions_and_subscriptions_name_what_they_act_on() {
+        let read = messages(
+            br#"[{"id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"admin_brief"},"argument":{"name":"a","value":"b"}}},
+                {"id":2,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"admin://reports/{id}"}}},
+                {"id":3,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true,"resourceSubscriptions":["admin://report",7,"public://readme"]}}},
+                {"id":4,"method":"completion/complete","params":{"ref":{"type":"ref/other","name":"x"}}}]"#,
+        )
+        .unwrap();
+        let ops: Vec<_> = read.list.iter().map(Message::operations).collect();
+        assert_eq!(ops[0], [(McpOperationKind::Prompt, "admin_brief")]);
+        assert_eq!(
+            ops[1],
+            [(McpOperationKind::Resource, "admin://reports/{id}")]
+        );
+        assert_eq!(
+            ops[2],
+            [
+                (McpOperationKind::Resource, "admin://report"),
+                (McpOperationKind::Resource, "public://readme")
+            ]
+        );
+        assert!(ops[3].is_empty());
+        // Repeats and case variants inside the nested objects are refused too.
+        for bad in [
+            r#"{"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a","name":"b"}}}"#,
+            r#"{"method":"completion/complete","params":{"ref":{"type":"ref/prompt","Name":"b","name":"a"}}}"#,
+            r#"{"method":"subscriptions/listen","params":{"notifications":{"resourceSubscriptions":["a"],"ResourceSubscriptions":["b"]}}}"#,
+        ] {
+            assert_eq!(messages(bad.as_bytes()), Err(Unreadable), "{bad}");
+        }
     }
 
     #[test]

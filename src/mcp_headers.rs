@@ -72,6 +72,13 @@ impl McpHeaders {
             return None;
         }
         let method = self.method.clone()?;
+        // What these name is only in the body.
+        if matches!(
+            method.as_str(),
+            "completion/complete" | "subscriptions/listen"
+        ) {
+            return None;
+        }
         let mut message = Message {
             method: Some(method),
             ..Message::default()

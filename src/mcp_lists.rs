@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::mcp_body::Message;
+use crate::mcp_body::Messages;
 use crate::mcp_policy::{McpOperation, McpOperationKind, Policy};
 use crate::owner::ResourceOwner;
 
@@ -48,20 +48,31 @@ pub(crate) struct AwaitedLists {
     pending: Vec<(Option<Value>, ListKind)>,
     /// Mark results `cacheScope: "private"` (the request speaks MCP 2026-07-28).
     private: bool,
+    /// Every answer shaped like a list result, for as long as the stream lasts (a `GET`
+    /// stream, which replays earlier answers on resumption).
+    by_shape: bool,
 }
 
 impl AwaitedLists {
-    /// The list requests among `messages`, or `None` when there are none.
-    pub(crate) fn of(messages: &[Message], private: bool) -> Option<Self> {
+    /// The list requests of a body, or `None` when there are none. A single request's
+    /// answer is whatever response comes (however the server spells its id); in a batch,
+    /// answers are matched by id.
+    pub(crate) fn of(messages: &Messages, private: bool) -> Option<Self> {
         let pending: Vec<_> = messages
+            .list
             .iter()
             .filter_map(|m| {
                 let kind = ListKind::of_method(m.method.as_deref()?)?;
                 // A request without an id is a notification: nothing answers it.
-                Some((Some(m.id.clone()?), kind))
+                let id = m.id.clone()?;
+                Some((messages.batch.then_some(id), kind))
             })
             .collect();
-        (!pending.is_empty()).then_some(Self { pending, private })
+        (!pending.is_empty()).then_some(Self {
+            pending,
+            private,
+            by_shape: false,
+        })
     }
 
     /// The single request named by its `Mcp-Method` header.
@@ -70,12 +81,37 @@ impl AwaitedLists {
         Some(Self {
             pending: vec![(None, kind)],
             private,
+            by_shape: false,
         })
+    }
+
+    /// Every list-shaped answer on a stream whose requests are unknown (a `GET` stream:
+    /// resumption replays answers to earlier `POST`s).
+    pub(crate) fn any_list() -> Self {
+        Self {
+            pending: Vec::new(),
+            private: false,
+            by_shape: true,
+        }
     }
 
     /// Whether every awaited answer has been seen.
     pub(crate) fn is_done(&self) -> bool {
-        self.pending.is_empty()
+        !self.by_shape && self.pending.is_empty()
+    }
+
+    /// Whether an SSE event's data may hold an answer to filter (a cheap look before
+    /// parsing, for streams filtered by shape; the inner server writes member names plainly).
+    pub(crate) fn may_hold_list(&self, data: &str) -> bool {
+        !self.by_shape
+            || [
+                "\"tools\"",
+                "\"prompts\"",
+                "\"resources\"",
+                "\"resourceTemplates\"",
+            ]
+            .iter()
+            .any(|m| data.contains(m))
     }
 
     /// Filters `message` if it answers an awaited request (then no longer awaited); `true`
@@ -92,15 +128,31 @@ impl AwaitedLists {
         if object.contains_key("method") || !object.contains_key("id") {
             return false; // a request or notification from the server, not an answer
         }
-        let id = object.get("id");
-        let Some(at) = self
-            .pending
-            .iter()
-            .position(|(want, _)| want.is_none() || want.as_ref() == id)
-        else {
-            return false;
+        let kind = if self.by_shape {
+            let Some(Value::Object(result)) = object.get("result") else {
+                return false;
+            };
+            let Some(kind) = [
+                ListKind::Tools,
+                ListKind::Prompts,
+                ListKind::Resources,
+                ListKind::Templates,
+            ]
+            .into_iter()
+            .find(|k| result.get(k.member()).is_some_and(Value::is_array)) else {
+                return false;
+            };
+            kind
+        } else {
+            let id = object.get("id");
+            let Some(at) = self.pending.iter().position(|(want, _)| match want {
+                None => true,
+                Some(want) => id.is_some_and(|id| same_id(want, id)),
+            }) else {
+                return false;
+            };
+            self.pending.swap_remove(at).1
         };
-        let (_, kind) = self.pending.swap_remove(at);
         let Some(Value::Object(result)) = object.get_mut("result") else {
             return true; // an error answer
         };
@@ -112,6 +164,25 @@ impl AwaitedLists {
         }
         true
     }
+}
+
+/// Whether two JSON-RPC ids name the same request: equal, or the same number however it is
+/// written (`1`, `1.0`). Integers compare exactly (2^53 and 2^53 + 1 are two ids).
+fn same_id(a: &Value, b: &Value) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Value::Number(x), Value::Number(y)) = (a, b) else {
+        return false;
+    };
+    if let (Some(i), Some(j)) = (x.as_i64(), y.as_i64()) {
+        return i == j;
+    }
+    if let (Some(i), Some(j)) = (x.as_u64(), y.as_u64()) {
+        return i == j;
+    }
+    // A float on one side: the same value, where floats still hold every integer exactly.
+    matches!((x.as_f64(), y.as_f64()), (Some(f), Some(g)) if f == g && f.abs() < 9_007_199_254_740_992.0)
 }
 
 /// Whether the caller may use what a list entry names; an entry without the name it should
@@ -133,4 +204,76 @@ fn visible(policy: &Policy, owner: &ResourceOwner, kind: ListKind, entry: &Value
         policy.refused(&op)
     };
     refused.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::mcp_body::messages;
+    use crate::scope::ScopeRequirement;
+
+    fn setup() -> (Policy, ResourceOwner) {
+        let mut policy = Policy::default();
+        policy.tools.insert(
+            "admin".to_owned(),
+            ScopeRequirement::all(["mcp:admin"]).unwrap().into(),
+        );
+        let serde_json::Value::Object(claims) =
+            serde_json::json!({"sub": "u", "scope": "mcp:tools"})
+        else {
+            unreachable!()
+        };
+        let owner = ResourceOwner::from_claims("https://as".to_owned(), claims, Arc::default());
+        (policy, owner.unwrap())
+    }
+
+    fn answer(id: &Value) -> Value {
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [{"name": "admin"}, {"name": "open"}]}})
+    }
+
+    #[test]
+    fn a_single_request_is_answered_whatever_the_id_spelling() {
+        let (policy, owner) = setup();
+        let body = messages(br#"{"id":1e0,"method":"tools/list"}"#).unwrap();
+        let mut awaited = AwaitedLists::of(&body, false).unwrap();
+        // A server request or notification on the stream is not the answer.
+        let mut ping = serde_json::json!({"jsonrpc":"2.0","id":"s1","method":"ping"});
+        assert!(!awaited.filter(&policy, &owner, &mut ping));
+        let mut reply = answer(&Value::from(1));
+        assert!(awaited.filter(&policy, &owner, &mut reply));
+        assert_eq!(
+            reply["result"]["tools"],
+            serde_json::json!([{"name": "open"}])
+        );
+        assert!(awaited.is_done());
+    }
+
+    #[test]
+    fn batch_answers_are_matched_by_id_numerically() {
+        let (policy, owner) = setup();
+        let body =
+            messages(br#"[{"id":"a","method":"ping"},{"id":2,"method":"tools/list"}]"#).unwrap();
+        let mut awaited = AwaitedLists::of(&body, true).unwrap();
+        let mut other = answer(&Value::from("a"));
+        assert!(!awaited.filter(&policy, &owner, &mut other));
+        assert_eq!(other["result"]["tools"].as_array().unwrap().len(), 2);
+        let mut reply = answer(&serde_json::json!(2.0));
+        assert!(awaited.filter(&policy, &owner, &mut reply));
+        assert_eq!(reply["result"]["cacheScope"], "private");
+        assert_eq!(reply["result"]["tools"].as_array().unwrap().len(), 1);
+        // Integers compare exactly, floats only when exactly that integer.
+        assert!(same_id(&serde_json::json!(2), &serde_json::json!(2.0)));
+        assert!(!same_id(
+            &serde_json::json!(9_007_199_254_740_992u64),
+            &serde_json::json!(9_007_199_254_740_993u64)
+        ));
+        assert!(!same_id(&serde_json::json!(2), &serde_json::json!("2")));
+        assert!(!same_id(&serde_json::json!(2), &serde_json::json!(2.5)));
+        // Notifications are not awaited; no list request, nothing to filter.
+        assert!(
+            AwaitedLists::of(&messages(br#"{"method":"tools/list"}"#).unwrap(), true).is_none()
+        );
+    }
 }

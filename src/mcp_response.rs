@@ -7,8 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
@@ -43,8 +44,13 @@ impl ListFilter {
     }
 }
 
-/// The response with its list answers filtered.
+/// The response with its list answers filtered. An error answer (not 2xx) carries no list
+/// and passes as it is; a successful one the filter can not read (compressed, another media
+/// type) is not passed on.
 pub(crate) async fn filter_response(res: Response<Body>, filter: ListFilter) -> Response<Body> {
+    if !res.status().is_success() {
+        return res;
+    }
     let media = res
         .headers()
         .get(CONTENT_TYPE)
@@ -57,10 +63,18 @@ pub(crate) async fn filter_response(res: Response<Body>, filter: ListFilter) -> 
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
+    let encoded = res
+        .headers()
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .any(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"));
     match media.as_str() {
+        // No answer in it, so no list.
+        _ if res.body().is_end_stream() => res,
+        _ if encoded => unreadable(),
         "application/json" => filter_json(res, filter).await,
         "text/event-stream" => filter_sse(res, filter),
-        _ => res,
+        _ => unreadable(),
     }
 }
 
@@ -78,6 +92,10 @@ async fn filter_json(res: Response<Body>, mut filter: ListFilter) -> Response<Bo
         return unreadable();
     };
     let bytes = collected.to_bytes();
+    if bytes.is_empty() {
+        // No answer in it, so no list.
+        return Response::from_parts(parts, Body::empty());
+    }
     let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
         return unreadable();
     };
@@ -99,9 +117,11 @@ fn event_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// One SSE event, filtered when its data is an awaited answer; else its bytes unchanged.
-fn filter_event(event: Bytes, filter: &mut ListFilter) -> Bytes {
+/// `Err` for an event whose data can not be read while answers are awaited: it is not
+/// passed on.
+fn filter_event(event: Bytes, filter: &mut ListFilter) -> Result<Bytes, ()> {
     let Ok(text) = std::str::from_utf8(&event) else {
-        return event;
+        return Err(());
     };
     let mut data: Vec<&str> = Vec::new();
     let mut other: Vec<&str> = Vec::new();
@@ -112,11 +132,16 @@ fn filter_event(event: Bytes, filter: &mut ListFilter) -> Bytes {
             other.push(line);
         }
     }
-    let Ok(mut message) = serde_json::from_str::<Value>(&data.join("\n")) else {
-        return event;
+    let data = data.join("\n");
+    // A priming or comment-only event, or one that can not hold a list answer.
+    if data.trim().is_empty() || !filter.awaited.may_hold_list(&data) {
+        return Ok(event);
+    }
+    let Ok(mut message) = serde_json::from_str::<Value>(&data) else {
+        return Err(());
     };
     if !filter.apply(&mut message) {
-        return event;
+        return Ok(event);
     }
     let mut out = String::new();
     for line in other {
@@ -126,53 +151,79 @@ fn filter_event(event: Bytes, filter: &mut ListFilter) -> Bytes {
     out.push_str("data: ");
     out.push_str(&message.to_string());
     out.push_str("\n\n");
-    Bytes::from(out)
+    Ok(Bytes::from(out))
 }
 
 fn filter_sse(res: Response<Body>, filter: ListFilter) -> Response<Body> {
     let (mut parts, body) = res.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
-    let state = (body.into_data_stream(), BytesMut::new(), filter, false);
-    let stream = futures_util::stream::unfold(
-        state,
-        |(mut body, mut buf, mut filter, finished)| async move {
-            if finished {
-                return None;
-            }
-            loop {
-                if filter.awaited.is_done() {
-                    // Nothing left to filter: what is buffered, then the rest as it comes.
-                    if !buf.is_empty() {
-                        let out = buf.split().freeze();
-                        return Some((Ok(out), (body, buf, filter, false)));
-                    }
-                    return match body.next().await {
-                        Some(Ok(chunk)) => Some((Ok(chunk), (body, buf, filter, false))),
-                        Some(Err(e)) => Some((Err(e.into_inner()), (body, buf, filter, true))),
-                        None => None,
-                    };
-                }
-                if let Some(end) = event_end(&buf) {
-                    let event = buf.split_to(end).freeze();
-                    let out = filter_event(event, &mut filter);
-                    return Some((Ok(out), (body, buf, filter, false)));
-                }
-                if buf.len() > MAX_ANSWER_BYTES {
-                    tracing::warn!("an MCP SSE event too large to filter; stream ended");
-                    let e: axum::BoxError = "an SSE event too large to filter".into();
-                    return Some((Err(e), (body, buf, filter, true)));
-                }
-                match body.next().await {
-                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                    Some(Err(e)) => return Some((Err(e.into_inner()), (body, buf, filter, true))),
-                    // The stream ended inside an event, or before the answer: what is left
-                    // is not a complete event and is dropped.
-                    None => return None,
-                }
-            }
-        },
-    );
+    let state = Sse {
+        body: body.into_data_stream(),
+        buf: BytesMut::new(),
+        scanned: 0,
+        filter,
+        finished: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        let item = st.next().await?;
+        st.finished = item.is_err();
+        Some((item, st))
+    });
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// The state of a filtered SSE stream.
+struct Sse {
+    body: axum::body::BodyDataStream,
+    buf: BytesMut,
+    /// How far `buf` has been searched for the end of an event.
+    scanned: usize,
+    filter: ListFilter,
+    finished: bool,
+}
+
+impl Sse {
+    /// The next bytes to send, an error that ends the stream, or the end.
+    async fn next(&mut self) -> Option<Result<Bytes, axum::BoxError>> {
+        loop {
+            if self.filter.awaited.is_done() {
+                // Nothing left to filter: what is buffered, then the rest as it comes.
+                if !self.buf.is_empty() {
+                    return Some(Ok(self.buf.split().freeze()));
+                }
+                return self
+                    .body
+                    .next()
+                    .await
+                    .map(|r| r.map_err(axum::Error::into_inner));
+            }
+            // Search only what was not searched yet (three bytes back for a split `\r\n\r\n`).
+            let from = self.scanned.saturating_sub(3);
+            if let Some(end) = event_end(&self.buf[from..]).map(|e| e + from) {
+                let event = self.buf.split_to(end).freeze();
+                self.scanned = 0;
+                return Some(filter_event(event, &mut self.filter).map_err(|()| {
+                    tracing::warn!("an MCP SSE event that can not be read; stream ended");
+                    "an SSE event that can not be read".into()
+                }));
+            }
+            self.scanned = self.buf.len();
+            if self.buf.len() > MAX_ANSWER_BYTES {
+                tracing::warn!("an MCP SSE event too large to filter; stream ended");
+                return Some(Err("an SSE event too large to filter".into()));
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Err(e)) => return Some(Err(e.into_inner())),
+                // The stream ended inside an event: what is left is not a complete event and
+                // is not passed on.
+                None => return None,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn sse_answers_are_filtered_across_chunk_boundaries_and_the_rest_passes() {
         let body = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":"b","method":"ping"}]"#;
-        let awaited = AwaitedLists::of(&messages(body).unwrap().list, true).unwrap();
+        let awaited = AwaitedLists::of(&messages(body).unwrap(), true).unwrap();
         let answer: &'static [u8] = b"id: 5\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"admin\"},{\"name\":\"open\"},{\"title\":\"no name\"}]}}\n\n";
         // One byte at a time: events are found however the stream is cut.
         let mut chunks: Vec<&'static [u8]> = vec![b"data:\n\n", b": keep-alive\n\n"];
@@ -249,9 +300,83 @@ data: {"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[{"name":
     }
 
     #[tokio::test]
+    async fn a_get_stream_filters_every_list_shaped_answer_and_passes_the_rest() {
+        let out = text_of(
+            filter_response(
+                sse(vec![
+                    b"data:\nid: 0/0\n\n",
+                    b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+                    b"id: 1/3\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"admin\"},{\"name\":\"open\"}]}}\n\n",
+                    b"data: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"admin\"}]}}\n\n",
+                    b"data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[{\"name\":\"admin\"}]}}\n\n",
+                ]),
+                filter(AwaitedLists::any_list()),
+            )
+            .await,
+        )
+        .await;
+        let events: Vec<&str> = out.split("\n\n").collect();
+        assert_eq!(events[0], "data:\nid: 0/0");
+        assert!(events[1].contains("list_changed"));
+        assert_eq!(
+            events[2],
+            "id: 1/3\ndata: {\"id\":3,\"jsonrpc\":\"2.0\",\"result\":{\"tools\":[{\"name\":\"open\"}]}}"
+        );
+        assert!(
+            events[3].contains("\"text\":\"admin\""),
+            "a tool result is not a list"
+        );
+        assert_eq!(
+            events[4],
+            "data: {\"id\":5,\"jsonrpc\":\"2.0\",\"result\":{\"tools\":[]}}"
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_that_can_not_be_read_are_not_passed_on() {
+        let body = br#"{"id":1,"method":"tools/list"}"#;
+        let awaited = || AwaitedLists::of(&messages(body).unwrap(), false).unwrap();
+        // An SSE event that is not JSON while the answer is awaited ends the stream.
+        let res = filter_response(
+            sse(vec![b"data: {not json\n\n", b"data: {}\n\n"]),
+            filter(awaited()),
+        )
+        .await;
+        assert!(res.into_body().collect().await.is_err());
+        // Compressed, or another media type: 502.
+        let mut gz = sse(vec![b"data: x\n\n"]);
+        gz.headers_mut()
+            .insert(CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+        assert_eq!(
+            filter_response(gz, filter(awaited())).await.status(),
+            StatusCode::BAD_GATEWAY
+        );
+        let mut plain = Response::new(Body::from("tools: admin"));
+        plain
+            .headers_mut()
+            .insert(CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+        assert_eq!(
+            filter_response(plain, filter(awaited())).await.status(),
+            StatusCode::BAD_GATEWAY
+        );
+        // Error answers (an unknown session's 404) and empty answers pass as they are.
+        let mut missing = Response::new(Body::from("Not Found: Session not found"));
+        *missing.status_mut() = StatusCode::NOT_FOUND;
+        let res = filter_response(missing, filter(awaited())).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(text_of(res).await, "Not Found: Session not found");
+        let mut accepted = Response::new(Body::empty());
+        *accepted.status_mut() = StatusCode::ACCEPTED;
+        assert_eq!(
+            filter_response(accepted, filter(awaited())).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+
+    #[tokio::test]
     async fn json_batches_are_filtered_by_id_and_unreadable_answers_are_not_passed_on() {
         let body = br#"[{"id":1,"method":"ping"},{"id":2,"method":"tools/list"}]"#;
-        let awaited = AwaitedLists::of(&messages(body).unwrap().list, false).unwrap();
+        let awaited = AwaitedLists::of(&messages(body).unwrap(), false).unwrap();
         let json = |text: &'static str| {
             let mut res = Response::new(Body::from(text));
             res.headers_mut().insert(

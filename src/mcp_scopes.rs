@@ -15,6 +15,7 @@ use tower::Service;
 use crate::error::ConfigError;
 use crate::future::McpScopesFuture;
 use crate::mcp_admit::{Settings, admit};
+use crate::mcp_lists::AwaitedLists;
 use crate::mcp_policy::{McpRequirement, Policy, spellings};
 use crate::mcp_response::{ListFilter, filter_response};
 use crate::owner::ResourceOwner;
@@ -22,7 +23,8 @@ use crate::owner::ResourceOwner;
 /// Scope requirements per MCP tool, prompt and resource, checked before the MCP server runs.
 ///
 /// For each `POST`, the layer finds every JSON-RPC message (a single message or a batch) and,
-/// for each `tools/call`, `prompts/get`, `resources/read` and `resources/subscribe`, checks
+/// for each `tools/call`, `prompts/get`, `resources/read`, `resources/subscribe`,
+/// `subscriptions/listen` and `completion/complete`, checks
 /// the [`McpRequirement`]s of what it names against the [`ResourceOwner`](crate::ResourceOwner)'s
 /// scopes (hierarchies applied). If any operation is not allowed, the whole request is
 /// answered `403` with
@@ -35,7 +37,8 @@ use crate::owner::ResourceOwner;
 /// |---|---|
 /// | [`tool`](Self::tool), [`unlisted_tools`](Self::unlisted_tools) | `tools/call` by `params.name` |
 /// | [`prompt`](Self::prompt), [`unlisted_prompts`](Self::unlisted_prompts) | `prompts/get` by `params.name` |
-/// | [`resource`](Self::resource) (exact URI), [`resource_template`](Self::resource_template) (RFC 6570), [`resource_prefix`](Self::resource_prefix), [`unlisted_resources`](Self::unlisted_resources) | `resources/read` and `resources/subscribe` by `params.uri`; every matching rule applies, and a URI is matched as sent, percent-decoded and normalised (`ADMIN://%72eport` meets the rules of `admin://report`, `file:///a/../secret` those of `file:///secret`) |
+/// | [`resource`](Self::resource) (exact URI), [`resource_template`](Self::resource_template) (RFC 6570), [`resource_prefix`](Self::resource_prefix), [`unlisted_resources`](Self::unlisted_resources) | `resources/read` and `resources/subscribe` by `params.uri`, `subscriptions/listen` (MCP 2026-07-28) by each of its `resourceSubscriptions`; every matching rule applies, and a URI is matched in every spelling a server may read as the same resource (percent-decoded, normalised, repeated slashes collapsed, without query and fragment, lower case: `ADMIN://%72eport` meets the rules of `admin://report`, `file:///a/../secret//key` those of `file:///secret/key`); a URI over 16 KiB meets every resource rule |
+/// | the prompt and resource rules | `completion/complete` by its `ref` (`ref/prompt` name, `ref/resource` URI template) |
 ///
 /// A requirement is a [`ScopeRequirement`](crate::ScopeRequirement) or a function of the
 /// operation, its arguments and the caller ([`McpRequirement::from_fn`]).
@@ -225,7 +228,7 @@ impl McpScopesLayer {
     /// without buffering the body (default `false`: read the body).
     ///
     /// Only for inner servers that check the headers against the body themselves, as MCP
-    /// 2026-07-28 requires of servers (rmcp 3.9 and later does: a disagreement gets `400`
+    /// 2026-07-28 requires of servers (rmcp does, tested with 3.11: a disagreement gets `400`
     /// and `-32020` there). Headers are trusted only when the request carries exactly one
     /// `MCP-Protocol-Version: 2026-07-28` (servers of older revisions ignore the headers),
     /// `Mcp-Method`, and `Mcp-Name` where the method names something; other requests, and
@@ -344,6 +347,25 @@ where
             let future = inner.call(req);
             async move { future.await.map(|res| res.map(Body::new)) }
         };
+        if req.method() == Method::GET && self.settings.filters_lists() {
+            // A GET stream may replay earlier answers (resumption with `Last-Event-ID`):
+            // every list-shaped answer on it is filtered too.
+            let owner = ResourceOwner::from_extensions(req.extensions()).cloned();
+            return McpScopesFuture::new(Box::pin(async move {
+                let res = inner_call(req.map(Body::new)).await?;
+                Ok(match owner {
+                    Some(owner) => {
+                        let filter = ListFilter {
+                            settings,
+                            owner,
+                            awaited: AwaitedLists::any_list(),
+                        };
+                        filter_response(res, filter).await
+                    }
+                    None => res,
+                })
+            }));
+        }
         if req.method() != Method::POST {
             return McpScopesFuture::new(Box::pin(inner_call(req.map(Body::new))));
         }

@@ -88,7 +88,10 @@ impl SealingKey {
     }
 
     /// Also accept what `older` sealed (its own previous keys included); only this key
-    /// seals. For rotation: deploy the new key with the old one as previous, then drop it.
+    /// seals. Rotating across replicas takes three rolling deploys, so that no replica ever
+    /// sees a seal it can not open: first every replica gets the new key as a *previous* key
+    /// (still sealing with the old one), then the new key becomes the current one with the
+    /// old one as previous, then the old one is dropped.
     #[must_use]
     pub fn with_previous(self, older: &Self) -> Self {
         let mut previous = self.0.previous.clone();

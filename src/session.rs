@@ -97,7 +97,7 @@ impl SessionSeal {
 
 /// Random characters a decoy has at least: a short or sequential id with its letters and
 /// digits redrawn could otherwise hit a third user's live session, so random hex digits are
-/// appended up to this many (128 bits and more).
+/// appended up to this many (over 80 random bits whatever the shape).
 const MIN_RANDOM: usize = 32;
 
 /// A session id of the same shape as `id` (digits, hex letters, other letters and punctuation

@@ -40,19 +40,35 @@ const LABEL: &str = "protected-resource/state-handle/v1";
 #[derive(Debug, Clone)]
 pub struct StateSealer {
     key: SealingKey,
+    purpose: String,
 }
 
 impl StateSealer {
-    /// A sealer with `key` (every replica that opens handles needs the same key).
+    /// A sealer with `key` (every replica that opens handles needs the same key), for the
+    /// default purpose.
     #[must_use]
     pub fn new(key: SealingKey) -> Self {
-        Self { key }
+        Self {
+            key,
+            purpose: String::new(),
+        }
+    }
+
+    /// The same sealer for another purpose: a handle sealed for one purpose (say, `notes`)
+    /// never opens as a handle of another (say, `cursors`), even for the same caller.
+    #[must_use]
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = purpose.into();
+        self
     }
 
     /// A handle carrying `payload`, bound to `owner`.
     #[must_use]
     pub fn seal(&self, owner: &ResourceOwner, payload: &[u8]) -> String {
-        let tag = self.key.seal(LABEL, &[&owner.principal(), payload]);
+        let tag = self.key.seal(
+            LABEL,
+            &[self.purpose.as_bytes(), &owner.principal(), payload],
+        );
         format!("v1.{}.{tag}", URL_SAFE_NO_PAD.encode(payload))
     }
 
@@ -64,7 +80,11 @@ impl StateSealer {
         let (payload, tag) = rest.split_once('.')?;
         let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
         self.key
-            .verify(LABEL, &[&owner.principal(), &payload], tag)
+            .verify(
+                LABEL,
+                &[self.purpose.as_bytes(), &owner.principal(), &payload],
+                tag,
+            )
             .then_some(payload)
     }
 }
@@ -99,6 +119,13 @@ mod tests {
         );
         let other = StateSealer::new(SealingKey::from_bytes(&[4; 32]).unwrap());
         assert_eq!(other.open(&alice, &handle), None);
+        // Another purpose with the same key: refused too.
+        let cursors = sealer.clone().purpose("cursors");
+        assert_eq!(cursors.open(&alice, &handle), None);
+        assert_eq!(
+            cursors.open(&alice, &cursors.seal(&alice, b"c")),
+            Some(b"c".to_vec())
+        );
         // Principals do not run into each other: ("ab", "c") is not ("a", "bc").
         let ab = owner("ab", "c");
         assert_ne!(ab.principal(), owner("a", "bc").principal());

@@ -168,7 +168,7 @@ async fn run() -> Result<(), String> {
         );
     }
     allowed_hosts.push(bind.ip().to_string());
-    let notes = StateSealer::new(auth.sealing_key().clone());
+    let notes = StateSealer::new(auth.sealing_key().clone()).purpose("notes");
     let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
     if let Some(url) = std::env::var(SESSION_STORE)
         .ok()

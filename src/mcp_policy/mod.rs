@@ -12,7 +12,7 @@ use crate::error::ConfigError;
 use crate::owner::ResourceOwner;
 use crate::scope::ScopeRequirement;
 
-pub(crate) use uri::{UriTemplate, spellings};
+pub(crate) use uri::{MAX_SPELLED_URI, UriTemplate, spellings};
 
 /// What an MCP operation acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,8 +214,24 @@ impl Policy {
     }
 
     fn resource_rules(&self, uri: &str) -> Vec<&McpRequirement> {
-        let spellings = spellings(uri);
         let mut rules: Vec<&McpRequirement> = Vec::new();
+        if uri.len() > MAX_SPELLED_URI {
+            // Too long to spell out in bounded time: every resource rule applies.
+            for r in self.resources.values() {
+                push_unique(&mut rules, r);
+            }
+            for r in self.templates.iter().map(|(_, r)| r) {
+                push_unique(&mut rules, r);
+            }
+            for r in self.prefixes.iter().map(|(_, r)| r) {
+                push_unique(&mut rules, r);
+            }
+            if let Some(r) = &self.unlisted_resources {
+                push_unique(&mut rules, r);
+            }
+            return rules;
+        }
+        let spellings = spellings(uri);
         for s in &spellings {
             if let Some(r) = self.resources.get(s) {
                 push_unique(&mut rules, r);
@@ -227,7 +243,11 @@ impl Policy {
             }
         }
         for (prefix, r) in &self.prefixes {
-            if spellings.iter().any(|s| s.starts_with(prefix.as_str())) {
+            let lower = prefix.to_ascii_lowercase();
+            if spellings
+                .iter()
+                .any(|s| s.starts_with(prefix.as_str()) || s.starts_with(&lower))
+            {
                 push_unique(&mut rules, r);
             }
         }

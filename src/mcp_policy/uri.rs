@@ -22,6 +22,8 @@ enum Piece {
 pub(crate) struct UriTemplate {
     text: String,
     pieces: Vec<Piece>,
+    /// The same with lower-case literals, for the lower-case spellings of a URI.
+    lower: Vec<Piece>,
 }
 
 impl UriTemplate {
@@ -62,9 +64,17 @@ impl UriTemplate {
         if pieces.is_empty() {
             return Err(bad("an empty template"));
         }
+        let lower = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Literal(t) => Piece::Literal(t.to_ascii_lowercase()),
+                other => other.clone(),
+            })
+            .collect();
         Ok(Self {
             text: text.to_owned(),
             pieces,
+            lower,
         })
     }
 
@@ -77,11 +87,17 @@ impl UriTemplate {
     /// through the pieces, so time grows with the URI's length times the pieces, whatever
     /// the URI holds.
     pub(crate) fn matches(&self, uri: &str) -> bool {
+        matches_pieces(&self.pieces, uri) || matches_pieces(&self.lower, uri)
+    }
+}
+
+fn matches_pieces(pieces: &[Piece], uri: &str) -> bool {
+    {
         let bytes = uri.as_bytes();
         let n = bytes.len();
         let mut reach = vec![false; n + 1];
         reach[0] = true;
-        for piece in &self.pieces {
+        for piece in pieces {
             let mut next = vec![false; n + 1];
             match piece {
                 Piece::Literal(text) => {
@@ -122,25 +138,67 @@ impl UriTemplate {
     }
 }
 
-/// The spellings of `uri` a rule is matched against: as sent, percent-decoded (when that
-/// is UTF-8), and each of those as a URL parser normalises it (lower-case scheme and host,
-/// dot segments removed). A rule that matches any of them applies, so `admin://%72eport` and
-/// `ADMIN://report` meet the rules of `admin://report`, `file:///a/../secret` those of
-/// `file:///secret`.
+/// Resource URIs longer than this are not spelled out: every resource rule applies to them.
+pub(crate) const MAX_SPELLED_URI: usize = 16 * 1024;
+
+/// The spellings of `uri` a rule is matched against, each of which a server might treat as
+/// the same resource: as sent; percent-decoded (when that is UTF-8); as a URL parser
+/// normalises it (dot segments removed; scheme and, for `http`, `https`, `file` and the
+/// other special schemes, host in lower case); without query and fragment; with repeated
+/// slashes after the authority collapsed; and every one of those in ASCII lower case. A rule
+/// that matches any of them applies: `admin://%72eport`, `ADMIN://REPORT` and
+/// `admin://report?x` meet the rules of `admin://report`; `file:///a/../secret//key` and
+/// `file:////secret/key` those of `file:///secret/key`.
 pub(crate) fn spellings(uri: &str) -> Vec<String> {
+    fn push(out: &mut Vec<String>, s: String) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
     let mut out = vec![uri.to_owned()];
-    if let Ok(decoded) = percent_decode_str(uri).decode_utf8()
-        && decoded != uri
-    {
-        out.push(decoded.into_owned());
+    if let Ok(decoded) = percent_decode_str(uri).decode_utf8() {
+        push(&mut out, decoded.into_owned());
     }
     for i in 0..out.len() {
         if let Ok(url) = reqwest::Url::parse(&out[i]) {
-            let normal = url.to_string();
-            if !out.contains(&normal) {
-                out.push(normal);
-            }
+            push(&mut out, url.to_string());
         }
+    }
+    for i in 0..out.len() {
+        let bare = out[i]
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let collapsed = collapse_slashes(&out[i]);
+        push(&mut out, collapse_slashes(&bare));
+        push(&mut out, bare);
+        push(&mut out, collapsed);
+    }
+    for i in 0..out.len() {
+        let lower = out[i].to_ascii_lowercase();
+        push(&mut out, lower);
+    }
+    out
+}
+
+/// `uri` with every run of `/` in its path collapsed to one (`scheme://authority` kept as is).
+fn collapse_slashes(uri: &str) -> String {
+    let split = match uri.find("://") {
+        // The authority runs to the next `/`.
+        Some(i) => uri[i + 3..].find('/').map_or(uri.len(), |j| i + 3 + j),
+        None => uri.find(':').map_or(0, |i| i + 1),
+    };
+    let (head, path) = uri.split_at(split);
+    let mut out = String::with_capacity(uri.len());
+    out.push_str(head);
+    let mut previous_slash = false;
+    for c in path.chars() {
+        if c == '/' && previous_slash {
+            continue;
+        }
+        previous_slash = c == '/';
+        out.push(c);
     }
     out
 }
@@ -184,6 +242,27 @@ mod tests {
     }
 
     #[test]
+    fn spellings_cover_slashes_queries_and_case() {
+        let has = |uri: &str, want: &str| {
+            let s = spellings(uri);
+            assert!(s.contains(&want.to_owned()), "{uri}: {s:?}");
+        };
+        has("admin://REPORT", "admin://report");
+        has("admin://report?x=1#f", "admin://report");
+        has("file:////secret/key", "file:///secret/key");
+        has("file:///secret//key", "file:///secret/key");
+        has("file:///a/../secret//key", "file:///secret/key");
+        assert_eq!(collapse_slashes("file:////a//b"), "file:///a/b");
+        assert_eq!(collapse_slashes("urn:a//b"), "urn:a/b");
+        // Upper-case template literals meet lower-case spellings.
+        assert!(
+            UriTemplate::parse("ADMIN://reports/{id}")
+                .unwrap()
+                .matches("admin://reports/7")
+        );
+    }
+
+    #[test]
     fn spellings_cover_encodings_case_and_dot_segments() {
         let s = spellings("ADMIN://%72eport");
         assert!(s.contains(&"admin://report".to_owned()), "{s:?}");
@@ -192,6 +271,7 @@ mod tests {
         let s = spellings("file:///public/../secret/key");
         assert!(s.contains(&"file:///secret/key".to_owned()), "{s:?}");
         assert_eq!(spellings("admin://report"), ["admin://report"]);
+        assert_eq!(spellings("").len(), 1);
         // Invalid UTF-8 after decoding: only the other spellings.
         assert!(!spellings("a://%ff").is_empty());
     }

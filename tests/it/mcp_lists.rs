@@ -139,3 +139,35 @@ async fn without_filtering_everyone_sees_everything() {
     assert_eq!(reply.status, 403);
     assert_eq!(app.privileged_runs(), 0);
 }
+
+#[tokio::test]
+async fn get_streams_pass_through_the_list_filter() {
+    // A GET stream (server notifications, resumption) is read by the filter event by event
+    // (a replayed list answer on it is filtered: see mcp_response's unit tests); the stream
+    // itself works as before: it opens and stays open.
+    let app = Running::start(policy()).await;
+    let token = app.token("alice", "mcp:tools");
+    let session = session_2025(&app.url, &token).await;
+    let mut res = reqwest::Client::new()
+        .get(&app.url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), res.chunk())
+        .await
+        .expect("the stream's first event within 10 s")
+        .unwrap();
+    assert!(
+        first.is_some_and(|b| b.starts_with(b"data:")),
+        "a priming event"
+    );
+    // Still open: no end of stream within a short wait.
+    let next = tokio::time::timeout(std::time::Duration::from_millis(300), res.chunk()).await;
+    assert!(next.is_err(), "the GET stream stays open: {next:?}");
+}

@@ -303,6 +303,15 @@ async fn deciding_from_headers_relies_on_rmcp_checking_agreement() {
         "the gate's own agreement check: {}",
         reply.body
     );
+    // What only the body names is read from the body in this mode.
+    let reply = call_2026(
+        &app.url,
+        &user,
+        "subscriptions/listen",
+        json!({"notifications": {"resourceSubscriptions": ["admin://report"]}}),
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
     // An argument-aware rule is decided from the body even in this mode.
     let reply = call_2026(
         &app.url,

@@ -48,7 +48,7 @@ impl Seen {
     }
 }
 
-/// `/mcp` echoes its body; `/admin` needs `mcp:admin` (route layer); `/either` needs any of
+/// `/mcp` echoes its body (as JSON, like an MCP server's answer); `/admin` needs `mcp:admin` (route layer); `/either` needs any of
 /// `mcp:write`/`mcp:other`; `/handler` checks `mcp:write` in the handler.
 fn router(auth: ResourceServerAuth, tools: Option<McpScopesLayer>, seen: &Seen) -> Router {
     let record = |seen: Seen| {
@@ -56,7 +56,7 @@ fn router(auth: ResourceServerAuth, tools: Option<McpScopesLayer>, seen: &Seen) 
             let seen = seen.clone();
             async move {
                 seen.0.lock().unwrap().push(body.clone());
-                body
+                ([(http::header::CONTENT_TYPE, "application/json")], body)
             }
         }
     };
@@ -293,7 +293,7 @@ async fn tool_calls_are_checked_before_the_mcp_server_runs() {
         r.www.as_deref(),
         Some(insufficient("mcp:write deploy:prod").as_str())
     );
-    // GET (the SSE stream) passes unread.
+    // GET (the SSE stream) passes (its list-shaped answers filtered, if any).
     let r = send_req(
         &app,
         Request::get("/mcp")

@@ -1,0 +1,185 @@
+//! Strict JSON pieces the MCP gate reads with (`mcp_body.rs`, `mcp_params.rs`): member names
+//! checked for repeats, serde_json's private names and case variants of what the gate reads;
+//! strings and ids read strictly, everything else skipped without being built.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// Member names that serde_json gives a meaning of their own when its `raw_value` or
+/// `arbitrary_precision` features are on: a server built with them could turn such an
+/// object back into a message the gate never saw.
+const PRIVATE_NAMES: [&str; 2] = [
+    "$serde_json::private::RawValue",
+    "$serde_json::private::Number",
+];
+
+/// The member names the gate reads. A name that differs from one of these only in case is
+/// refused: Go's `encoding/json` matches member names case-insensitively (folding `ſ` to
+/// `s` and the Kelvin sign to `k` too), so `"Method"` could be the method to a Go server.
+const READ_NAMES: [&str; 8] = [
+    "method",
+    "params",
+    "name",
+    "uri",
+    "ref",
+    "type",
+    "notifications",
+    "resourceSubscriptions",
+];
+
+/// Longest name that can fold to one of [`READ_NAMES`] (each `s` may be a two-byte `ſ`, each
+/// `k` a three-byte Kelvin sign).
+const MAX_FOLDING_LEN: usize = 32;
+
+/// A name as Go's `encoding/json` compares it: ASCII case and the two Unicode folds.
+fn fold(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '\u{17F}' => 's',
+            '\u{212A}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Visitor methods for the scalars a visitor skips, answering `$value`.
+macro_rules! skip_scalars {
+    ($ty:ty, $value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<$ty, E> {
+            Ok($value)
+        }
+    };
+}
+
+pub(crate) use skip_scalars;
+
+/// A member name the gate accepts: not repeated (parsers disagree on which one wins), not
+/// one of serde_json's private names, not a case variant of a name the gate reads.
+pub(crate) fn check_name<E: serde::de::Error>(name: &str, seen: &HashSet<String>) -> Result<(), E> {
+    if PRIVATE_NAMES.contains(&name) {
+        return Err(E::custom("a serde_json private member name"));
+    }
+    if seen.contains(name) {
+        return Err(E::custom("a repeated member name"));
+    }
+    if name.len() <= MAX_FOLDING_LEN && !READ_NAMES.contains(&name) {
+        let folded = fold(name);
+        if READ_NAMES.iter().any(|read| fold(read) == folded) {
+            return Err(E::custom("a case variant of a member name the gate reads"));
+        }
+    }
+    Ok(())
+}
+
+/// A string (read strictly: escapes must form valid characters), or `None` for any other
+/// value, which is skipped without being built.
+pub(crate) struct MaybeString(pub(crate) Option<String>);
+
+impl<'de> Deserialize<'de> for MaybeString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MaybeString, E> {
+                Ok(MaybeString(Some(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<MaybeString, E> {
+                Ok(MaybeString(Some(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeString, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeString(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeString, A::Error> {
+                drain_seq(seq).map(|()| MaybeString(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON-RPC `id` (a string or a number, read strictly), or `None` for any other value.
+pub(crate) struct MaybeId(pub(crate) Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for MaybeId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC id")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<MaybeId, E> {
+                Ok(MaybeId(Some(v.into())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<MaybeId, E> {
+                Ok(MaybeId(serde_json::Number::from_f64(v).map(Into::into)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeId, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeId(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeId, A::Error> {
+                drain_seq(seq).map(|()| MaybeId(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeId, E> {
+                Ok(MaybeId(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Skips the rest of an array.
+pub(crate) fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}

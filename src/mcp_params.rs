@@ -1,0 +1,168 @@
+//! What the gate reads of a message's `params`, strictly: `name`, `uri`, the `ref` of
+//! `completion/complete`, and the `resourceSubscriptions` of `subscriptions/listen`
+//! (MCP 2026-07-28). Everything else is skipped without being built.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::mcp_json::{MaybeString, check_name, drain_seq, skip_scalars};
+
+/// A `completion/complete` reference: `ref/prompt` by name, `ref/resource` by URI (template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reference {
+    Prompt(String),
+    Resource(String),
+}
+
+/// `params`, when it is an object.
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    pub(crate) name: Option<String>,
+    pub(crate) uri: Option<String>,
+    pub(crate) reference: Option<Reference>,
+    pub(crate) subscriptions: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Params;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON-RPC params")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+                let mut names: HashSet<String> = HashSet::new();
+                let mut params = Params::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    check_name(&key, &names)?;
+                    match key.as_str() {
+                        "name" => params.name = map.next_value::<MaybeString>()?.0,
+                        "uri" => params.uri = map.next_value::<MaybeString>()?.0,
+                        "ref" => params.reference = map.next_value::<MaybeReference>()?.0,
+                        "notifications" => {
+                            params.subscriptions = map.next_value::<Notifications>()?.0;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    names.insert(key);
+                }
+                Ok(params)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
+                drain_seq(seq).map(|()| Params::default())
+            }
+            skip_scalars!(Params, Params::default());
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `ref`: a reference when it is an object with a known `type` and its string member.
+struct MaybeReference(Option<Reference>);
+
+impl<'de> Deserialize<'de> for MaybeReference {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeReference;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a completion reference")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeReference, A::Error> {
+                let mut names: HashSet<String> = HashSet::new();
+                let (mut kind, mut name, mut uri) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    check_name(&key, &names)?;
+                    match key.as_str() {
+                        "type" => kind = map.next_value::<MaybeString>()?.0,
+                        "name" => name = map.next_value::<MaybeString>()?.0,
+                        "uri" => uri = map.next_value::<MaybeString>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    names.insert(key);
+                }
+                Ok(MaybeReference(match kind.as_deref() {
+                    Some("ref/prompt") => name.map(Reference::Prompt),
+                    Some("ref/resource") => uri.map(Reference::Resource),
+                    _ => None,
+                }))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeReference, A::Error> {
+                drain_seq(seq).map(|()| MaybeReference(None))
+            }
+            skip_scalars!(MaybeReference, MaybeReference(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `notifications`: the URIs of its `resourceSubscriptions` (string entries; a server reading
+/// the list refuses any other).
+struct Notifications(Vec<String>);
+
+impl<'de> Deserialize<'de> for Notifications {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Notifications;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a notification filter")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Notifications, A::Error> {
+                let mut names: HashSet<String> = HashSet::new();
+                let mut uris = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    check_name(&key, &names)?;
+                    if key == "resourceSubscriptions" {
+                        uris = map.next_value::<Uris>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    names.insert(key);
+                }
+                Ok(Notifications(uris))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Notifications, A::Error> {
+                drain_seq(seq).map(|()| Notifications(Vec::new()))
+            }
+            skip_scalars!(Notifications, Notifications(Vec::new()));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The string entries of an array.
+struct Uris(Vec<String>);
+
+impl<'de> Deserialize<'de> for Uris {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Uris;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of URIs")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Uris, A::Error> {
+                let mut out = Vec::new();
+                while let Some(MaybeString(s)) = seq.next_element::<MaybeString>()? {
+                    out.extend(s);
+                }
+                Ok(Uris(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Uris, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Uris(Vec::new()))
+            }
+            skip_scalars!(Uris, Uris(Vec::new()));
+        }
+        d.deserialize_any(V)
+    }
+}
