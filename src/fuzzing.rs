@@ -163,8 +163,8 @@ pub fn resource_uri(data: &[u8]) {
     let fast = parsed.matches(uri);
     if uri.len() <= 64 && template.len() <= 32 {
         // Literals also match in lower case (a URI's lower-case spelling meets `ADMIN://…`).
-        let reference = reference_match(template, uri)
-            || reference_match(&template.to_ascii_lowercase(), uri);
+        let reference =
+            reference_match(template, uri) || reference_match(&template.to_ascii_lowercase(), uri);
         assert_eq!(fast, reference, "{template:?} {uri:?}");
     }
 }

@@ -15,6 +15,11 @@ use crate::mcp_json::{MaybeId, MaybeString, check_name, drain_seq, skip_scalars}
 use crate::mcp_params::{Params, Reference};
 use crate::mcp_policy::McpOperationKind;
 
+/// The most messages a batch may hold (JSON-RPC batches exist only in MCP 2025-03-26, and
+/// clients send a handful): a longer one is refused rather than read into a list whose size
+/// the client chooses (a 4 MiB batch of `0`s is two million messages).
+pub(crate) const MAX_BATCH: usize = 256;
+
 /// The body can not be read strictly; answered with a JSON-RPC parse error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unreadable;
@@ -115,6 +120,9 @@ impl<'de> Deserialize<'de> for Messages {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
                 let mut list = Vec::new();
                 while let Some(Element(m)) = seq.next_element::<Element>()? {
+                    if list.len() == MAX_BATCH {
+                        return Err(serde::de::Error::custom("a batch over the limit"));
+                    }
                     list.push(m);
                 }
                 Ok(Messages { list, batch: true })
@@ -188,6 +196,16 @@ mod tests {
             .filter(|m| m.method.as_deref() == Some("tools/call"))
             .filter_map(|m| m.name)
             .collect())
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let batch = |n: usize| format!("[{}]", vec!["0"; n].join(","));
+        assert_eq!(
+            messages(batch(MAX_BATCH).as_bytes()).unwrap().list.len(),
+            MAX_BATCH
+        );
+        assert_eq!(messages(batch(MAX_BATCH + 1).as_bytes()), Err(Unreadable));
     }
 
     #[test]

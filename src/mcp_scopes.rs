@@ -22,7 +22,8 @@ use crate::owner::ResourceOwner;
 
 /// Scope requirements per MCP tool, prompt and resource, checked before the MCP server runs.
 ///
-/// For each `POST`, the layer finds every JSON-RPC message (a single message or a batch) and,
+/// For each `POST`, the layer finds every JSON-RPC message (a single message or a batch of at
+/// most 256; a longer batch is refused as unreadable) and,
 /// for each `tools/call`, `prompts/get`, `resources/read`, `resources/subscribe`,
 /// `subscriptions/listen` and `completion/complete`, checks
 /// the [`McpRequirement`]s of what it names against the [`ResourceOwner`](crate::ResourceOwner)'s

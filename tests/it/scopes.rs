@@ -332,6 +332,17 @@ async fn batches_are_refused_whole_with_every_needed_scope() {
     let r = send(&app, "/mcp", &t, batch.to_string()).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(seen.bodies(), [Bytes::from(batch.to_string())]);
+
+    // A batch longer than 256 messages is not read into a list: refused as unreadable.
+    let long: Vec<_> = (0..257).map(|i| call(i, "whoami")).collect();
+    let r = send(&app, "/mcp", &t, json!(long).to_string()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.www, None);
+    assert_eq!(
+        r.body,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
+    );
+    assert_eq!(seen.count(), 1, "the MCP server never saw it");
 }
 
 #[tokio::test]
