@@ -191,12 +191,7 @@ where
             "Not Implemented: transfer codings other than chunked are not accepted",
         ));
     }
-    if parts
-        .headers
-        .get_all(CONTENT_ENCODING)
-        .iter()
-        .any(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
+    if is_encoded(&parts.headers) {
         return Err(text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type: compressed MCP requests are not accepted",
@@ -266,6 +261,15 @@ fn parse_error() -> Response<Body> {
 /// `400` with JSON-RPC error `-32020` (`HeaderMismatch`, MCP 2026-07-28).
 fn header_mismatch(id: Option<serde_json::Value>, message: &str) -> Response<Body> {
     jsonrpc_error(id, -32020, message)
+}
+
+/// Whether a message's `Content-Encoding` names anything but `identity` (a body the gate can
+/// not read as it is).
+pub(crate) fn is_encoded(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .any(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
 /// Whether the request says exactly one `Content-Type`, `application/json`, with no parameter

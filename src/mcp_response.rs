@@ -7,14 +7,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 
 use crate::challenge::text;
-use crate::mcp_admit::Settings;
+use crate::mcp_admit::{Settings, is_encoded};
 use crate::mcp_lists::AwaitedLists;
 use crate::owner::ResourceOwner;
 
@@ -63,11 +63,7 @@ pub(crate) async fn filter_response(res: Response<Body>, filter: ListFilter) -> 
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let encoded = res
-        .headers()
-        .get_all(CONTENT_ENCODING)
-        .iter()
-        .any(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let encoded = is_encoded(res.headers());
     match media.as_str() {
         // No answer in it, so no list.
         _ if res.body().is_end_stream() => res,
@@ -345,8 +341,10 @@ data: {"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[{"name":
         assert!(res.into_body().collect().await.is_err());
         // Compressed, or another media type: 502.
         let mut gz = sse(vec![b"data: x\n\n"]);
-        gz.headers_mut()
-            .insert(CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+        gz.headers_mut().insert(
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
+        );
         assert_eq!(
             filter_response(gz, filter(awaited())).await.status(),
             StatusCode::BAD_GATEWAY

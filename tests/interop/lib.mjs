@@ -117,6 +117,24 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/**
+ * An access token from `issuer` for the static client `clientId` (secret `secret`, HTTP
+ * Basic) by client credentials, for `resource` with `scope`.
+ */
+export async function clientToken(issuer, clientId, { scope = 'mcp:tools', resource }) {
+  const res = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${clientId}:secret`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource }).toString(),
+  });
+  const body = await res.json();
+  assert(res.ok, `token request for ${clientId} at ${issuer} failed: ${JSON.stringify(body)}`);
+  return body.access_token;
+}
+
 /** Logs the tally and exits: 0 when every check passed. */
 export function finish() {
   const passed = results.filter(Boolean).length;

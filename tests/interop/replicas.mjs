@@ -8,7 +8,8 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 
 import {
-  ALGS, HERE, SERVER_BIN, assert, check, eq, finish, freePort, log, results, run, start, stopAll,
+  ALGS, HERE, SERVER_BIN, assert, check, clientToken, eq, finish, freePort, log, results, run, start,
+  stopAll,
 } from './lib.mjs';
 import { v2Checks } from './v2.mjs';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -30,18 +31,8 @@ const META = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
-async function token(clientId, scope = 'mcp:tools', resource = MCP) {
-  const res = await fetch(`${A}/token`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${clientId}:secret`).toString('base64')}`,
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource }).toString(),
-  });
-  const body = await res.json();
-  assert(res.ok, `token for ${clientId}: ${JSON.stringify(body)}`);
-  return body.access_token;
+function token(clientId, scope = 'mcp:tools', resource = MCP) {
+  return clientToken(A, clientId, { scope, resource });
 }
 
 /** POSTs a JSON-RPC message; answers { status, headers, text, messages }. */

@@ -12,7 +12,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 import { scriptedLogin } from './login.mjs';
 import {
-  ALGS, HERE, NODE22, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run,
+  ALGS, HERE, NODE22, PYTHON, SERVER_BIN, assert, check, clientToken, eq, finish, freePort, results, run,
   sleep, start, stopAll, log,
 } from './lib.mjs';
 
@@ -25,18 +25,8 @@ const X = `http://127.0.0.1:${portX}`;
 const MCP = `http://127.0.0.1:${portMcp}/mcp`;
 const METADATA = `http://127.0.0.1:${portMcp}/.well-known/oauth-protected-resource/mcp`;
 
-async function token(issuer, clientId, { scope = 'mcp:tools', resource = MCP } = {}) {
-  const res = await fetch(`${issuer}/token`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${clientId}:secret`).toString('base64')}`,
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource }).toString(),
-  });
-  const body = await res.json();
-  assert(res.ok, `token request for ${clientId} at ${issuer} failed: ${JSON.stringify(body)}`);
-  return body.access_token;
+function token(issuer, clientId, { scope = 'mcp:tools', resource = MCP } = {}) {
+  return clientToken(issuer, clientId, { scope, resource });
 }
 
 /** A raw initialize POST with this bearer token; resolves with the Response. */
