@@ -56,6 +56,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
     McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement, StateSealer, env,
@@ -203,6 +204,14 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("could not bind {BIND}={bind}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Answers (SSE especially) go out in several small writes: without TCP_NODELAY each
+    // waits for the client's delayed ACK (Nagle), about 40 ms per request on a keep-alive
+    // connection.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {e}");
+        }
+    });
     println!(
         "Protected MCP server on {} (listening on {local})",
         auth.canonical_url()
