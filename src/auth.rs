@@ -137,11 +137,15 @@ impl ResourceServerAuth {
     /// for a WebSocket handshake or a queue message. The layer does exactly this for every
     /// request; [`ValidationError::status`] says whether to refuse (401) or retry (503).
     pub async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
-        let owner = self.inner.validator.validate(token).await?;
+        let owner = match self.inner.validator.validate_now(token) {
+            Some(decided) => decided?,
+            None => self.inner.validator.validate(token).await?,
+        };
         Ok(owner.with_bearer_token(token.to_owned()))
     }
 
-    /// [`validate`](Self::validate) for a token the caller owns (no copy).
+    /// [`validate`](Self::validate) for a token the caller owns (no copy), when
+    /// `validate_now` could not decide.
     pub(crate) async fn validate_owned(
         &self,
         token: String,

@@ -15,10 +15,13 @@ use crate::error::{ConfigError, ConfigErrorKind, printable};
 /// `Access-Control-Request-Method`) itself: no token needed, and the inner service is never
 /// called. Unless CORS is [`Disabled`](Self::Disabled), the answer (200) allows the methods
 /// `GET`, `POST`, `DELETE` and whatever request headers the preflight asks for (MCP
-/// 2026-07-28 clients send `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), and every other answer,
-/// the front door's refusals included (but not that of a plain `OPTIONS`), carries the CORS
-/// headers, exposing `WWW-Authenticate`, `Mcp-Session-Id` and `MCP-Protocol-Version`. These
-/// replace any CORS headers the inner service sets. With `Disabled`, preflights are answered
+/// 2026-07-28 clients send `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), and the answer to every
+/// other request with an `Origin` header, the front door's refusals included (but not that of
+/// a plain `OPTIONS`), carries the CORS headers, exposing `WWW-Authenticate`,
+/// `Mcp-Session-Id` and `MCP-Protocol-Version`. These replace any CORS headers the inner
+/// service sets. Requests without `Origin` do not come from a browser's cross-origin call:
+/// their answers get only `Vary` (so that no cache hands them to a browser), which spares
+/// every other client the work. With `Disabled`, preflights are answered
 /// 204 without CORS headers (the browser then refuses the call) and no CORS headers are
 /// added: handle CORS in a layer outside the front door.
 ///

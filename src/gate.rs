@@ -14,7 +14,7 @@ use tower::Service;
 use crate::auth::ResourceServerAuth;
 use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::Rejection;
-use crate::future::gate::{Admitted, GateFuture};
+use crate::future::gate::{Admitted, GateFuture, forward};
 use crate::session::MCP_SESSION_ID;
 
 /// The token check in front of `S`.
@@ -48,10 +48,6 @@ where
             return GateFuture::ready(meta.respond(req.method()), auth);
         }
 
-        // Use the service that poll_ready made ready; leave a fresh clone in its place.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-
         // Reached only when CORS is disabled: with CORS on, the CORS layer around the gate
         // answers every preflight. A preflight never reaches the inner service without a
         // token; answered without CORS headers, it tells the browser "no".
@@ -64,35 +60,65 @@ where
         }
 
         let max = inner_auth.validator.max_token_bytes();
-        let rejection = match bearer::extract(req.headers(), req.uri().query(), max) {
-            Ok(Bearer::Token(token)) => {
-                let token = token.to_owned();
-                // Every value: a request must not name another user's session in a second
-                // header that the MCP server might read instead of the first.
-                let sessions: Vec<_> = req
-                    .headers()
-                    .get_all(MCP_SESSION_ID)
-                    .iter()
-                    .cloned()
-                    .collect();
-                let validating = auth.clone();
-                let validation = Box::pin(async move {
-                    let owner = validating
-                        .validate_owned(token)
-                        .await
-                        .map_err(Rejection::InvalidToken)?;
-                    let sessions = match &validating.inner.sessions {
-                        Some(seal) if !sessions.is_empty() => Some(seal.inbound(&sessions, &owner)),
-                        _ => None,
-                    };
-                    Ok(Admitted { owner, sessions })
-                });
-                return GateFuture::validate(validation, inner, req, auth);
+        let token = match bearer::extract(req.headers(), req.uri().query(), max) {
+            Ok(Bearer::Token(token)) => token,
+            Ok(Bearer::None) => return GateFuture::reject(&Rejection::NoCredentials, auth),
+            Err(ExtractError::InvalidRequest(why)) => {
+                return GateFuture::reject(&Rejection::InvalidRequest(why), auth);
             }
-            Ok(Bearer::None) => Rejection::NoCredentials,
-            Err(ExtractError::InvalidRequest(why)) => Rejection::InvalidRequest(why),
-            Err(ExtractError::InvalidToken(e)) => Rejection::InvalidToken(e),
+            Err(ExtractError::InvalidToken(e)) => {
+                return GateFuture::reject(&Rejection::InvalidToken(e), auth);
+            }
         };
-        GateFuture::reject(&rejection, auth)
+
+        // Most requests are decided here, without waiting: no boxed future, and the inner
+        // service (made ready by `poll_ready`) is called at once.
+        if let Some(outcome) = inner_auth.validator.validate_now(token) {
+            let owner = match outcome {
+                Ok(owner) => owner.with_bearer_token(token.to_owned()),
+                Err(e) => return GateFuture::reject(&Rejection::InvalidToken(e), auth),
+            };
+            let sessions = match &inner_auth.sessions {
+                Some(seal) if req.headers().contains_key(MCP_SESSION_ID) => {
+                    let sent: Vec<_> = req
+                        .headers()
+                        .get_all(MCP_SESSION_ID)
+                        .iter()
+                        .cloned()
+                        .collect();
+                    Some(seal.inbound(&sent, &owner))
+                }
+                _ => None,
+            };
+            let (future, note) = forward(&mut self.inner, req, Admitted { owner, sessions }, &auth);
+            return GateFuture::calling(future, note, auth);
+        }
+
+        // The keys must be fetched or refreshed first.
+        let token = token.to_owned();
+        // Every value: a request must not name another user's session in a second header
+        // that the MCP server might read instead of the first.
+        let sessions: Vec<_> = req
+            .headers()
+            .get_all(MCP_SESSION_ID)
+            .iter()
+            .cloned()
+            .collect();
+        let validating = auth.clone();
+        let validation = Box::pin(async move {
+            let owner = validating
+                .validate_owned(token)
+                .await
+                .map_err(Rejection::InvalidToken)?;
+            let sessions = match &validating.inner.sessions {
+                Some(seal) if !sessions.is_empty() => Some(seal.inbound(&sessions, &owner)),
+                _ => None,
+            };
+            Ok(Admitted { owner, sessions })
+        });
+        // Use the service that poll_ready made ready; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        GateFuture::validate(validation, inner, req, auth)
     }
 }

@@ -12,19 +12,23 @@
 //! 5. the signature is verified;
 //! 6. `typ` (optional), `exp`, `nbf`, `iat`, `aud`, `sub` are checked per entry.
 //!
-//! Nothing is cached per token: every request is validated.
+//! Nothing is cached per token: every request is validated. The claims are read in one pass
+//! that borrows what the checks need (`claims.rs`); the full claims object is built only when
+//! an application asks for it. A token whose issuer has one key source with fresh keys in
+//! memory is decided without waiting (`validate_now`, no future, no allocation for it);
+//! otherwise `validate` awaits the fetch, refresh or unknown-key refetch first.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
-use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
+use crate::claim_rules::{EntryRules, check_claims};
+use crate::claims::{Claims, Text};
+use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
@@ -32,12 +36,13 @@ use crate::scope::ScopeContext;
 
 /// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Text<'a>,
+    #[serde(default, borrow)]
+    kid: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    typ: Option<Text<'a>>,
     /// Whether `crit` is present at all (any value, `null` and `[]` included).
     #[serde(default, deserialize_with = "present")]
     crit: bool,
@@ -48,41 +53,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
-/// A claims object; a repeated member name is an error (no "last one wins").
-struct Claims(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for Claims {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Claims;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Claims, A::Error> {
-                let mut m = Map::new();
-                while let Some((k, v)) = a.next_entry::<String, Value>()? {
-                    if m.contains_key(&k) {
-                        return Err(serde::de::Error::custom("duplicate claim"));
-                    }
-                    m.insert(k, v);
-                }
-                Ok(Claims(m))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-struct EntryRules {
-    algorithms: Vec<Algorithm>,
-    audiences: Vec<String>,
-    options: AccessTokenValidationOptions,
-}
-
 /// Everything trusted about one issuer: its key sources and the entries that name it.
 struct IssuerGroup {
-    issuer: String,
+    issuer: Arc<str>,
     sources: Vec<usize>,
     entries: Vec<EntryRules>,
 }
@@ -95,7 +68,7 @@ impl IssuerGroup {
         keys: &KeyStore,
     ) -> Self {
         let mut group = Self {
-            issuer: issuer.to_owned(),
+            issuer: issuer.into(),
             sources: Vec::new(),
             entries: Vec::new(),
         };
@@ -185,35 +158,76 @@ impl Validator {
     }
 
     pub(crate) async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
-        if token.len() > self.max_token_bytes {
-            return Err(ValidationError::of(K::TooLarge));
-        }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(c64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ValidationError::new(K::Malformed, "not three parts"));
+        let token = Token::split(token, self.max_token_bytes)?;
+        let (header, claims) = token.read()?;
+        let route = self.route(&header, &claims)?;
+        self.verify_signature(
+            route.group,
+            header.kid.as_ref().map(|k| &*k.0),
+            route.alg,
+            token.message,
+            token.signature,
+        )
+        .await?;
+        let owner = self.admit(&route, &header, &claims)?;
+        drop((header, claims));
+        Ok(owner.with_raw_claims(token.claims))
+    }
+
+    /// [`validate`](Self::validate) when it can decide without waiting: the issuer has one
+    /// key source whose keys are fresh and hold the token's key, or the token is refused
+    /// before its key is needed. `None` when it must wait (a fetch, a refresh, a refetch
+    /// for an unknown key): then `validate` decides, from the start.
+    pub(crate) fn validate_now(
+        &self,
+        token: &str,
+    ) -> Option<Result<ResourceOwner, ValidationError>> {
+        let token = match Token::split(token, self.max_token_bytes) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
         };
-        let header: Header = decode_json(h64).ok_or(ValidationError::new(
-            K::Malformed,
-            "header is not a JSON object",
-        ))?;
+        let (header, claims) = match token.read() {
+            Ok(read) => read,
+            Err(e) => return Some(Err(e)),
+        };
+        let route = match self.route(&header, &claims) {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let &[source] = route.group.sources.as_slice() else {
+            return None;
+        };
+        let set = self.keys.cached(source)?;
+        let Lookup::Found(key) =
+            KeySet::find_in(&[&*set], header.kid.as_ref().map(|k| &*k.0), route.alg)
+        else {
+            return None;
+        };
+        self.keys.count_hit(source);
+        if !key.key.verify(route.alg, token.message, token.signature) {
+            return Some(Err(ValidationError::of(K::InvalidSignature)));
+        }
+        let owner = self.admit(&route, &header, &claims);
+        drop((header, claims));
+        Some(owner.map(|o| o.with_raw_claims(token.claims)))
+    }
+
+    /// The issuer group the token's `iss` picks, and its `alg` if that group allows it.
+    fn route(
+        &self,
+        header: &Header<'_>,
+        claims: &Claims<'_>,
+    ) -> Result<Route<'_>, ValidationError> {
         if header.crit {
             return Err(ValidationError::of(K::CriticalHeader));
         }
-        let alg = Algorithm::from_header(&header.alg)
+        let alg = Algorithm::from_header(&header.alg.0)
             .filter(|a| a.is_supported())
             .ok_or(ValidationError::new(
                 K::AlgorithmNotAllowed,
                 "unsupported alg",
             ))?;
-        let Claims(claims) = decode_json(c64).ok_or(ValidationError::new(
-            K::Malformed,
-            "claims are not a JSON object",
-        ))?;
-
-        let iss = claims.get("iss").and_then(Value::as_str);
-        let (group, fallback) = match iss.and_then(|i| self.issuers.get(i)) {
+        let (group, fallback) = match claims.iss.as_str().and_then(|i| self.issuers.get(i)) {
             Some(g) => (g, false),
             None => (
                 self.fallback
@@ -228,26 +242,42 @@ impl Validator {
                 "alg not allowed for issuer",
             ));
         }
+        Ok(Route {
+            group,
+            fallback,
+            alg,
+        })
+    }
 
-        let message = &token.as_bytes()[..h64.len() + 1 + c64.len()];
-        self.verify_signature(group, header.kid.as_deref(), alg, message, s64)
-            .await?;
-
+    /// After the signature: the claims against each entry of the group, and the owner
+    /// (without its raw claims yet: the caller moves them in).
+    fn admit(
+        &self,
+        route: &Route<'_>,
+        header: &Header<'_>,
+        claims: &Claims<'_>,
+    ) -> Result<ResourceOwner, ValidationError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs_f64();
         let mut first_error = None;
-        for rules in &group.entries {
-            match check_claims(rules, alg, header.typ.as_deref(), &claims, now) {
+        for rules in &route.group.entries {
+            match check_claims(
+                rules,
+                route.alg,
+                header.typ.as_ref().map(|t| &*t.0),
+                claims,
+                now,
+            ) {
                 Ok(()) => {
                     // With `verify_iss = false` the owner still names the token's own issuer
                     // (when it gives one), so that users of different real issuers stay apart.
-                    let issuer = match claims.get("iss") {
-                        Some(Value::String(i)) if fallback => i.clone(),
-                        _ => group.issuer.clone(),
+                    let issuer = match claims.iss.as_str() {
+                        Some(i) if route.fallback => Arc::from(i),
+                        _ => route.group.issuer.clone(),
                     };
-                    return ResourceOwner::from_claims(issuer, claims, self.scopes.clone());
+                    return ResourceOwner::new(issuer, claims, self.scopes.clone());
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -315,166 +345,64 @@ impl Validator {
     }
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Option<T> {
+/// Where the issuer routes a token.
+struct Route<'v> {
+    group: &'v IssuerGroup,
+    /// Routed to the `verify_iss = false` entries.
+    fallback: bool,
+    alg: Algorithm,
+}
+
+/// A token cut into its parts, header and claims decoded to (UTF-8) JSON text.
+struct Token<'t> {
+    /// The first two parts and the dot between them: what the signature covers.
+    message: &'t [u8],
+    signature: &'t str,
+    header: String,
+    claims: String,
+}
+
+impl<'t> Token<'t> {
+    fn split(token: &'t str, max_token_bytes: usize) -> Result<Self, ValidationError> {
+        if token.len() > max_token_bytes {
+            return Err(ValidationError::of(K::TooLarge));
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(c64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ValidationError::new(K::Malformed, "not three parts"));
+        };
+        Ok(Self {
+            message: &token.as_bytes()[..h64.len() + 1 + c64.len()],
+            signature,
+            header: decode_text(h64).ok_or(ValidationError::new(
+                K::Malformed,
+                "header is not a JSON object",
+            ))?,
+            claims: decode_text(c64).ok_or(ValidationError::new(
+                K::Malformed,
+                "claims are not a JSON object",
+            ))?,
+        })
+    }
+
+    /// The header and the claims (duplicate claim names refused).
+    fn read(&self) -> Result<(Header<'_>, Claims<'_>), ValidationError> {
+        let header: Header<'_> = serde_json::from_str(&self.header)
+            .map_err(|_| ValidationError::new(K::Malformed, "header is not a JSON object"))?;
+        let claims = Claims::parse(&self.claims).ok_or(ValidationError::new(
+            K::Malformed,
+            "claims are not a JSON object",
+        ))?;
+        Ok((header, claims))
+    }
+}
+
+/// A base64url part decoded to UTF-8 text.
+fn decode_text(part: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
         .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// A NumericDate claim: absent, a number, or (an error) anything else.
-fn numeric(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<f64>, ValidationError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or(ValidationError::new(K::InvalidClaim, name)),
-        Some(_) => Err(ValidationError::new(K::InvalidClaim, name)),
-    }
-}
-
-/// Compares URLs with scheme and host case-insensitively (MCP: servers SHOULD accept
-/// uppercase scheme and host), everything else exactly.
-fn same_resource(expected: &str, got: &str) -> bool {
-    if expected == got {
-        return true;
-    }
-    let split = |s: &str| -> Option<(usize, usize)> {
-        let scheme_end = s.find("://")?;
-        let authority_end = s[scheme_end + 3..]
-            .find(['/', '?'])
-            .map_or(s.len(), |i| scheme_end + 3 + i);
-        Some((scheme_end, authority_end))
-    };
-    match (split(expected), split(got)) {
-        (Some((_, ea)), Some((_, ga))) => {
-            ea == ga
-                && expected[..ea].eq_ignore_ascii_case(&got[..ga])
-                && expected[ea..] == got[ga..]
-        }
-        _ => false,
-    }
-}
-
-fn check_claims(
-    rules: &EntryRules,
-    alg: Algorithm,
-    typ: Option<&str>,
-    claims: &Map<String, Value>,
-    now: f64,
-) -> Result<(), ValidationError> {
-    if !rules.algorithms.contains(&alg) {
-        return Err(ValidationError::new(
-            K::AlgorithmNotAllowed,
-            "alg not allowed for entry",
-        ));
-    }
-    let o = &rules.options;
-    let at_jwt = typ.is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-    });
-    // RFC 8725 §3.11: a `typ` naming another kind of JWT is never an access token.
-    let plain_jwt = typ
-        .is_none_or(|t| t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("application/jwt"));
-    if !at_jwt && (o.require_at_jwt_type || !plain_jwt) {
-        return Err(ValidationError::of(K::InvalidType));
-    }
-    // RFC 9449 §7.2, RFC 8705 §3: a bound token is useless (and must be refused) without
-    // its proof, so it is never a bearer token.
-    if claims.contains_key("cnf") {
-        return Err(ValidationError::of(K::SenderConstrained));
-    }
-    if o.reject_id_token_claims
-        && ["nonce", "at_hash", "c_hash"]
-            .iter()
-            .any(|c| claims.contains_key(*c))
-    {
-        return Err(ValidationError::of(K::IdToken));
-    }
-    let leeway = o.leeway.as_secs_f64();
-    if o.verify_exp {
-        let exp = numeric(claims, "exp")?.ok_or(ValidationError::new(K::MissingClaim, "exp"))?;
-        if now >= exp + leeway {
-            return Err(ValidationError::of(K::Expired));
-        }
-    }
-    if o.verify_nbf
-        && let Some(nbf) = numeric(claims, "nbf")?
-        && now + leeway < nbf
-    {
-        return Err(ValidationError::of(K::NotYetValid));
-    }
-    if o.verify_iat
-        && let Some(iat) = numeric(claims, "iat")?
-        && iat > now + leeway
-    {
-        return Err(ValidationError::of(K::IssuedInFuture));
-    }
-    let audience_ok = match claims.get("aud") {
-        None => return Err(ValidationError::new(K::MissingClaim, "aud")),
-        Some(Value::String(a)) => rules.audiences.iter().any(|e| same_resource(e, a)),
-        Some(Value::Array(list)) => {
-            let mut ok = false;
-            for a in list {
-                let a = a
-                    .as_str()
-                    .ok_or(ValidationError::new(K::InvalidClaim, "aud"))?;
-                ok |= rules.audiences.iter().any(|e| same_resource(e, a));
-            }
-            ok
-        }
-        Some(_) => return Err(ValidationError::new(K::InvalidClaim, "aud")),
-    };
-    if !audience_ok {
-        return Err(ValidationError::of(K::InvalidAudience));
-    }
-    match claims.get("sub") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
-        Some(Value::String(_)) | None => Err(ValidationError::of(K::MissingSubject)),
-        Some(_) => Err(ValidationError::new(K::InvalidClaim, "sub")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resource_comparison_folds_only_scheme_and_host() {
-        assert!(same_resource(
-            "https://mcp.example.com/mcp",
-            "https://mcp.example.com/mcp"
-        ));
-        assert!(same_resource(
-            "https://mcp.example.com/mcp",
-            "HTTPS://MCP.Example.com/mcp"
-        ));
-        assert!(!same_resource(
-            "https://mcp.example.com/mcp",
-            "https://mcp.example.com/MCP"
-        ));
-        assert!(!same_resource(
-            "https://mcp.example.com/mcp",
-            "https://mcp.example.com/mcp/"
-        ));
-        assert!(!same_resource(
-            "https://mcp.example.com",
-            "https://mcp.example.co"
-        ));
-        assert!(!same_resource("client-id", "CLIENT-ID"));
-    }
-
-    #[test]
-    fn duplicate_claims_are_malformed() {
-        let ok: Option<Claims> = serde_json::from_str(r#"{"sub":"a","iss":"b"}"#).ok();
-        assert!(ok.is_some());
-        let dup: Option<Claims> = serde_json::from_str(r#"{"sub":"a","sub":"b"}"#).ok();
-        assert!(dup.is_none());
-        let not_object: Option<Claims> = serde_json::from_str("[1]").ok();
-        assert!(not_object.is_none());
-    }
+    String::from_utf8(bytes).ok()
 }

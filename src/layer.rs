@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
 use http::{Method, Request, Response};
 use tower::Layer;
 use tower::Service;
@@ -184,14 +184,21 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         match &mut self.inner {
-            // tower-http answers every OPTIONS as a preflight; one without
+            // CORS headers only for requests that name an origin (browsers always do) and
+            // for preflights. tower-http answers every OPTIONS as a preflight; one without
             // Access-Control-Request-Method is not one (Fetch standard), so it goes to the
             // token check like any other request.
             Guarded::Cors(cors)
-                if req.method() != Method::OPTIONS
-                    || req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD) =>
+                if (req.method() == Method::OPTIONS
+                    && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD))
+                    || (req.method() != Method::OPTIONS && req.headers().contains_key(ORIGIN)) =>
             {
                 ResponseFuture::cors(cors.call(req))
+            }
+            // Without `Origin` the answer carries no CORS headers but still says it would
+            // differ with one, so that no cache hands it to a browser.
+            Guarded::Cors(cors) if req.method() != Method::OPTIONS => {
+                ResponseFuture::vary(cors.get_mut().call(req))
             }
             Guarded::Cors(cors) => ResponseFuture::plain(cors.get_mut().call(req)),
             Guarded::Plain(marked) => ResponseFuture::plain(marked.call(req)),

@@ -302,6 +302,8 @@ pub mod env;
 mod error;
 // The engine (keys, tokens, scopes, owners) and the answers it gives:
 mod challenge;
+mod claim_rules;
+mod claims;
 mod jwt;
 mod keys;
 mod owner;

@@ -2,7 +2,7 @@
 //! (documented on the type).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -10,6 +10,7 @@ use http::request::Parts;
 use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
+use crate::claims::{Claim, Claims};
 use crate::error::{ValidationError, ValidationErrorKind};
 use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 
@@ -97,12 +98,15 @@ pub struct ResourceOwner(Arc<Inner>);
 
 struct Inner {
     user_id: String,
-    issuer: String,
+    issuer: Arc<str>,
     client_id: Option<String>,
     scopes: Vec<String>,
     audiences: Vec<String>,
     expires_at: Option<SystemTime>,
-    claims: Map<String, Value>,
+    /// The claims object as the token carried it (checked JSON): parsed into `claims` only
+    /// when an application asks.
+    raw_claims: String,
+    claims: OnceLock<Map<String, Value>>,
     context: Arc<ScopeContext>,
     /// The access token itself; never printed.
     bearer_token: Option<Box<str>>,
@@ -123,15 +127,21 @@ fn split_scopes(s: &str) -> Vec<String> {
     s.split_ascii_whitespace().map(str::to_owned).collect()
 }
 
+fn strings(list: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
+    list.iter().map(|s| String::from(&**s)).collect()
+}
+
 impl ResourceOwner {
     /// Builds an owner from validated claims; `issuer` is the trusted issuer that vouched.
-    pub(crate) fn from_claims(
-        issuer: String,
-        claims: Map<String, Value>,
+    /// The JSON the claims were read from is attached next
+    /// ([`with_raw_claims`](Self::with_raw_claims)).
+    pub(crate) fn new(
+        issuer: Arc<str>,
+        claims: &Claims<'_>,
         context: Arc<ScopeContext>,
     ) -> Result<Self, ValidationError> {
-        let user_id = match claims.get("sub") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        let user_id = match &claims.sub {
+            Claim::Str(s) if !s.trim().is_empty() => String::from(&**s),
             _ => {
                 return Err(ValidationError::new(
                     ValidationErrorKind::MissingSubject,
@@ -139,40 +149,29 @@ impl ResourceOwner {
                 ));
             }
         };
-        let string = |name: &str| match claims.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
         // RFC 9068 `client_id`; OIDC `azp` (Auth0, Keycloak, Entra v2); Okta `cid`; Entra v1
         // `appid`.
-        let client_id = string("client_id")
-            .or_else(|| string("azp"))
-            .or_else(|| string("cid"))
-            .or_else(|| string("appid"));
-        let scopes = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(s)), _) => split_scopes(s),
-            (_, Some(Value::Array(a))) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            (_, Some(Value::String(s))) => split_scopes(s),
+        let client_id = [&claims.client_id, &claims.azp, &claims.cid, &claims.appid]
+            .into_iter()
+            .find_map(Claim::non_empty)
+            .map(str::to_owned);
+        let scopes = match (&claims.scope, &claims.scp) {
+            (Claim::Str(s), _) => split_scopes(s),
+            (_, Claim::Array { strings: a, .. }) => strings(a),
+            (_, Claim::Str(s)) => split_scopes(s),
             _ => Vec::new(),
         };
-        let audiences = match claims.get("aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+        let audiences = match &claims.aud {
+            Claim::Str(s) => vec![String::from(&**s)],
+            Claim::Array { strings: a, .. } => strings(a),
             _ => Vec::new(),
         };
-        let expires_at = claims
-            .get("exp")
-            .and_then(Value::as_f64)
-            .filter(|e| e.is_finite() && *e >= 0.0 && *e < 1e12)
-            .map(|e| UNIX_EPOCH + Duration::from_secs_f64(e));
+        let expires_at = match claims.exp {
+            Claim::Number(e) if (0.0..1e12).contains(&e) => {
+                Some(UNIX_EPOCH + Duration::from_secs_f64(e))
+            }
+            _ => None,
+        };
         Ok(Self(Arc::new(Inner {
             user_id,
             issuer,
@@ -180,10 +179,26 @@ impl ResourceOwner {
             scopes,
             audiences,
             expires_at,
-            claims,
+            raw_claims: String::new(),
+            claims: OnceLock::new(),
             context,
             bearer_token: None,
         })))
+    }
+
+    /// Builds an owner from a claims object (tests).
+    #[cfg(test)]
+    pub(crate) fn from_claims(
+        issuer: String,
+        claims: Map<String, Value>,
+        context: Arc<ScopeContext>,
+    ) -> Result<Self, ValidationError> {
+        let raw = Value::Object(claims).to_string();
+        let parsed = Claims::parse(&raw)
+            .ok_or_else(|| ValidationError::new(ValidationErrorKind::Malformed, ""))?;
+        let owner = Self::new(issuer.into(), &parsed, context)?;
+        drop(parsed);
+        Ok(owner.with_raw_claims(raw))
     }
 
     /// The user id: the token's `sub` (never empty).
@@ -298,10 +313,14 @@ impl ResourceOwner {
         self.0.expires_at
     }
 
-    /// Every claim of the token.
+    /// Every claim of the token (built from the token's JSON on the first call).
     #[must_use]
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+        // The JSON was checked when the token was validated (the same grammar as `Value`),
+        // so this parse does not fail; if it ever did, the owner would show no claims.
+        self.0
+            .claims
+            .get_or_init(|| serde_json::from_str(&self.0.raw_claims).unwrap_or_default())
     }
 
     /// The access token this owner was validated from, for exchanging it for a token of
@@ -327,10 +346,18 @@ impl ResourceOwner {
         self
     }
 
+    /// Attaches the claims JSON the owner was built from (just built: not shared yet).
+    pub(crate) fn with_raw_claims(mut self, json: String) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.raw_claims = json;
+        }
+        self
+    }
+
     /// One claim by name.
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.0.claims.get(name)
+        self.claims().get(name)
     }
 
     /// The owner in request extensions, if the layer put one there.
@@ -406,5 +433,17 @@ mod tests {
         assert_eq!(o.audiences(), ["r1", "r2"]);
         assert_eq!(o.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(10)));
         assert!(o.has_scope("e") && !o.has_scope("a"));
+    }
+
+    #[test]
+    fn the_full_claims_are_built_on_demand() {
+        let o = owner(serde_json::json!({"sub":"u","org":{"id":7,"roles":["a"]},"n":1.5}));
+        assert_eq!(
+            o.claim("org"),
+            Some(&serde_json::json!({"id":7,"roles":["a"]}))
+        );
+        assert_eq!(o.claims().len(), 3);
+        assert_eq!(o.claim("n").and_then(Value::as_f64), Some(1.5));
+        assert_eq!(o.claim("missing"), None);
     }
 }

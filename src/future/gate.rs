@@ -30,8 +30,40 @@ pub(crate) struct Admitted {
 pub(crate) type Validation = Pin<Box<dyn Future<Output = Result<Admitted, Rejection>> + Send>>;
 
 /// Whose session id the answer of an admitted request carries.
-struct SessionNote {
+pub(crate) struct SessionNote {
     owner: ResourceOwner,
+}
+
+/// Calls `service` with an admitted request: the owner in its extensions, without the
+/// token (unless forwarding is on) and with the session ids the server issued. Also says
+/// whose session id the answer may carry, when sessions are bound.
+pub(crate) fn forward<S, ReqBody>(
+    service: &mut S,
+    mut request: Request<ReqBody>,
+    Admitted { owner, sessions }: Admitted,
+    auth: &ResourceServerAuth,
+) -> (S::Future, Option<SessionNote>)
+where
+    S: Service<Request<ReqBody>>,
+{
+    let headers = request.headers_mut();
+    if !auth.inner.forward_bearer_token {
+        // MCP: no token passthrough; tools see the whole request.
+        headers.remove(AUTHORIZATION);
+    }
+    // The ids the server issued, or decoys for another user's (it then answers as for any
+    // session it does not know: see session.rs).
+    if let Some(SessionIds::Opened(ids) | SessionIds::Foreign(ids)) = sessions {
+        headers.remove(MCP_SESSION_ID);
+        for id in ids {
+            headers.append(MCP_SESSION_ID, id);
+        }
+    }
+    let note = auth.inner.sessions.is_some().then(|| SessionNote {
+        owner: owner.clone(),
+    });
+    request.extensions_mut().insert(owner);
+    (service.call(request), note)
 }
 
 pin_project! {
@@ -91,6 +123,19 @@ where
         Self::ready(response, auth)
     }
 
+    /// The inner service was called at once (the request was admitted without waiting).
+    pub(crate) fn calling(
+        future: S::Future,
+        session: Option<SessionNote>,
+        auth: ResourceServerAuth,
+    ) -> Self {
+        Self {
+            state: State::Calling { future },
+            auth,
+            session,
+        }
+    }
+
     /// The inner service answers once `validation` admits the request.
     pub(crate) fn validate(
         validation: Validation,
@@ -140,34 +185,15 @@ where
                     request,
                 } => {
                     let outcome = ready!(validation.as_mut().poll(cx));
-                    let (Some(mut service), Some(mut request)) = (service.take(), request.take())
+                    let (Some(mut service), Some(request)) = (service.take(), request.take())
                     else {
                         return Poll::Ready(Ok(polled_after_completion()));
                     };
                     match outcome {
-                        Ok(Admitted { owner, sessions }) => {
-                            let headers = request.headers_mut();
-                            if !this.auth.inner.forward_bearer_token {
-                                // MCP: no token passthrough; tools see the whole request.
-                                headers.remove(AUTHORIZATION);
-                            }
-                            // The ids the server issued, or decoys for another user's (it then
-                            // answers as for any session it does not know: see session.rs).
-                            if let Some(SessionIds::Opened(ids) | SessionIds::Foreign(ids)) =
-                                sessions
-                            {
-                                headers.remove(MCP_SESSION_ID);
-                                for id in ids {
-                                    headers.append(MCP_SESSION_ID, id);
-                                }
-                            }
-                            if this.auth.inner.sessions.is_some() {
-                                *this.session = Some(SessionNote {
-                                    owner: owner.clone(),
-                                });
-                            }
-                            request.extensions_mut().insert(owner);
-                            let future = service.call(request);
+                        Ok(admitted) => {
+                            let (future, note) =
+                                forward(&mut service, request, admitted, this.auth);
+                            *this.session = note;
                             this.state.set(State::Calling { future });
                         }
                         Err(rejection) => {

@@ -13,7 +13,8 @@ use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{Request, Response};
+use http::header::VARY;
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 use tower_http::cors;
@@ -42,6 +43,7 @@ pin_project! {
     {
         Cors { #[pin] future: cors::ResponseFuture<GateFuture<S, ReqBody>> },
         Plain { #[pin] future: GateFuture<S, ReqBody> },
+        Vary { #[pin] future: GateFuture<S, ReqBody> },
     }
 }
 
@@ -53,6 +55,14 @@ where
     pub(crate) fn cors(future: cors::ResponseFuture<GateFuture<S, ReqBody>>) -> Self {
         Self {
             kind: Kind::Cors { future },
+        }
+    }
+
+    /// The gate's answer with the `Vary` header the CORS layer would have added (for a
+    /// request without `Origin`, which gets no other CORS header).
+    pub(crate) fn vary(future: GateFuture<S, ReqBody>) -> Self {
+        Self {
+            kind: Kind::Vary { future },
         }
     }
 
@@ -85,9 +95,20 @@ where
         match self.project().kind.project() {
             KindProj::Cors { future } => future.poll(cx),
             KindProj::Plain { future } => future.poll(cx),
+            KindProj::Vary { future } => {
+                let mut res = ready!(future.poll(cx))?;
+                res.headers_mut().append(VARY, CORS_VARY);
+                Poll::Ready(Ok(res))
+            }
         }
     }
 }
+
+/// What tower-http's CORS layer sends in `Vary` (its default: the request headers a CORS
+/// answer depends on).
+const CORS_VARY: HeaderValue = HeaderValue::from_static(
+    "origin, access-control-request-method, access-control-request-headers",
+);
 
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
 

@@ -1,27 +1,23 @@
 //! Key-source statistics ([`KeySetStats`]) and the warm-up report ([`WarmUpError`]).
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::keys::shared::Shared;
-use crate::keys::snapshot::Snapshot;
 use crate::keys::source::Location;
 
 /// A statistics snapshot per source, in configuration order.
 pub(crate) fn collect(shared: &Shared) -> Vec<KeySetStats> {
-    let snapshots: HashMap<usize, Arc<Snapshot>> =
-        shared.snapshots.iter().map(|(k, v)| (*k, v)).collect();
     let now = Instant::now();
     shared
         .sources
         .iter()
         .enumerate()
         .map(|(id, s)| {
-            let snap = snapshots.get(&id);
+            let snap = shared.snapshots.get(&id);
+            let snap = snap.as_ref();
             let c = &s.counters;
             let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
             KeySetStats {

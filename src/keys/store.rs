@@ -14,7 +14,7 @@ use crate::config::{AuthorizationServerEntry, JwksOptions};
 use crate::error::ConfigError;
 use crate::keys::fetch::HttpFetcher;
 use crate::keys::jwks::KeySet;
-use crate::keys::shared::{Flight, Shared};
+use crate::keys::shared::{Flight, Shared, Snapshots};
 use crate::keys::snapshot::{Plan, Unavailable};
 use crate::keys::source::{Counters, Source, bump, location_key};
 use crate::keys::stats::{self, KeySetStats, WarmUpFailure};
@@ -74,8 +74,7 @@ impl KeyStore {
         Ok(Self {
             shared: Arc::new(Shared {
                 fetcher,
-                // One entry per configured source, never evicted: no capacity bound needed.
-                snapshots: moka::sync::Cache::builder().build(),
+                snapshots: Snapshots::new(sources.len()),
                 flights: sources
                     .iter()
                     .map(|_| Mutex::new(Flight::default()))
@@ -97,6 +96,29 @@ impl KeyStore {
     /// The source serving `entry` (entries passed to [`new`](Self::new) only).
     pub(crate) fn source_of(&self, entry: &AuthorizationServerEntry) -> Option<usize> {
         self.by_location.get(&location_key(entry).0).copied()
+    }
+
+    /// The keys of source `id` when they can be used now with nothing else to do: fresh,
+    /// no refresh due. `None` otherwise ([`current`](Self::current) then decides). Counts
+    /// nothing: the caller counts the hit with [`count_hit`](Self::count_hit) once it uses
+    /// them.
+    pub(crate) fn cached(&self, id: usize) -> Option<Arc<KeySet>> {
+        let snap = self.shared.snapshots.get(&id)?;
+        match snap.plan(Instant::now(), &self.shared.opts) {
+            Plan::Use {
+                keys,
+                stale: false,
+                refresh: false,
+            } => Some(keys),
+            _ => None,
+        }
+    }
+
+    /// Counts a use of [`cached`](Self::cached) keys.
+    pub(crate) fn count_hit(&self, id: usize) {
+        if let Some(source) = self.shared.sources.get(id) {
+            bump(&source.counters.hits);
+        }
     }
 
     /// The keys of source `id` under the policy in the [`keys`](crate::keys) module docs.

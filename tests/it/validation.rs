@@ -34,7 +34,19 @@ async fn valid_token_reaches_handler_with_owner() {
         json!({"user_id": "alice", "issuer": server.issuer(), "client_id": "client-a", "scopes": ["mcp:tools", "mcp:read"]})
     );
     assert_eq!(app.calls(), 1);
+    // No `Origin`, no CORS headers: only `Vary`, so that no cache serves this to a browser.
+    assert!(!a.headers.contains_key("access-control-allow-origin"));
+    assert_eq!(
+        a.headers["vary"],
+        "origin, access-control-request-method, access-control-request-headers"
+    );
+    let mut req = bearer(&token);
+    req.headers_mut()
+        .insert("origin", "http://localhost:6274".parse().unwrap());
+    let a = app.send(req).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(a.headers["access-control-allow-origin"], "*");
+    assert_eq!(app.calls(), 2);
 }
 
 #[tokio::test]
@@ -50,6 +62,9 @@ async fn missing_credentials_get_plain_challenge() {
             .body(Body::empty())
             .unwrap(),
     ] {
+        let mut req = req;
+        req.headers_mut()
+            .insert("origin", "http://localhost:6274".parse().unwrap());
         let a = app.send(req).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
         assert_eq!(

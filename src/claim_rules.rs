@@ -1,0 +1,148 @@
+//! The checks of an access token's claims against one configured entry, after its signature
+//! (`jwt.rs`): `typ`, sender constraint, ID-token claims, `exp`/`nbf`/`iat`, `aud`, `sub`.
+
+use crate::algorithm::Algorithm;
+use crate::claims::{Claim, Claims};
+use crate::config::AccessTokenValidationOptions;
+use crate::error::{ValidationError, ValidationErrorKind as K};
+
+/// What one entry requires of a token.
+pub(crate) struct EntryRules {
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) options: AccessTokenValidationOptions,
+}
+
+/// A NumericDate claim: absent, a number, or (an error) anything else.
+fn numeric(claim: &Claim<'_>, name: &'static str) -> Result<Option<f64>, ValidationError> {
+    match claim {
+        Claim::Absent => Ok(None),
+        Claim::Number(n) => Ok(Some(*n)),
+        _ => Err(ValidationError::new(K::InvalidClaim, name)),
+    }
+}
+
+/// Compares URLs with scheme and host case-insensitively (MCP: servers SHOULD accept
+/// uppercase scheme and host), everything else exactly.
+fn same_resource(expected: &str, got: &str) -> bool {
+    if expected == got {
+        return true;
+    }
+    let split = |s: &str| -> Option<(usize, usize)> {
+        let scheme_end = s.find("://")?;
+        let authority_end = s[scheme_end + 3..]
+            .find(['/', '?'])
+            .map_or(s.len(), |i| scheme_end + 3 + i);
+        Some((scheme_end, authority_end))
+    };
+    match (split(expected), split(got)) {
+        (Some((_, ea)), Some((_, ga))) => {
+            ea == ga
+                && expected[..ea].eq_ignore_ascii_case(&got[..ga])
+                && expected[ea..] == got[ga..]
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn check_claims(
+    rules: &EntryRules,
+    alg: Algorithm,
+    typ: Option<&str>,
+    claims: &Claims<'_>,
+    now: f64,
+) -> Result<(), ValidationError> {
+    if !rules.algorithms.contains(&alg) {
+        return Err(ValidationError::new(
+            K::AlgorithmNotAllowed,
+            "alg not allowed for entry",
+        ));
+    }
+    let o = &rules.options;
+    let at_jwt = typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    // RFC 8725 §3.11: a `typ` naming another kind of JWT is never an access token.
+    let plain_jwt = typ
+        .is_none_or(|t| t.eq_ignore_ascii_case("jwt") || t.eq_ignore_ascii_case("application/jwt"));
+    if !at_jwt && (o.require_at_jwt_type || !plain_jwt) {
+        return Err(ValidationError::of(K::InvalidType));
+    }
+    // RFC 9449 §7.2, RFC 8705 §3: a bound token is useless (and must be refused) without
+    // its proof, so it is never a bearer token.
+    if claims.cnf {
+        return Err(ValidationError::of(K::SenderConstrained));
+    }
+    if o.reject_id_token_claims && claims.id_token_claims {
+        return Err(ValidationError::of(K::IdToken));
+    }
+    let leeway = o.leeway.as_secs_f64();
+    if o.verify_exp {
+        let exp =
+            numeric(&claims.exp, "exp")?.ok_or(ValidationError::new(K::MissingClaim, "exp"))?;
+        if now >= exp + leeway {
+            return Err(ValidationError::of(K::Expired));
+        }
+    }
+    if o.verify_nbf
+        && let Some(nbf) = numeric(&claims.nbf, "nbf")?
+        && now + leeway < nbf
+    {
+        return Err(ValidationError::of(K::NotYetValid));
+    }
+    if o.verify_iat
+        && let Some(iat) = numeric(&claims.iat, "iat")?
+        && iat > now + leeway
+    {
+        return Err(ValidationError::of(K::IssuedInFuture));
+    }
+    let audience_ok = match &claims.aud {
+        Claim::Absent => return Err(ValidationError::new(K::MissingClaim, "aud")),
+        Claim::Str(a) => rules.audiences.iter().any(|e| same_resource(e, a)),
+        Claim::Array {
+            strings,
+            only_strings: true,
+        } => strings
+            .iter()
+            .any(|a| rules.audiences.iter().any(|e| same_resource(e, a))),
+        _ => return Err(ValidationError::new(K::InvalidClaim, "aud")),
+    };
+    if !audience_ok {
+        return Err(ValidationError::of(K::InvalidAudience));
+    }
+    match &claims.sub {
+        Claim::Str(s) if !s.trim().is_empty() => Ok(()),
+        Claim::Str(_) | Claim::Absent => Err(ValidationError::of(K::MissingSubject)),
+        _ => Err(ValidationError::new(K::InvalidClaim, "sub")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_comparison_folds_only_scheme_and_host() {
+        assert!(same_resource(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(same_resource(
+            "https://mcp.example.com/mcp",
+            "HTTPS://MCP.Example.com/mcp"
+        ));
+        assert!(!same_resource(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/MCP"
+        ));
+        assert!(!same_resource(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp/"
+        ));
+        assert!(!same_resource(
+            "https://mcp.example.com",
+            "https://mcp.example.co"
+        ));
+        assert!(!same_resource("client-id", "CLIENT-ID"));
+    }
+}

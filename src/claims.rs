@@ -1,0 +1,324 @@
+//! The claims of an access token, read in one pass (`jwt.rs`): the members that validation
+//! and [`ResourceOwner`](crate::ResourceOwner) use are borrowed from the decoded JSON; every
+//! other member is checked exactly as `serde_json::Value` would check it (string escapes,
+//! numbers in range, nesting depth) but never built; a repeated member name is refused. The
+//! full claims object is built only if an application asks for it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// One claim that validation or the owner reads, as the token gives it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) enum Claim<'a> {
+    /// Not in the token.
+    #[default]
+    Absent,
+    Str(Cow<'a, str>),
+    /// An array: its string elements, and whether there was nothing else in it.
+    Array {
+        strings: Vec<Cow<'a, str>>,
+        only_strings: bool,
+    },
+    Number(f64),
+    /// `true`, `false`, `null` or an object.
+    Other,
+}
+
+impl<'a> Claim<'a> {
+    /// The string, when the claim is one.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The string, when the claim is a non-empty one.
+    pub(crate) fn non_empty(&self) -> Option<&str> {
+        self.as_str().filter(|s| !s.is_empty())
+    }
+}
+
+/// The members of a claims object that the crate reads; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Claims<'a> {
+    pub(crate) iss: Claim<'a>,
+    pub(crate) sub: Claim<'a>,
+    pub(crate) aud: Claim<'a>,
+    pub(crate) exp: Claim<'a>,
+    pub(crate) nbf: Claim<'a>,
+    pub(crate) iat: Claim<'a>,
+    pub(crate) client_id: Claim<'a>,
+    pub(crate) azp: Claim<'a>,
+    pub(crate) cid: Claim<'a>,
+    pub(crate) appid: Claim<'a>,
+    pub(crate) scope: Claim<'a>,
+    pub(crate) scp: Claim<'a>,
+    /// `cnf` is present (any value): the token is sender-constrained.
+    pub(crate) cnf: bool,
+    /// `nonce`, `at_hash` or `c_hash` is present: an OpenID Connect ID token's claims.
+    pub(crate) id_token_claims: bool,
+}
+
+impl<'a> Claims<'a> {
+    /// Reads a claims object. `None` when `json` is not one JSON object, repeats a member
+    /// name, or holds anything `serde_json::Value` would refuse.
+    pub(crate) fn parse(json: &'a str) -> Option<Self> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let claims = Self::deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(claims)
+    }
+}
+
+/// A JSON string, borrowed when it has no escapes (serde's own `Cow<str>` always copies,
+/// and `#[serde(borrow)]` does not reach into an `Option`).
+#[derive(Debug)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Claims<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Claims<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Claims<'de>, A::Error> {
+                let mut c = Claims::default();
+                // Every name, to refuse repeats (sorted at the end: no quadratic work on a
+                // token made of many small members, which arrives before any signature check).
+                let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(16);
+                while let Some(Text(name)) = a.next_key()? {
+                    let slot = match &*name {
+                        "iss" => Some(&mut c.iss),
+                        "sub" => Some(&mut c.sub),
+                        "aud" => Some(&mut c.aud),
+                        "exp" => Some(&mut c.exp),
+                        "nbf" => Some(&mut c.nbf),
+                        "iat" => Some(&mut c.iat),
+                        "client_id" => Some(&mut c.client_id),
+                        "azp" => Some(&mut c.azp),
+                        "cid" => Some(&mut c.cid),
+                        "appid" => Some(&mut c.appid),
+                        "scope" => Some(&mut c.scope),
+                        "scp" => Some(&mut c.scp),
+                        _ => None,
+                    };
+                    match slot {
+                        Some(slot) => *slot = a.next_value()?,
+                        None => {
+                            a.next_value::<Checked>()?;
+                            match &*name {
+                                "cnf" => c.cnf = true,
+                                "nonce" | "at_hash" | "c_hash" => c.id_token_claims = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                    names.push(name);
+                }
+                names.sort_unstable();
+                if names.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(serde::de::Error::custom("duplicate claim"));
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Claim<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Claim<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Claim<'de>, E> {
+                Ok(Claim::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Claim<'de>, E> {
+                Ok(Claim::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Claim<'de>, E> {
+                Ok(Claim::Number(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Claim<'de>, E> {
+                Ok(Claim::Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Claim<'de>, E> {
+                Ok(Claim::Number(v))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Claim<'de>, E> {
+                Ok(Claim::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Claim<'de>, E> {
+                Ok(Claim::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Claim<'de>, A::Error> {
+                let mut strings = Vec::new();
+                let mut only_strings = true;
+                while let Some(e) = a.next_element::<Element<'de>>()? {
+                    match e.0 {
+                        Some(s) => strings.push(s),
+                        None => only_strings = false,
+                    }
+                }
+                Ok(Claim::Array {
+                    strings,
+                    only_strings,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Claim<'de>, A::Error> {
+                CheckedVisitor.visit_map(a).map(|_| Claim::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An array element: a string, or (`None`) any other value, checked.
+struct Element<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Claim::deserialize(d)? {
+            Claim::Str(s) => Ok(Element(Some(s))),
+            _ => Ok(Element(None)),
+        }
+    }
+}
+
+/// Any JSON value, checked as `serde_json::Value` checks it but not built: serde_json
+/// parses every number and string it hands to a visitor (`IgnoredAny` would skip numbers
+/// unparsed, so a claim like `1e999` would pass here and fail when the application reads
+/// the claims).
+struct Checked;
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Checked, A::Error> {
+        while a.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Checked, A::Error> {
+        while a.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+}
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    /// Whatever `serde_json::Value` accepts as an object (without repeated top-level names)
+    /// is accepted here, and nothing else.
+    #[test]
+    fn accepts_exactly_what_a_value_accepts() {
+        let cases = [
+            r#"{"sub":"a","iss":"b"}"#,
+            r#"{"sub":"a","sub":"b"}"#,
+            r#"{"x":1e999}"#,
+            r#"{"x":[1,{"y":-1e999}]}"#,
+            r#"{"x":"\ud800"}"#,
+            r#"{"x":"\u00e9\n"}"#,
+            r#"{"a\u0062":1,"ab":2}"#,
+            r#"{"x":{"y":1,"y":2}}"#,
+            r#"{"aud":["a",1,null],"scp":"s t","exp":1.5e9}"#,
+            "[1]",
+            "{} x",
+            r#"{"x":18446744073709551616}"#,
+            &format!("{{\"x\":{}1{}}}", "[".repeat(200), "]".repeat(200)),
+            &format!("{{\"x\":{}1{}}}", "[".repeat(100), "]".repeat(100)),
+        ];
+        for json in cases {
+            let value: Option<Map<String, Value>> = serde_json::from_str::<Value>(json)
+                .ok()
+                .and_then(|v| v.as_object().cloned());
+            let repeated = json.contains(r#""sub":"a","sub""#) || json.contains(r#""ab":2"#);
+            let expected = value.is_some() && !repeated;
+            assert_eq!(Claims::parse(json).is_some(), expected, "{json}");
+        }
+    }
+
+    #[test]
+    fn reads_the_members_it_needs() {
+        let c = Claims::parse(
+            r#"{"iss":"i","sub":"s","aud":["a",1],"exp":10,"nbf":true,"scope":"x y",
+                "client_id":"","cnf":{"jkt":"t"},"nonce":null,"other":{"sub":"no"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.iss.as_str(), Some("i"));
+        assert_eq!(c.sub.as_str(), Some("s"));
+        assert_eq!(
+            c.aud,
+            Claim::Array {
+                strings: vec![Cow::Borrowed("a")],
+                only_strings: false
+            }
+        );
+        assert_eq!(c.exp, Claim::Number(10.0));
+        assert_eq!(c.nbf, Claim::Other);
+        assert_eq!(c.iat, Claim::Absent);
+        assert_eq!(c.client_id.non_empty(), None);
+        assert!(c.cnf && c.id_token_claims);
+        // Escaped strings are unescaped.
+        let c = Claims::parse(r#"{"s\u0075b":"\u0061lice"}"#).unwrap();
+        assert_eq!(c.sub.as_str(), Some("alice"));
+    }
+}
