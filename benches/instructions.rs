@@ -9,13 +9,19 @@
 //! ```
 //!
 //! The total over 205 requests (5 warm-up) minus `PublicKey::verify` is the layer's own cost.
+//! A second argument `gate` sends a small `tools/call` through `McpScopesLayer` behind the
+//! layer instead (the gate's cost is the difference between the two runs).
 use axum::body::Body;
 use http::Request;
 use protected_resource::testkit::MockAuthorizationServer;
-use protected_resource::{ProtectedResourceLayer, ResourceServerAuth};
+use protected_resource::{
+    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement,
+};
 use tower::{Layer, Service, ServiceExt};
 
 const CANON: &str = "http://127.0.0.1:8000/mcp";
+
+const SMALL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"v":1}}}"#;
 
 #[inline(never)]
 fn measure_layer<S>(rt: &tokio::runtime::Runtime, svc: &mut S, token: &str, n: usize)
@@ -27,7 +33,9 @@ where
         rt.block_on(async {
             let req = Request::post("/mcp")
                 .header("authorization", format!("Bearer {token}"))
-                .body(Body::empty())
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(Body::from(SMALL_CALL))
                 .unwrap();
             let res = svc.ready().await.unwrap().call(req).await.unwrap();
             assert_eq!(res.status(), 200);
@@ -63,11 +71,23 @@ fn main() {
         (server, auth)
     });
     let token = server.token().audience(CANON).scope("mcp:tools").sign();
-    let mut svc =
-        ProtectedResourceLayer::new(auth).layer(tower::service_fn(|_req: Request<Body>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
-        }));
-    measure_layer(&rt, &mut svc, &token, 5);
-    measure_layer(&rt, &mut svc, &token, n);
-    measure_clone(&svc, n);
+    let inner = tower::service_fn(|req: Request<Body>| async {
+        let body = axum::body::to_bytes(req.into_body(), usize::MAX).await;
+        assert!(body.is_ok());
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    });
+    let layer = ProtectedResourceLayer::new(auth);
+    if std::env::args().nth(2).as_deref() == Some("gate") {
+        let gate =
+            McpScopesLayer::new().tool("echo", ScopeRequirement::all(["mcp:tools"]).unwrap());
+        let mut svc = layer.layer(gate.layer(inner));
+        measure_layer(&rt, &mut svc, &token, 5);
+        measure_layer(&rt, &mut svc, &token, n);
+        measure_clone(&svc, n);
+    } else {
+        let mut svc = layer.layer(inner);
+        measure_layer(&rt, &mut svc, &token, 5);
+        measure_layer(&rt, &mut svc, &token, n);
+        measure_clone(&svc, n);
+    }
 }

@@ -10,6 +10,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::json::Text;
+
 /// One claim that validation or the owner reads, as the token gives it.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) enum Claim<'a> {
@@ -71,30 +73,6 @@ impl<'a> Claims<'a> {
         let claims = Self::deserialize(&mut de).ok()?;
         de.end().ok()?;
         Some(claims)
-    }
-}
-
-/// A JSON string, borrowed when it has no escapes (serde's own `Cow<str>` always copies,
-/// and `#[serde(borrow)]` does not reach into an `Option`).
-#[derive(Debug)]
-pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 

@@ -27,9 +27,10 @@ use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
 use crate::claim_rules::{EntryRules, check_claims};
-use crate::claims::{Claims, Text};
+use crate::claims::Claims;
 use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
+use crate::json::Text;
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
 use crate::scope::ScopeContext;

@@ -304,6 +304,7 @@ mod error;
 mod challenge;
 mod claim_rules;
 mod claims;
+mod json;
 mod jwt;
 mod keys;
 mod owner;

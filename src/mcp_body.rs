@@ -5,13 +5,13 @@
 //! names in a message or its `params`) is [`Unreadable`]: the gate refuses it rather than let a
 //! more lenient MCP server read something else into it.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::mcp_json::{MaybeId, MaybeString, check_name, drain_seq, skip_scalars};
+use crate::json::Text;
+use crate::mcp_json::{MaybeId, MaybeString, Names, drain_seq, skip_scalars};
 use crate::mcp_params::{Params, Reference};
 use crate::mcp_policy::McpOperationKind;
 
@@ -159,11 +159,11 @@ impl<'de> Deserialize<'de> for Element {
 
 /// Reads one message object.
 fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
-    let mut names: HashSet<String> = HashSet::new();
+    let mut names = Names::new();
     let mut read = Message::default();
-    while let Some(key) = map.next_key::<String>()? {
-        check_name(&key, &names)?;
-        match key.as_str() {
+    while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+        names.check(key.clone())?;
+        match &*key {
             "method" => read.method = map.next_value::<MaybeString>()?.0,
             "id" => read.id = map.next_value::<MaybeId>()?.0,
             "params" => {
@@ -175,8 +175,8 @@ fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        names.insert(key);
     }
+    names.finish()?;
     Ok(read)
 }
 

@@ -4,13 +4,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::mcp_body::{Message, Messages};
 
-const PROTOCOL_VERSION: &str = "mcp-protocol-version";
-const METHOD: &str = "mcp-method";
-const NAME: &str = "mcp-name";
+// Names parsed once, not on every lookup.
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// Protocol revisions whose servers must check `Mcp-Method` and `Mcp-Name` against the body
 /// (MCP 2026-07-28, "Server Validation"). Deciding from the headers alone is safe only for
@@ -144,7 +145,7 @@ fn names_target(method: Option<&str>) -> bool {
 }
 
 /// The single value of a header, as text; a repeated or non-ASCII header is a mismatch.
-fn one(headers: &HeaderMap, name: &str) -> Result<Option<String>, Mismatch> {
+fn one(headers: &HeaderMap, name: HeaderName) -> Result<Option<String>, Mismatch> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);

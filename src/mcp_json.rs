@@ -2,8 +2,9 @@
 //! checked for repeats, serde_json's private names and case variants of what the gate reads;
 //! strings and ids read strictly, everything else skipped without being built.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -34,15 +35,21 @@ const READ_NAMES: [&str; 8] = [
 /// `k` a three-byte Kelvin sign).
 const MAX_FOLDING_LEN: usize = 32;
 
-/// A name as Go's `encoding/json` compares it: ASCII case and the two Unicode folds.
-fn fold(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '\u{17F}' => 's',
-            '\u{212A}' => 'k',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+/// A character as Go's `encoding/json` compares names: ASCII case and the two Unicode folds.
+fn fold(c: char) -> char {
+    match c {
+        '\u{17F}' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+/// Whether `name` equals the ASCII name `read` as Go compares names (no allocation). Each
+/// character of `name` is one to three bytes, so only lengths from `read.len()` to three
+/// times that can match.
+fn same_folded(name: &str, read: &str) -> bool {
+    (read.len()..=3 * read.len()).contains(&name.len())
+        && name.chars().map(fold).eq(read.chars().map(fold))
 }
 
 /// Visitor methods for the scalars a visitor skips, answering `$value`.
@@ -71,22 +78,85 @@ macro_rules! skip_scalars {
 
 pub(crate) use skip_scalars;
 
-/// A member name the gate accepts: not repeated (parsers disagree on which one wins), not
-/// one of serde_json's private names, not a case variant of a name the gate reads.
-pub(crate) fn check_name<E: serde::de::Error>(name: &str, seen: &HashSet<String>) -> Result<(), E> {
-    if PRIVATE_NAMES.contains(&name) {
-        return Err(E::custom("a serde_json private member name"));
-    }
-    if seen.contains(name) {
-        return Err(E::custom("a repeated member name"));
-    }
-    if name.len() <= MAX_FOLDING_LEN && !READ_NAMES.contains(&name) {
-        let folded = fold(name);
-        if READ_NAMES.iter().any(|read| fold(read) == folded) {
-            return Err(E::custom("a case variant of a member name the gate reads"));
+/// The member names of one JSON object, checked as they come: not one of serde_json's
+/// private names, not a case variant of a name the gate reads; and, once the object is read
+/// ([`finish`](Self::finish)), none repeated (parsers disagree on which one wins).
+///
+/// The first [`INLINE_NAMES`] names are kept (borrowed from the body) and compared exactly:
+/// no allocation and no hashing for an ordinary message. Past that, every name is kept as a
+/// 64-bit SipHash value under a key drawn for the object, sorted at the end: 8 bytes per
+/// member and no quadratic work whatever the object holds. Two different names collide
+/// with odds of about 2⁻⁶⁴ per pair, and the sender can not aim for it without the key (a
+/// collision would only refuse the sender's own request).
+pub(crate) struct Names<'de> {
+    first: [Option<Cow<'de, str>>; INLINE_NAMES],
+    count: usize,
+    /// Set once the names do not fit in `first` any more.
+    hashed: Option<(RandomState, Vec<u64>)>,
+}
+
+/// How many names [`Names`] compares exactly, without allocating.
+const INLINE_NAMES: usize = 8;
+
+impl<'de> Names<'de> {
+    pub(crate) fn new() -> Self {
+        Self {
+            first: [const { None }; INLINE_NAMES],
+            count: 0,
+            hashed: None,
         }
     }
-    Ok(())
+
+    /// Checks one name as it arrives.
+    pub(crate) fn check<E: serde::de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
+        if PRIVATE_NAMES.contains(&&*name) {
+            return Err(E::custom("a serde_json private member name"));
+        }
+        if name.len() <= MAX_FOLDING_LEN
+            && !READ_NAMES.contains(&&*name)
+            && READ_NAMES.iter().any(|read| same_folded(&name, read))
+        {
+            return Err(E::custom("a case variant of a member name the gate reads"));
+        }
+        if let Some(slot) = self.first.get_mut(self.count) {
+            *slot = Some(name);
+        } else {
+            let (key, hashes) = self.hashed.get_or_insert_with(|| {
+                let key = RandomState::new();
+                let hashes = self
+                    .first
+                    .iter()
+                    .flatten()
+                    .map(|n| key.hash_one(n))
+                    .collect();
+                (key, hashes)
+            });
+            hashes.push(key.hash_one(&name));
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// After the last name: refuses the object if a name came twice.
+    pub(crate) fn finish<E: serde::de::Error>(self) -> Result<(), E> {
+        let repeated = match self.hashed {
+            None => {
+                let first = &self.first[..self.count.min(INLINE_NAMES)];
+                first
+                    .iter()
+                    .enumerate()
+                    .any(|(i, n)| first[i + 1..].contains(n))
+            }
+            Some((_, mut hashes)) => {
+                hashes.sort_unstable();
+                hashes.windows(2).any(|w| w[0] == w[1])
+            }
+        };
+        if repeated {
+            return Err(E::custom("a repeated member name"));
+        }
+        Ok(())
+    }
 }
 
 /// A string (read strictly: escapes must form valid characters), or `None` for any other
@@ -182,4 +252,48 @@ impl<'de> Deserialize<'de> for MaybeId {
 pub(crate) fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(())
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+
+    fn check_all(names: &[String]) -> Result<(), serde_json::Error> {
+        let mut n = Names::new();
+        for name in names {
+            n.check::<serde_json::Error>(Cow::Borrowed(name))?;
+        }
+        n.finish()
+    }
+
+    #[test]
+    fn repeats_are_found_in_place_and_past_the_inline_names() {
+        for count in [1, 2, 8, 9, 100] {
+            let mut names: Vec<String> = (0..count).map(|i| format!("n{i}")).collect();
+            assert!(check_all(&names).is_ok(), "{count} distinct names");
+            for at in [0, count / 2, count - 1] {
+                names.push(names[at].clone());
+                assert!(check_all(&names).is_err(), "{count} names, #{at} repeated");
+                names.pop();
+            }
+        }
+    }
+
+    #[test]
+    fn private_names_and_case_variants_are_refused() {
+        for bad in [
+            "$serde_json::private::RawValue",
+            "Method",
+            "PARAMS",
+            "nAme",
+            "notification\u{17F}",
+            "re\u{17F}ourceSubscriptions",
+            "resourcesubscriptions",
+        ] {
+            assert!(check_all(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+        for good in ["method", "resourceSubscriptions", "jsonrpc", "names", "Id"] {
+            assert!(check_all(&[good.to_owned()]).is_ok(), "{good}");
+        }
+    }
 }

@@ -2,13 +2,13 @@
 //! `completion/complete`, and the `resourceSubscriptions` of `subscriptions/listen`
 //! (MCP 2026-07-28). Everything else is skipped without being built.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::mcp_json::{MaybeString, check_name, drain_seq, skip_scalars};
+use crate::json::Text;
+use crate::mcp_json::{MaybeString, Names, drain_seq, skip_scalars};
 
 /// A `completion/complete` reference: `ref/prompt` by name, `ref/resource` by URI (template).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +35,11 @@ impl<'de> Deserialize<'de> for Params {
                 f.write_str("JSON-RPC params")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
-                let mut names: HashSet<String> = HashSet::new();
+                let mut names = Names::new();
                 let mut params = Params::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    check_name(&key, &names)?;
-                    match key.as_str() {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    names.check(key.clone())?;
+                    match &*key {
                         "name" => params.name = map.next_value::<MaybeString>()?.0,
                         "uri" => params.uri = map.next_value::<MaybeString>()?.0,
                         "ref" => params.reference = map.next_value::<MaybeReference>()?.0,
@@ -50,8 +50,8 @@ impl<'de> Deserialize<'de> for Params {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
-                    names.insert(key);
                 }
+                names.finish()?;
                 Ok(params)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
@@ -75,11 +75,11 @@ impl<'de> Deserialize<'de> for MaybeReference {
                 f.write_str("a completion reference")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeReference, A::Error> {
-                let mut names: HashSet<String> = HashSet::new();
+                let mut names = Names::new();
                 let (mut kind, mut name, mut uri) = (None, None, None);
-                while let Some(key) = map.next_key::<String>()? {
-                    check_name(&key, &names)?;
-                    match key.as_str() {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    names.check(key.clone())?;
+                    match &*key {
                         "type" => kind = map.next_value::<MaybeString>()?.0,
                         "name" => name = map.next_value::<MaybeString>()?.0,
                         "uri" => uri = map.next_value::<MaybeString>()?.0,
@@ -87,8 +87,8 @@ impl<'de> Deserialize<'de> for MaybeReference {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
-                    names.insert(key);
                 }
+                names.finish()?;
                 Ok(MaybeReference(match kind.as_deref() {
                     Some("ref/prompt") => name.map(Reference::Prompt),
                     Some("ref/resource") => uri.map(Reference::Resource),
@@ -117,17 +117,17 @@ impl<'de> Deserialize<'de> for Notifications {
                 f.write_str("a notification filter")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Notifications, A::Error> {
-                let mut names: HashSet<String> = HashSet::new();
+                let mut names = Names::new();
                 let mut uris = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    check_name(&key, &names)?;
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    names.check(key.clone())?;
                     if key == "resourceSubscriptions" {
                         uris = map.next_value::<Uris>()?.0;
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
-                    names.insert(key);
                 }
+                names.finish()?;
                 Ok(Notifications(uris))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Notifications, A::Error> {

@@ -4,6 +4,7 @@
 
 mod uri;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -141,10 +142,10 @@ impl McpRequirement {
     }
 
     /// The requirement for this operation, if any.
-    pub(crate) fn resolve(&self, op: &McpOperation<'_>) -> Option<ScopeRequirement> {
+    pub(crate) fn resolve(&self, op: &McpOperation<'_>) -> Option<Cow<'_, ScopeRequirement>> {
         match &self.0 {
-            Rule::Scopes(s) => Some(s.clone()),
-            Rule::Function(f) => f(op),
+            Rule::Scopes(s) => Some(Cow::Borrowed(s)),
+            Rule::Function(f) => f(op).map(Cow::Owned),
         }
     }
 }
@@ -204,13 +205,13 @@ impl Policy {
     /// The rules that apply to what `name` names. For a resource, every rule matching any
     /// spelling of the URI applies (exact, template, prefix), all of them; the unlisted rule
     /// when none does.
-    pub(crate) fn rules(&self, kind: McpOperationKind, name: &str) -> Vec<&McpRequirement> {
+    pub(crate) fn rules(&self, kind: McpOperationKind, name: &str) -> Rules<'_> {
         let (map, unlisted) = match kind {
             McpOperationKind::Tool => (&self.tools, &self.unlisted_tools),
             McpOperationKind::Prompt => (&self.prompts, &self.unlisted_prompts),
-            McpOperationKind::Resource => return self.resource_rules(name),
+            McpOperationKind::Resource => return Rules::Many(self.resource_rules(name)),
         };
-        map.get(name).or(unlisted.as_ref()).into_iter().collect()
+        Rules::One(map.get(name).or(unlisted.as_ref()))
     }
 
     fn resource_rules(&self, uri: &str) -> Vec<&McpRequirement> {
@@ -261,13 +262,15 @@ impl Policy {
 
     /// Whether deciding on this operation needs its arguments.
     pub(crate) fn needs_arguments(&self, kind: McpOperationKind, name: &str) -> bool {
-        self.rules(kind, name).iter().any(|r| r.is_function())
+        self.rules(kind, name)
+            .iter()
+            .any(McpRequirement::is_function)
     }
 
     /// The scopes to challenge for when the operation is refused, or `None` when every rule
     /// that applies is met.
     pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Vec<String>> {
-        refused_by(self.rules(op.kind, op.name), op)
+        refused_by(&self.rules(op.kind, op.name), op)
     }
 
     /// As [`refused`](Self::refused), for an entry of `resources/templates/list` (`op.name`
@@ -290,15 +293,32 @@ impl Policy {
         {
             rules.push(r);
         }
-        refused_by(rules, op)
+        refused_by(&Rules::Many(rules), op)
+    }
+}
+
+/// The rules that apply to one operation: at most one for a tool or prompt (no allocation),
+/// any number for a resource.
+pub(crate) enum Rules<'a> {
+    One(Option<&'a McpRequirement>),
+    Many(Vec<&'a McpRequirement>),
+}
+
+impl<'a> Rules<'a> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a McpRequirement> + '_ {
+        let (one, many) = match self {
+            Self::One(one) => (*one, &[][..]),
+            Self::Many(many) => (None, many.as_slice()),
+        };
+        one.into_iter().chain(many.iter().copied())
     }
 }
 
 /// The scopes to challenge for when one of `rules` is not met by the caller.
-fn refused_by(rules: Vec<&McpRequirement>, op: &McpOperation<'_>) -> Option<Vec<String>> {
+fn refused_by(rules: &Rules<'_>, op: &McpOperation<'_>) -> Option<Vec<String>> {
     let mut required: Vec<String> = Vec::new();
     let mut refused = false;
-    for rule in rules {
+    for rule in rules.iter() {
         let Some(requirement) = rule.resolve(op) else {
             continue;
         };

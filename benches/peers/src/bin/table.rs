@@ -1,0 +1,450 @@
+//! Our layer and every peer, measured in one run, in process (no sockets on the measured
+//! path).
+//!
+//! ```sh
+//! nice -n 10 cargo run --release --manifest-path benches/peers/Cargo.toml --bin table
+//! # --rounds N (default 21), --quick (5 rounds)
+//! ```
+//!
+//! **Table A**, per algorithm: the raw aws-lc-rs signature check with a pre-parsed key,
+//! `jsonwebtoken::decode` with a prebuilt `DecodingKey`, and a full request through each layer
+//! around a trivial service (keys fetched from the same mock authorization server before
+//! measuring; how each layer is configured is in `src/lib.rs`).
+//!
+//! **Table B**, the MCP tool gate (RS256): our front door alone and with `McpScopesLayer`,
+//! oauth-resource-server's `AuthLayer` alone and with its `McpToolScopes`, and plain
+//! `serde_json` passes over the same bytes, for a small `tools/call` and two 1 MiB ones. The
+//! inner service reads the whole body (`axum::body::to_bytes`) in every variant.
+//!
+//! Fairness: a round's requests are built before its clock starts; the clock covers only
+//! `ready().await`, `call(req).await`, the status check and dropping the response, one
+//! `block_on` per call, for every layer alike. All variants run back to back in each round,
+//! in an order rotated from round to round; the table shows medians over rounds, and ratios
+//! are medians of per-round ratios, so a slow spell of this shared machine hits every variant
+//! alike.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::Instant;
+
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use axum::body::Body;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::{Request, Response};
+use peers_bench::{jwt_authorizer, oauth_resource_server, ours, token, tower_oauth2};
+use protected_resource::testkit::MockAuthorizationServer;
+use protected_resource::{Algorithm, McpScopesLayer, ProtectedResourceLayer, ScopeRequirement};
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt};
+
+const CANON: &str = "http://127.0.0.1:8000/mcp";
+const MIB: usize = 1 << 20;
+// Every peer verifies all five: tower-oauth2-resource-server through jsonwebtoken 11 on
+// aws-lc-rs (as we do), oauth-resource-server and jwt-authorizer through jsonwebtoken 9 on ring (the JWKS
+// carries `alg`, so jwt-authorizer does not have to guess it from the key type). No cell is
+// n/a.
+const ALGS: [Algorithm; 5] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+const PEERS: [&str; 3] = [
+    "tower-oauth2-resource-server",
+    "oauth-resource-server",
+    "jwt-authorizer",
+];
+
+fn main() {
+    let rounds = rounds_from_args();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    println!("{rounds} rounds per row; µs per call, medians; ratios are medians of per-round ratios.\n");
+    table_a(&rt, rounds);
+    println!();
+    table_b(&rt, rounds);
+}
+
+fn rounds_from_args() -> usize {
+    let mut rounds = 21;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => rounds = 5,
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--rounds N, N > 0");
+            }
+            other => panic!("unknown argument {other:?} (use --rounds N or --quick)"),
+        }
+    }
+    rounds
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+/// Nanoseconds per call over prebuilt `requests` through `svc`; every answer must be 200.
+fn time_service<S, RB>(rt: &Runtime, name: &str, svc: &mut S, requests: Vec<Request<Body>>) -> f64
+where
+    S: Service<Request<Body>, Response = Response<RB>, Error = Infallible>,
+{
+    let n = requests.len();
+    let mut requests = requests.into_iter();
+    let started = Instant::now();
+    for req in requests.by_ref() {
+        let res = rt.block_on(async { svc.ready().await.expect("infallible").call(req).await });
+        let res = res.expect("infallible");
+        assert!(res.status() == 200, "{name} answered {}", res.status());
+        drop(res);
+    }
+    let elapsed = started.elapsed();
+    drop(requests);
+    elapsed.as_nanos() as f64 / n as f64
+}
+
+/// Nanoseconds per call of `f`, `n` calls.
+fn time_fn(n: usize, mut f: impl FnMut() -> bool) -> f64 {
+    let started = Instant::now();
+    for _ in 0..n {
+        assert!(f());
+    }
+    started.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Per-variant times of each round (`times[variant][round]`), running `variant(i)` for every
+/// variant in each round, the order rotated by one each round.
+fn interleaved(rounds: usize, variants: usize, mut variant: impl FnMut(usize) -> f64) -> Vec<Vec<f64>> {
+    let mut times = vec![Vec::with_capacity(rounds); variants];
+    for round in 0..rounds {
+        for k in 0..variants {
+            let i = (round + k) % variants;
+            times[i].push(variant(i));
+        }
+    }
+    times
+}
+
+/// The median over rounds of `f(round)`.
+fn median_by(rounds: usize, f: impl Fn(usize) -> f64) -> f64 {
+    median((0..rounds).map(f).collect())
+}
+
+fn us(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.0}", ns / 1e3)
+    } else {
+        format!("{:.1}", ns / 1e3)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table A: the token check
+
+fn bearer_requests(token: &str, n: usize) -> Vec<Request<Body>> {
+    (0..n)
+        .map(|_| {
+            Request::post("/mcp")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .expect("a request")
+        })
+        .collect()
+}
+
+type Reply = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+fn ok_service(_: Request<Body>) -> Reply {
+    std::future::ready(Ok(Response::new(Body::empty())))
+}
+
+/// jwt-authorizer's layer needs the inner service to answer with axum 0.7's response type
+/// (it builds its refusals with axum 0.7); the body is as empty as the others'.
+type Reply07 = std::future::Ready<Result<axum07::response::Response, Infallible>>;
+
+fn ok_service07(_: Request<Body>) -> Reply07 {
+    std::future::ready(Ok(axum07::response::Response::new(axum07::body::Body::empty())))
+}
+
+fn b64(s: &serde_json::Value) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(s.as_str().expect("a base64url member"))
+        .expect("base64url")
+}
+
+/// The JWK as an aws-lc-rs key, parsed once (as benches/validation.rs does).
+fn raw_key(alg: Algorithm, jwk: &serde_json::Value) -> ParsedPublicKey {
+    match alg {
+        Algorithm::RS256 | Algorithm::PS256 => {
+            let (n, e) = (b64(&jwk["n"]), b64(&jwk["e"]));
+            let params = if alg == Algorithm::RS256 {
+                &sig::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &sig::RSA_PSS_2048_8192_SHA256
+            };
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .to_parsed_public_key(params)
+                .expect("an RSA key")
+        }
+        Algorithm::EdDSA => ParsedPublicKey::new(&sig::ED25519, b64(&jwk["x"])).expect("Ed25519"),
+        _ => {
+            let mut point = vec![4];
+            point.extend(b64(&jwk["x"]));
+            point.extend(b64(&jwk["y"]));
+            let a = if alg == Algorithm::ES256 {
+                &sig::ECDSA_P256_SHA256_FIXED
+            } else {
+                &sig::ECDSA_P384_SHA384_FIXED
+            };
+            ParsedPublicKey::new(a, point).expect("an EC key")
+        }
+    }
+}
+
+async fn fetch_jwk(server: &MockAuthorizationServer) -> serde_json::Value {
+    let body = reqwest::get(server.jwks_uri())
+        .await
+        .expect("the JWKS")
+        .bytes()
+        .await
+        .expect("the JWKS body");
+    let jwks: serde_json::Value = serde_json::from_slice(&body).expect("JWKS JSON");
+    jwks["keys"][0].clone()
+}
+
+fn table_a(rt: &Runtime, rounds: usize) {
+    println!("### A. Token check, full request through each layer (µs per call)\n");
+    println!(
+        "| alg | raw signature | jsonwebtoken decode | ours | tower-oauth2-resource-server | oauth-resource-server | jwt-authorizer | ours / raw | ours / decode | ours / tower-oauth2 | ours / oauth-resource-server | ours / jwt-authorizer | ours / best peer |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for alg in ALGS {
+        row_a(rt, rounds, alg);
+    }
+}
+
+fn row_a(rt: &Runtime, rounds: usize, alg: Algorithm) {
+    let n = if alg == Algorithm::ES384 { 100 } else { 300 };
+    let (server, token, jwk, auth, t2, (_validator, ors), ja) = rt.block_on(async {
+        let server = MockAuthorizationServer::start_with(&[alg])
+            .await
+            .expect("mock authorization server");
+        let token = token(&server, CANON);
+        let auth = ours(&server, CANON);
+        auth.validate(&token).await.expect("our key cache warmed");
+        let jwk = fetch_jwk(&server).await;
+        let t2 = tower_oauth2(&server, CANON).await;
+        let ors = oauth_resource_server(&server, CANON).await;
+        let ja = jwt_authorizer(&server, CANON).await;
+        (server, token, jwk, auth, t2, ors, ja)
+    });
+
+    let raw = raw_key(alg, &jwk);
+    let (signing_input, signature) = token.rsplit_once('.').expect("a JWS");
+    let raw_verify = || {
+        let sig = URL_SAFE_NO_PAD.decode(black_box(signature)).expect("base64url");
+        raw.verify_sig(black_box(signing_input).as_bytes(), &sig)
+            .is_ok()
+    };
+    let jwt_key = jsonwebtoken::DecodingKey::from_jwk(
+        &serde_json::from_value(jwk.clone()).expect("a JWK"),
+    )
+    .expect("a decoding key");
+    let mut validation =
+        jsonwebtoken::Validation::new(alg.as_str().parse().expect("a jsonwebtoken algorithm"));
+    validation.set_audience(&[CANON]);
+    validation.set_issuer(&[server.issuer()]);
+    let decode = || {
+        jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &jwt_key, &validation).is_ok()
+    };
+
+    let mut ours_svc = ProtectedResourceLayer::new(auth).layer(tower::service_fn(
+        ok_service as fn(Request<Body>) -> Reply,
+    ));
+    let mut t2_svc = t2
+        .into_layer::<Body>()
+        .layer(tower::service_fn(ok_service as fn(Request<Body>) -> Reply));
+    let mut ors_svc = ors.layer(tower::service_fn(ok_service as fn(Request<Body>) -> Reply));
+    let mut ja_svc = ja.layer(tower::service_fn(
+        ok_service07 as fn(Request<Body>) -> Reply07,
+    ));
+    let one = || bearer_requests(&token, 1).pop().expect("one request");
+    rt.block_on(async {
+        use peers_bench::wait_until_accepted as wait;
+        wait("ours", &mut ours_svc, one).await;
+        wait(PEERS[0], &mut t2_svc, one).await;
+        wait(PEERS[1], &mut ors_svc, one).await;
+        wait(PEERS[2], &mut ja_svc, one).await;
+    });
+
+    // raw, decode, ours, then the peers in PEERS order.
+    let t = interleaved(rounds, 6, |i| match i {
+        0 => time_fn(n, raw_verify),
+        1 => time_fn(n, decode),
+        2 => time_service(rt, "ours", &mut ours_svc, bearer_requests(&token, n)),
+        3 => time_service(rt, PEERS[0], &mut t2_svc, bearer_requests(&token, n)),
+        4 => time_service(rt, PEERS[1], &mut ors_svc, bearer_requests(&token, n)),
+        _ => time_service(rt, PEERS[2], &mut ja_svc, bearer_requests(&token, n)),
+    });
+    let ratio = |j: usize| median_by(rounds, |r| t[2][r] / t[j][r]);
+    let best = median_by(rounds, |r| t[2][r] / t[3][r].min(t[4][r]).min(t[5][r]));
+    let cells: Vec<String> = t.iter().map(|v| us(median(v.clone()))).collect();
+    println!(
+        "| {alg} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {best:.2} |",
+        cells.join(" | "),
+        ratio(0),
+        ratio(1),
+        ratio(3),
+        ratio(4),
+        ratio(5),
+    );
+    // Keep the mock server alive until every request is done.
+    drop(server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table B: the MCP tool gate
+
+/// A `tools/call` of `echo` whose `arguments` member is `{"v": value}` (raw JSON text), as
+/// benches/memory.rs builds them.
+fn tools_call(value: &str) -> Vec<u8> {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"v":{value}}}}}}}"#
+    )
+    .into_bytes()
+}
+
+/// `[0,0,…,0]` of about `bytes` bytes (benches/memory.rs).
+fn zeros(bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 2);
+    s.push('[');
+    while s.len() + 2 < bytes {
+        s.push_str("0,");
+    }
+    s.push_str("0]");
+    s
+}
+
+/// `n` POSTs of `body` (one chunk each, sharing the buffer), with the headers an MCP client
+/// sends and the `Content-Length` any HTTP/1.1 client puts on a body.
+fn mcp_requests(token: &str, body: &Bytes, n: usize) -> Vec<Request<Body>> {
+    (0..n)
+        .map(|_| {
+            Request::post("/mcp")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("content-length", body.len())
+                .body(Body::from(body.clone()))
+                .expect("a request")
+        })
+        .collect()
+}
+
+fn table_b(rt: &Runtime, rounds: usize) {
+    let long_string = format!("\"{}\"", "a".repeat(MIB - 100));
+    let cases = [
+        ("small tools/call", tools_call("1"), 300),
+        (
+            "tools/call, 1 MiB string argument",
+            tools_call(&long_string),
+            20,
+        ),
+        (
+            "tools/call, 1 MiB [0,0,…] argument",
+            tools_call(&zeros(MIB - 100)),
+            5,
+        ),
+    ];
+    let (server, token, auth, (_validator, ors)) = rt.block_on(async {
+        let server = MockAuthorizationServer::start()
+            .await
+            .expect("mock authorization server");
+        let token = token(&server, CANON);
+        let auth = ours(&server, CANON);
+        auth.validate(&token).await.expect("our key cache warmed");
+        let ors = oauth_resource_server(&server, CANON).await;
+        (server, token, auth, ors)
+    });
+    // The MCP server stand-in: reads the whole body, answers 200.
+    let consume = tower::service_fn(|req: Request<Body>| async move {
+        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .expect("the body");
+        black_box(body);
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let echo = ScopeRequirement::all(["mcp:tools"]).expect("a scope");
+    let mut ours_front = ProtectedResourceLayer::new(auth.clone()).layer(consume);
+    let mut ours_gate = ProtectedResourceLayer::new(auth)
+        .layer(McpScopesLayer::new().tool("echo", echo).layer(consume));
+    let mut ors_front = ors.clone().layer(consume);
+    // Its limit raised from 1 MiB to our default 4 MiB so both gates read the same bodies
+    // under the same cap.
+    let mut ors_gate = ors.layer(
+        oauth_resource_server::mcp::McpToolScopes::new()
+            .tool("echo", ["mcp:tools"])
+            .body_limit(4 * MIB)
+            .layer(consume),
+    );
+
+    println!("### B. MCP tool gate, RS256 (µs per request; \"gate adds\" = front door + gate − front door alone)\n");
+    println!(
+        "| body | bytes | calls/round | ours: front door | ours: + McpScopesLayer | ours: gate adds | oauth-resource-server: AuthLayer | + McpToolScopes | its gate adds | serde_json::Value pass | IgnoredAny pass | ours+gate / its+gate | ours gate adds / its gate adds | ours gate adds / IgnoredAny |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, body, n) in cases {
+        let body = Bytes::from(body);
+        let reqs = |n| mcp_requests(&token, &body, n);
+        rt.block_on(async {
+            use peers_bench::wait_until_accepted as wait;
+            let one = || reqs(1).pop().expect("one request");
+            wait("ours + gate", &mut ours_gate, one).await;
+            wait("oauth-resource-server + gate", &mut ors_gate, one).await;
+        });
+        let t = interleaved(rounds, 6, |i| match i {
+            0 => time_service(rt, "ours", &mut ours_front, reqs(n)),
+            1 => time_service(rt, "ours + gate", &mut ours_gate, reqs(n)),
+            2 => time_service(rt, PEERS[1], &mut ors_front, reqs(n)),
+            3 => time_service(rt, "oauth-resource-server + gate", &mut ors_gate, reqs(n)),
+            4 => time_fn(n, || {
+                serde_json::from_slice::<serde_json::Value>(black_box(&body)).is_ok()
+            }),
+            _ => time_fn(n, || {
+                serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&body)).is_ok()
+            }),
+        });
+        let ours_adds = median_by(rounds, |r| t[1][r] - t[0][r]);
+        let its_adds = median_by(rounds, |r| t[3][r] - t[2][r]);
+        let full = median_by(rounds, |r| t[1][r] / t[3][r]);
+        let adds = median_by(rounds, |r| (t[1][r] - t[0][r]) / (t[3][r] - t[2][r]));
+        let by_ignored = median_by(rounds, |r| (t[1][r] - t[0][r]) / t[5][r]);
+        let m: Vec<f64> = t.iter().map(|v| median(v.clone())).collect();
+        println!(
+            "| {name} | {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {full:.2} | {adds:.2} | {by_ignored:.2} |",
+            body.len(),
+            us(m[0]),
+            us(m[1]),
+            us(ours_adds),
+            us(m[2]),
+            us(m[3]),
+            us(its_adds),
+            us(m[4]),
+            us(m[5]),
+        );
+    }
+    drop(server);
+}

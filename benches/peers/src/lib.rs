@@ -1,0 +1,174 @@
+//! What the two binaries share: the token every variant is given, and each layer configured
+//! once, against the same in-process mock authorization server, so the in-process table
+//! (`table`) and the HTTP servers (`serve`) measure the same configurations.
+//!
+//! Every layer checks at least the signature (keys from the mock server's `jwks_uri`),
+//! `iss`, `aud` and `exp`:
+//!
+//! - ours: `ResourceServerAuth` with the canonical URL as audience and the mock server as
+//!   the one trusted issuer (its algorithms only); `nbf` when present;
+//! - `tower-oauth2-resource-server`: `ClaimsValidationSpec::recommended` (iss, aud, exp, nbf:
+//!   without it the crate checks no `iss` for a JWKS URL);
+//! - `oauth-resource-server`: `OAuthConfig` with issuer, jwks_uri, audience, resource; it
+//!   always checks iss, aud, exp and nbf (when present), refuses `crit` and `cnf`, and checks
+//!   `typ` leniently. `allow_unscoped_tokens`, because our front door requires no scope
+//!   either (the tool gates in table B do);
+//! - `jwt-authorizer`: `Validation::new().iss(..).aud(..).nbf(true)`: by default it checks
+//!   neither `iss` nor `aud` nor `nbf`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::Request;
+use protected_resource::ResourceServerAuth;
+use protected_resource::testkit::MockAuthorizationServer;
+use tower::{Service, ServiceExt};
+
+/// `exp` 24 h ahead, `nbf` a minute back (tower-oauth2-resource-server's recommended
+/// validation requires `nbf`), `scope` `mcp:tools`, audience `canon`.
+#[must_use]
+pub fn token(server: &MockAuthorizationServer, canon: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    server
+        .token()
+        .audience(canon)
+        .expires_in(86_400)
+        .scope("mcp:tools")
+        .claim("nbf", now - 60)
+        .sign()
+}
+
+/// Our configuration: the canonical URL (the audience) and one trusted issuer.
+///
+/// # Panics
+/// On a configuration error (a bug in the benchmark).
+#[must_use]
+pub fn ours(server: &MockAuthorizationServer, canon: &str) -> ResourceServerAuth {
+    ResourceServerAuth::builder()
+        .canonical_url(canon)
+        .authorization_server(server.entry())
+        .build()
+        .expect("our configuration")
+}
+
+/// tower-oauth2-resource-server with iss, aud, exp and nbf checked.
+///
+/// # Panics
+/// On a configuration error.
+pub async fn tower_oauth2(
+    server: &MockAuthorizationServer,
+    canon: &str,
+) -> tower_oauth2_resource_server::server::OAuth2ResourceServer {
+    use tower_oauth2_resource_server::server::OAuth2ResourceServer;
+    use tower_oauth2_resource_server::tenant::TenantConfiguration;
+    use tower_oauth2_resource_server::validation::ClaimsValidationSpec;
+    let tenant = TenantConfiguration::builder(server.issuer())
+        .jwks_url(server.jwks_uri())
+        .audiences(&[canon])
+        .claims_validation(ClaimsValidationSpec::recommended(
+            server.issuer(),
+            &vec![canon.to_owned()],
+        ))
+        .build()
+        .await
+        .expect("tower-oauth2-resource-server tenant");
+    <OAuth2ResourceServer>::builder()
+        .add_tenant(tenant)
+        .build()
+        .await
+        .expect("tower-oauth2-resource-server")
+}
+
+/// oauth-resource-server's validator with its keys loaded, and its axum `AuthLayer` (the
+/// layer its README puts on an axum app; `HttpAuthLayer` is the same check for other
+/// stacks).
+///
+/// # Panics
+/// On a configuration error or when the keys can not be fetched.
+pub async fn oauth_resource_server(
+    server: &MockAuthorizationServer,
+    canon: &str,
+) -> (
+    Arc<oauth_resource_server::OAuthValidator>,
+    oauth_resource_server::axum::AuthLayer,
+) {
+    use oauth_resource_server::{KeyNaming, OAuthConfig, OAuthValidator};
+    let resolved = OAuthConfig {
+        enabled: true,
+        issuer: server.issuer().to_owned(),
+        jwks_uri: Some(server.jwks_uri()),
+        audience: canon.to_owned(),
+        resource: canon.to_owned(),
+        allow_unscoped_tokens: true,
+        ..OAuthConfig::default()
+    }
+    .resolve(KeyNaming::Dotted("oauth"))
+    .expect("oauth-resource-server configuration")
+    .expect("enabled");
+    let validator = Arc::new(OAuthValidator::new(&resolved).expect("validator"));
+    validator.refresh_now().await.expect("its keys");
+    let layer = oauth_resource_server::axum::AuthLayer::builder()
+        .oauth(Arc::clone(&validator))
+        .build()
+        .expect("oauth-resource-server AuthLayer");
+    (validator, layer)
+}
+
+/// jwt-authorizer with iss, aud, exp and nbf checked; it fetches the key set at the first
+/// token whose `kid` it does not hold.
+///
+/// # Panics
+/// On a configuration error.
+pub async fn jwt_authorizer(
+    server: &MockAuthorizationServer,
+    canon: &str,
+) -> jwt_authorizer::layer::AuthorizationLayer<jwt_authorizer::RegisteredClaims> {
+    use jwt_authorizer::{IntoLayer, JwtAuthorizer, RegisteredClaims, Validation};
+    let validation = Validation::new()
+        .iss(&[server.issuer()])
+        .aud(&[canon])
+        .nbf(true);
+    JwtAuthorizer::<RegisteredClaims>::from_jwks_url(&server.jwks_uri())
+        .validation(validation)
+        .build()
+        .await
+        .expect("jwt-authorizer")
+        .into_layer()
+}
+
+/// Sends requests made by `request` through `svc` until one is answered 200 (peers fetch
+/// their keys in the background or at the first request).
+///
+/// # Panics
+/// When none is within 10 s: a layer that refuses the token is a setup bug.
+pub async fn wait_until_accepted<S, B, RB>(
+    name: &str,
+    svc: &mut S,
+    request: impl Fn() -> Request<B>,
+) where
+    S: Service<Request<B>, Response = http::Response<RB>, Error = Infallible>,
+{
+    let started = Instant::now();
+    loop {
+        let res = svc
+            .ready()
+            .await
+            .expect("infallible")
+            .call(request())
+            .await
+            .expect("infallible");
+        if res.status() == 200 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name} never accepted the token (last status {})",
+            res.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
