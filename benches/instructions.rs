@@ -9,9 +9,14 @@
 //! ```
 //!
 //! The total over 205 requests (5 warm-up) minus `PublicKey::verify` is the layer's own cost.
-//! A second argument `gate` sends a small `tools/call` through `McpScopesLayer` behind the
-//! layer instead (the gate's cost is the difference between the two runs).
+//! A second argument `raw` counts the bare signature check instead (`measure_raw`: the
+//! floor); `gate` sends a small `tools/call` through `McpScopesLayer` behind the
+//! layer instead (the gate's cost is the difference between the two runs); `gate-string`
+//! one whose argument is a 1 MiB string (run it with N = 5).
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use axum::body::Body;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::Request;
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
@@ -24,8 +29,13 @@ const CANON: &str = "http://127.0.0.1:8000/mcp";
 const SMALL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"v":1}}}"#;
 
 #[inline(never)]
-fn measure_layer<S>(rt: &tokio::runtime::Runtime, svc: &mut S, token: &str, n: usize)
-where
+fn measure_layer<S>(
+    rt: &tokio::runtime::Runtime,
+    svc: &mut S,
+    token: &str,
+    body: &bytes::Bytes,
+    n: usize,
+) where
     S: Service<Request<Body>, Response = http::Response<Body>>,
     S::Error: std::fmt::Debug,
 {
@@ -35,11 +45,25 @@ where
                 .header("authorization", format!("Bearer {token}"))
                 .header("content-type", "application/json")
                 .header("accept", "application/json, text/event-stream")
-                .body(Body::from(SMALL_CALL))
+                .body(Body::from(body.clone()))
                 .unwrap();
             let res = svc.ready().await.unwrap().call(req).await.unwrap();
             assert_eq!(res.status(), 200);
         });
+    }
+}
+
+/// The floor: `n` checks of the token's signature with aws-lc-rs and a key parsed
+/// beforehand (the signature part decoded each time, as any validator must).
+#[inline(never)]
+fn measure_raw(key: &ParsedPublicKey, token: &str, n: usize) {
+    for _ in 0..n {
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        assert!(
+            key.verify_sig(message.as_bytes(), std::hint::black_box(&signature))
+                .is_ok()
+        );
     }
 }
 
@@ -71,23 +95,52 @@ fn main() {
         (server, auth)
     });
     let token = server.token().audience(CANON).scope("mcp:tools").sign();
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    if mode == "raw" {
+        let jwks: serde_json::Value = rt.block_on(async {
+            reqwest::get(server.jwks_uri())
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        let b64 = |m: &str| {
+            URL_SAFE_NO_PAD
+                .decode(jwks["keys"][0][m].as_str().unwrap())
+                .unwrap()
+        };
+        let (n_, e) = (b64("n"), b64("e"));
+        let key = RsaPublicKeyComponents { n: &n_, e: &e }
+            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+            .unwrap();
+        measure_raw(&key, &token, 5);
+        measure_raw(&key, &token, n);
+        return;
+    }
     let inner = tower::service_fn(|req: Request<Body>| async {
         let body = axum::body::to_bytes(req.into_body(), usize::MAX).await;
         assert!(body.is_ok());
         Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
     });
     let layer = ProtectedResourceLayer::new(auth);
-    if std::env::args().nth(2).as_deref() == Some("gate") {
+    // `gate-string`: the argument is one 1 MiB string instead.
+    let body = bytes::Bytes::from(if mode == "gate-string" {
+        SMALL_CALL.replace("\"v\":1", &format!("\"v\":\"{}\"", "a".repeat(1 << 20)))
+    } else {
+        SMALL_CALL.to_owned()
+    });
+    if mode.starts_with("gate") {
         let gate =
             McpScopesLayer::new().tool("echo", ScopeRequirement::all(["mcp:tools"]).unwrap());
         let mut svc = layer.layer(gate.layer(inner));
-        measure_layer(&rt, &mut svc, &token, 5);
-        measure_layer(&rt, &mut svc, &token, n);
+        measure_layer(&rt, &mut svc, &token, &body, 5);
+        measure_layer(&rt, &mut svc, &token, &body, n);
         measure_clone(&svc, n);
     } else {
         let mut svc = layer.layer(inner);
-        measure_layer(&rt, &mut svc, &token, 5);
-        measure_layer(&rt, &mut svc, &token, n);
+        measure_layer(&rt, &mut svc, &token, &body, 5);
+        measure_layer(&rt, &mut svc, &token, &body, n);
         measure_clone(&svc, n);
     }
 }

@@ -303,7 +303,7 @@ fn row_a(rt: &Runtime, rounds: usize, alg: Algorithm) {
     let best = median_by(rounds, |r| t[2][r] / t[3][r].min(t[4][r]).min(t[5][r]));
     let cells: Vec<String> = t.iter().map(|v| us(median(v.clone()))).collect();
     println!(
-        "| {alg} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {best:.2} |",
+        "| {alg} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {best:.2} |",
         cells.join(" | "),
         ratio(0),
         ratio(1),
