@@ -9,6 +9,7 @@
 //! layer is applied with `route_layer` to the protected routes only).
 
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{ProtectedResourceLayer, ResourceOwner, ResourceServerAuth};
@@ -55,7 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sign();
     println!("curl -s http://127.0.0.1:8001/api/me -H 'Authorization: Bearer {token}'");
     println!("curl -s http://127.0.0.1:8001/.well-known/oauth-protected-resource/api");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
+    // TCP_NODELAY: answers written in pieces must not wait for the client's delayed ACK.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8001")
+        .await?
+        .tap_io(|tcp| drop(tcp.set_nodelay(true)));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

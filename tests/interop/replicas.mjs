@@ -214,6 +214,23 @@ try {
     eq(me.status, 200, 'whoami');
   });
 
+  await check('keep-alive: 200 sequential tools/call on one connection wait for no delayed ACK (TCP_NODELAY)', async () => {
+    const t = await token('cc-rs256', 'mcp:tools');
+    const times = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      const r = await call2026(REPLICA[0], t, 'tools/call', { name: 'whoami', arguments: {} });
+      eq(r.status, 200, `whoami: ${r.text}`);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const stalled = times.filter((ms) => ms > 35).length;
+    log(`keep-alive: median ${times[100].toFixed(1)} ms, slowest ${times[199].toFixed(1)} ms, ${stalled} over 35 ms`);
+    // Nagle against the client's delayed ACK holds an answer written in pieces ~40 ms (without
+    // TCP_NODELAY about one call in ten stalls here); the debug build answers in a few ms.
+    assert(stalled <= 4, `${stalled} of 200 calls took over 35 ms: answers wait for the client's ACK`);
+  });
+
   await v2Checks({ url: REPLICA[0], issuer: A });
   await v2Checks({ url: HEADERS_MODE, issuer: A, label: ' [MCP_SERVER_TOOL_GATE=headers]' });
 

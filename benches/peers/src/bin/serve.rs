@@ -14,7 +14,9 @@
 use std::io::Write;
 
 use axum::serve::ListenerExt;
-use peers_bench::{jwt_authorizer, oauth_resource_server, ours, token, tower_oauth2, wait_until_accepted};
+use peers_bench::{
+    jwt_authorizer, oauth_resource_server, ours, token, tower_oauth2, wait_until_accepted,
+};
 use protected_resource::ProtectedResourceLayer;
 use protected_resource::testkit::MockAuthorizationServer;
 use tokio::net::TcpListener;
@@ -108,10 +110,7 @@ fn announce(mode: &str, port: u16, token: &str) {
 async fn serve(mode: &str, listener: TcpListener, app: axum::Router, token: &str) {
     let port = listener.local_addr().expect("bound").port();
     let mut svc = app.clone();
-    wait_until_accepted(mode, &mut svc, || {
-        request(token, axum::body::Body::empty())
-    })
-    .await;
+    wait_until_accepted(mode, &mut svc, || request(token, axum::body::Body::empty())).await;
     announce(mode, port, token);
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

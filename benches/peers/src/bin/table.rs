@@ -64,7 +64,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    println!("{rounds} rounds per row; µs per call, medians; ratios are medians of per-round ratios.\n");
+    println!(
+        "{rounds} rounds per row; µs per call, medians; ratios are medians of per-round ratios.\n"
+    );
     table_a(&rt, rounds);
     println!();
     table_b(&rt, rounds);
@@ -111,6 +113,15 @@ where
     elapsed.as_nanos() as f64 / n as f64
 }
 
+/// The status `svc` answers `req` with.
+async fn refused<S, RB>(svc: &mut S, req: Request<Body>) -> u16
+where
+    S: Service<Request<Body>, Response = Response<RB>, Error = Infallible>,
+{
+    let res = svc.ready().await.expect("infallible").call(req).await;
+    res.expect("infallible").status().as_u16()
+}
+
 /// Nanoseconds per call of `f`, `n` calls.
 fn time_fn(n: usize, mut f: impl FnMut() -> bool) -> f64 {
     let started = Instant::now();
@@ -127,7 +138,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Per-variant times of each round (`times[variant][round]`), running `variant(i)` for every
 /// variant in each round, the order rotated by one each round.
-fn interleaved(rounds: usize, variants: usize, mut variant: impl FnMut(usize) -> f64) -> Vec<Vec<f64>> {
+fn interleaved(
+    rounds: usize,
+    variants: usize,
+    mut variant: impl FnMut(usize) -> f64,
+) -> Vec<Vec<f64>> {
     let mut times = vec![Vec::with_capacity(rounds); variants];
     for round in 0..rounds {
         for k in 0..variants {
@@ -176,7 +191,9 @@ fn ok_service(_: Request<Body>) -> Reply {
 type Reply07 = std::future::Ready<Result<axum07::response::Response, Infallible>>;
 
 fn ok_service07(_: Request<Body>) -> Reply07 {
-    std::future::ready(Ok(axum07::response::Response::new(axum07::body::Body::empty())))
+    std::future::ready(Ok(axum07::response::Response::new(
+        axum07::body::Body::empty(),
+    )))
 }
 
 fn b64(s: &serde_json::Value) -> Vec<u8> {
@@ -255,14 +272,15 @@ fn row_a(rt: &Runtime, rounds: usize, alg: Algorithm) {
     let raw = raw_key(alg, &jwk);
     let (signing_input, signature) = token.rsplit_once('.').expect("a JWS");
     let raw_verify = || {
-        let sig = URL_SAFE_NO_PAD.decode(black_box(signature)).expect("base64url");
+        let sig = URL_SAFE_NO_PAD
+            .decode(black_box(signature))
+            .expect("base64url");
         raw.verify_sig(black_box(signing_input).as_bytes(), &sig)
             .is_ok()
     };
-    let jwt_key = jsonwebtoken::DecodingKey::from_jwk(
-        &serde_json::from_value(jwk.clone()).expect("a JWK"),
-    )
-    .expect("a decoding key");
+    let jwt_key =
+        jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).expect("a JWK"))
+            .expect("a decoding key");
     let mut validation =
         jsonwebtoken::Validation::new(alg.as_str().parse().expect("a jsonwebtoken algorithm"));
     validation.set_audience(&[CANON]);
@@ -271,9 +289,8 @@ fn row_a(rt: &Runtime, rounds: usize, alg: Algorithm) {
         jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &jwt_key, &validation).is_ok()
     };
 
-    let mut ours_svc = ProtectedResourceLayer::new(auth).layer(tower::service_fn(
-        ok_service as fn(Request<Body>) -> Reply,
-    ));
+    let mut ours_svc = ProtectedResourceLayer::new(auth)
+        .layer(tower::service_fn(ok_service as fn(Request<Body>) -> Reply));
     let mut t2_svc = t2
         .into_layer::<Body>()
         .layer(tower::service_fn(ok_service as fn(Request<Body>) -> Reply));
@@ -288,6 +305,44 @@ fn row_a(rt: &Runtime, rounds: usize, alg: Algorithm) {
         wait(PEERS[0], &mut t2_svc, one).await;
         wait(PEERS[1], &mut ors_svc, one).await;
         wait(PEERS[2], &mut ja_svc, one).await;
+        // Each layer really checks issuer, audience and expiry: tokens signed with the
+        // trusted key but wrong in one of them must all be refused.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs();
+        let wrong = [
+            (
+                "issuer",
+                server
+                    .token()
+                    .audience(CANON)
+                    .claim("iss", "http://127.0.0.1:1"),
+            ),
+            (
+                "audience",
+                server.token().audience("http://127.0.0.1:1/mcp"),
+            ),
+            (
+                "expiry",
+                server.token().audience(CANON).claim("exp", now - 3600),
+            ),
+        ];
+        for (what, builder) in wrong {
+            let bad = builder.scope("mcp:tools").claim("nbf", now - 7200).sign();
+            let req = || bearer_requests(&bad, 1).pop().expect("one request");
+            for (name, status) in [
+                ("ours", refused(&mut ours_svc, req()).await),
+                (PEERS[0], refused(&mut t2_svc, req()).await),
+                (PEERS[1], refused(&mut ors_svc, req()).await),
+                (PEERS[2], refused(&mut ja_svc, req()).await),
+            ] {
+                assert!(
+                    status != 200,
+                    "{name} accepted a token with the wrong {what}"
+                );
+            }
+        }
     });
 
     // raw, decode, ours, then the peers in PEERS order.
@@ -401,7 +456,9 @@ fn table_b(rt: &Runtime, rounds: usize) {
             .layer(consume),
     );
 
-    println!("### B. MCP tool gate, RS256 (µs per request; \"gate adds\" = front door + gate − front door alone)\n");
+    println!(
+        "### B. MCP tool gate, RS256 (µs per request; \"gate adds\" = front door + gate − front door alone)\n"
+    );
     println!(
         "| body | bytes | calls/round | ours: front door | ours: + McpScopesLayer | ours: gate adds | oauth-resource-server: AuthLayer | + McpToolScopes | its gate adds | serde_json::Value pass | IgnoredAny pass | ours+gate / its+gate | ours gate adds / its gate adds | ours gate adds / IgnoredAny |"
     );
