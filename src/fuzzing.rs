@@ -303,5 +303,35 @@ impl Tokens {
                 .expires_at()
                 .is_some_and(|t| t > std::time::SystemTime::now())
         );
+        // The claims object built on demand is the token's, exactly.
+        let full = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(claims);
+        assert_eq!(Ok(owner.claims()), full.as_ref().map_err(|_| ()));
     }
+}
+
+/// The one-pass claims reader against `serde_json::Value`: whatever it accepts is a JSON
+/// object that `Value` accepts (so the claims built on demand always exist), with the same
+/// `iss`, `sub` and `exp`; whatever `Value` refuses, it refuses.
+pub fn claims_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let read = crate::claims::Claims::parse(text);
+    let value = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
+    let Some(read) = read else {
+        return;
+    };
+    assert!(
+        value.is_ok(),
+        "the claims reader accepted what serde_json refuses"
+    );
+    let Ok(map) = value else { return };
+    assert_eq!(read.iss.as_str(), map.get("iss").and_then(|v| v.as_str()));
+    assert_eq!(read.sub.as_str(), map.get("sub").and_then(|v| v.as_str()));
+    let exp = match read.exp {
+        crate::claims::Claim::Number(n) => Some(n),
+        _ => None,
+    };
+    assert_eq!(exp, map.get("exp").and_then(serde_json::Value::as_f64));
+    assert_eq!(read.cnf, map.contains_key("cnf"));
 }
