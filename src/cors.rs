@@ -20,8 +20,9 @@ use crate::error::{ConfigError, ConfigErrorKind, printable};
 /// a plain `OPTIONS`), carries the CORS headers, exposing `WWW-Authenticate`,
 /// `Mcp-Session-Id` and `MCP-Protocol-Version`. These replace any CORS headers the inner
 /// service sets. Requests without `Origin` do not come from a browser's cross-origin call:
-/// their answers get only `Vary` (so that no cache hands them to a browser), which spares
-/// every other client the work. With `Disabled`, preflights are answered
+/// their answers get no CORS headers, only `Vary` when a cache may keep them (the metadata
+/// document, or an inner answer with `Cache-Control`, `Expires`, `Last-Modified` or `ETag`),
+/// so that no cache hands them to a browser; this spares every other client the work. With `Disabled`, preflights are answered
 /// 204 without CORS headers (the browser then refuses the call) and no CORS headers are
 /// added: handle CORS in a layer outside the front door.
 ///

@@ -22,11 +22,12 @@ use crate::gate::Gate;
 /// 1. the `Authorization` header is marked sensitive (it never shows in `Debug` output or
 ///    HPACK tables);
 /// 2. a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered at once
-///    with the CORS headers, without a token and without calling the inner service; every
-///    other answer gets the CORS headers too, except that of an `OPTIONS` request that is not
-///    a preflight, which needs a token like any other request (when CORS is
-///    [disabled](crate::AllowedOrigins::Disabled), preflights are answered 204 and no CORS
-///    headers are added);
+///    with the CORS headers, without a token and without calling the inner service; the
+///    answer to every other request with an `Origin` header gets the CORS headers too (an
+///    `OPTIONS` request that is not a preflight needs a token like any other request and
+///    gets none); answers to requests without `Origin` get none, only `Vary` when a cache
+///    may keep them (when CORS is [disabled](crate::AllowedOrigins::Disabled), preflights
+///    are answered 204 and no CORS headers are added);
 /// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
 /// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
 ///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
@@ -195,8 +196,8 @@ where
             {
                 ResponseFuture::cors(cors.call(req))
             }
-            // Without `Origin` the answer carries no CORS headers but still says it would
-            // differ with one, so that no cache hands it to a browser.
+            // Without `Origin` the answer carries no CORS headers; if a cache may keep it, it
+            // says that it would differ with one, so that no cache hands it to a browser.
             Guarded::Cors(cors) if req.method() != Method::OPTIONS => {
                 ResponseFuture::vary(cors.get_mut().call(req))
             }

@@ -58,8 +58,8 @@ where
         }
     }
 
-    /// The gate's answer with the `Vary` header the CORS layer would have added (for a
-    /// request without `Origin`, which gets no other CORS header).
+    /// The gate's answer to a request without `Origin`: no CORS headers, but the `Vary`
+    /// header the CORS layer would have added when a cache may keep the answer.
     pub(crate) fn vary(future: GateFuture<S, ReqBody>) -> Self {
         Self {
             kind: Kind::Vary { future },
@@ -97,7 +97,9 @@ where
             KindProj::Plain { future } => future.poll(cx),
             KindProj::Vary { future } => {
                 let mut res = ready!(future.poll(cx))?;
-                res.headers_mut().append(VARY, CORS_VARY);
+                if may_be_cached(res.headers()) {
+                    res.headers_mut().append(VARY, CORS_VARY);
+                }
                 Poll::Ready(Ok(res))
             }
         }
@@ -109,6 +111,21 @@ where
 const CORS_VARY: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
+
+/// Whether a cache may keep an answer with these headers: explicit freshness or a
+/// validator (`Cache-Control` without `no-store`, `Expires`, `Last-Modified`, `ETag`). Other
+/// answers (refusals, MCP answers) are never reused, so they need no `Vary`.
+fn may_be_cached(headers: &http::HeaderMap) -> bool {
+    use http::header::{CACHE_CONTROL, ETAG, EXPIRES, LAST_MODIFIED};
+    let stored = |v: &HeaderValue| {
+        v.to_str()
+            .map_or(true, |v| !v.to_ascii_lowercase().contains("no-store"))
+    };
+    headers.get_all(CACHE_CONTROL).iter().any(stored)
+        || [EXPIRES, LAST_MODIFIED, ETAG]
+            .iter()
+            .any(|h| headers.contains_key(h))
+}
 
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
 

@@ -60,6 +60,13 @@ async fn metadata_is_served_at_both_well_known_urls_without_token() {
             .await;
         assert_eq!(head.status, StatusCode::OK);
         assert!(head.body.is_empty());
+        // Without `Origin`: no CORS headers, but the cacheable document says it varies by
+        // origin, so that no cache hands it to a browser without them.
+        assert!(!head.headers.contains_key("access-control-allow-origin"));
+        assert_eq!(
+            head.headers["vary"],
+            "origin, access-control-request-method, access-control-request-headers"
+        );
     }
     assert_eq!(app.calls(), 0);
 }
