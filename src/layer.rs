@@ -9,7 +9,6 @@ use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
 use http::{Method, Request, Response};
 use tower::Layer;
 use tower::Service;
-use tower_http::cors::Cors;
 use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
 
 use crate::auth::{JwksTokenValidator, ResourceServerAuth};
@@ -107,31 +106,23 @@ impl<S> Layer<S> for ProtectedResourceLayer {
 /// The gate behind the `Authorization` header marking.
 type Marked<S> = SetSensitiveRequestHeaders<Gate<S>>;
 
-/// The marked gate, with CORS around it when enabled.
-// Not boxed: axum clones the service for every request, and a box would allocate each time.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
-enum Guarded<S> {
-    Cors(Cors<Marked<S>>),
-    Plain(Marked<S>),
-}
-
 /// The service made by [`ProtectedResourceLayer`]; see there for what it does.
+///
+/// It holds only the marked gate: the CORS settings live in the shared configuration, and
+/// tower-http's CORS service is put around the gate for the requests that need it (those
+/// with `Origin`, and preflights). axum clones the service for every request, so this keeps
+/// each clone to the inner service and two reference counts.
 #[derive(Clone, Debug)]
 pub struct ProtectedResource<S> {
-    inner: Guarded<S>,
+    marked: Marked<S>,
 }
 
 impl<S> ProtectedResource<S> {
     /// Wraps `inner` directly (same as `ProtectedResourceLayer::new(auth).layer(inner)`).
     pub fn new(inner: S, auth: ResourceServerAuth) -> Self {
-        let cors = auth.inner.cors.clone();
-        let marked = SetSensitiveRequestHeaders::new(Gate { inner, auth }, [AUTHORIZATION]);
-        let inner = match cors {
-            Some(cors) => Guarded::Cors(cors.layer(marked)),
-            None => Guarded::Plain(marked),
-        };
-        Self { inner }
+        Self {
+            marked: SetSensitiveRequestHeaders::new(Gate { inner, auth }, [AUTHORIZATION]),
+        }
     }
 
     /// A layer making this service.
@@ -139,32 +130,19 @@ impl<S> ProtectedResource<S> {
         ProtectedResourceLayer::new(auth)
     }
 
-    fn marked_mut(&mut self) -> &mut Marked<S> {
-        match &mut self.inner {
-            Guarded::Cors(cors) => cors.get_mut(),
-            Guarded::Plain(marked) => marked,
-        }
-    }
-
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        match &self.inner {
-            Guarded::Cors(cors) => &cors.get_ref().get_ref().inner,
-            Guarded::Plain(marked) => &marked.get_ref().inner,
-        }
+        &self.marked.get_ref().inner
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.marked_mut().get_mut().inner
+        &mut self.marked.get_mut().inner
     }
 
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
-        match self.inner {
-            Guarded::Cors(cors) => cors.into_inner().into_inner().inner,
-            Guarded::Plain(marked) => marked.into_inner().inner,
-        }
+        self.marked.into_inner().inner
     }
 }
 
@@ -180,29 +158,35 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // CORS adds nothing to readiness: it is the gate's, which is the inner service's.
-        self.marked_mut().poll_ready(cx)
+        self.marked.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match &mut self.inner {
-            // CORS headers only for requests that name an origin (browsers always do) and
-            // for preflights. tower-http answers every OPTIONS as a preflight; one without
-            // Access-Control-Request-Method is not one (Fetch standard), so it goes to the
-            // token check like any other request.
-            Guarded::Cors(cors)
-                if (req.method() == Method::OPTIONS
-                    && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD))
-                    || (req.method() != Method::OPTIONS && req.headers().contains_key(ORIGIN)) =>
-            {
-                ResponseFuture::cors(cors.call(req))
-            }
-            // Without `Origin` the answer carries no CORS headers; if a cache may keep it, it
-            // says that it would differ with one, so that no cache hands it to a browser.
-            Guarded::Cors(cors) if req.method() != Method::OPTIONS => {
-                ResponseFuture::vary(cors.get_mut().call(req))
-            }
-            Guarded::Cors(cors) => ResponseFuture::plain(cors.get_mut().call(req)),
-            Guarded::Plain(marked) => ResponseFuture::plain(marked.call(req)),
+        if self.marked.get_ref().auth.inner.cors.is_none() {
+            return ResponseFuture::plain(self.marked.call(req));
         }
+        let preflight = req.method() == Method::OPTIONS;
+        // CORS headers only for requests that name an origin (browsers always do) and for
+        // preflights. tower-http answers every OPTIONS as a preflight; one without
+        // Access-Control-Request-Method is not one (Fetch standard), so it goes to the token
+        // check like any other request.
+        if (preflight && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD))
+            || (!preflight && req.headers().contains_key(ORIGIN))
+        {
+            let auth = self.marked.get_ref().auth.clone();
+            if let Some(cors) = &auth.inner.cors {
+                // The gate that poll_ready made ready goes into the CORS service; a clone
+                // stays for the next request.
+                let clone = self.marked.clone();
+                let ready = std::mem::replace(&mut self.marked, clone);
+                return ResponseFuture::cors(cors.layer(ready).call(req));
+            }
+        }
+        if preflight {
+            return ResponseFuture::plain(self.marked.call(req));
+        }
+        // Without `Origin` the answer carries no CORS headers; if a cache may keep it, it
+        // says that it would differ with one, so that no cache hands it to a browser.
+        ResponseFuture::vary(self.marked.call(req))
     }
 }
