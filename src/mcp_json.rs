@@ -49,7 +49,14 @@ fn fold(c: char) -> char {
 /// character of `name` is one to three bytes, so only lengths from `read.len()` to three
 /// times that can match.
 fn same_folded(name: &str, read: &str) -> bool {
-    (read.len()..=3 * read.len()).contains(&name.len())
+    // Most names differ from `read` in their first byte already: an ASCII byte folds only
+    // to itself in the other case.
+    let first_differs = match (name.as_bytes().first(), read.as_bytes().first()) {
+        (Some(n), Some(r)) => n.is_ascii() && !n.eq_ignore_ascii_case(r),
+        _ => false,
+    };
+    !first_differs
+        && (read.len()..=3 * read.len()).contains(&name.len())
         && name.chars().map(fold).eq(read.chars().map(fold))
 }
 
