@@ -8,14 +8,15 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::ACCESS_CONTROL_REQUEST_METHOD;
-use http::{Method, Request, Response};
+use http::{HeaderValue, Method, Request, Response};
 use tower::Service;
 
 use crate::auth::ResourceServerAuth;
 use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::Rejection;
 use crate::future::gate::{Admitted, GateFuture, forward};
-use crate::session::MCP_SESSION_ID;
+use crate::owner::ResourceOwner;
+use crate::session::{MCP_SESSION_ID, SessionIds};
 
 /// The token check in front of `S`.
 #[derive(Clone, Debug)]
@@ -71,6 +72,15 @@ where
             }
         };
 
+        // Every value: a request must not name another user's session in a second header
+        // that the MCP server might read instead of the first. (No allocation without one.)
+        let sent: Vec<HeaderValue> = req
+            .headers()
+            .get_all(MCP_SESSION_ID)
+            .iter()
+            .cloned()
+            .collect();
+
         // Most requests are decided here, without waiting: no boxed future, and the inner
         // service (made ready by `poll_ready`) is called at once.
         if let Some(outcome) = inner_auth.validator.validate_now(token) {
@@ -78,47 +88,38 @@ where
                 Ok(owner) => owner.with_bearer_token(token.to_owned()),
                 Err(e) => return GateFuture::reject(&Rejection::InvalidToken(e), auth),
             };
-            let sessions = match &inner_auth.sessions {
-                Some(seal) if req.headers().contains_key(MCP_SESSION_ID) => {
-                    let sent: Vec<_> = req
-                        .headers()
-                        .get_all(MCP_SESSION_ID)
-                        .iter()
-                        .cloned()
-                        .collect();
-                    Some(seal.inbound(&sent, &owner))
-                }
-                _ => None,
-            };
+            let sessions = inbound_sessions(&auth, &sent, &owner);
             let (future, note) = forward(&mut self.inner, req, Admitted { owner, sessions }, &auth);
             return GateFuture::calling(future, note, auth);
         }
 
         // The keys must be fetched or refreshed first.
         let token = token.to_owned();
-        // Every value: a request must not name another user's session in a second header
-        // that the MCP server might read instead of the first.
-        let sessions: Vec<_> = req
-            .headers()
-            .get_all(MCP_SESSION_ID)
-            .iter()
-            .cloned()
-            .collect();
         let validating = auth.clone();
         let validation = Box::pin(async move {
             let owner = validating
                 .validate_owned(token)
                 .await
                 .map_err(Rejection::InvalidToken)?;
-            let sessions = match &validating.inner.sessions {
-                Some(seal) if !sessions.is_empty() => Some(seal.inbound(&sessions, &owner)),
-                _ => None,
-            };
+            let sessions = inbound_sessions(&validating, &sent, &owner);
             Ok(Admitted { owner, sessions })
         });
         // Use the service that poll_ready made ready; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         GateFuture::validate(validation, inner, req, auth)
+    }
+}
+
+/// The session ids the inner service sees for the ids the request `sent`: `None` when it
+/// sent none or sessions are not bound.
+fn inbound_sessions(
+    auth: &ResourceServerAuth,
+    sent: &[HeaderValue],
+    owner: &ResourceOwner,
+) -> Option<SessionIds> {
+    match &auth.inner.sessions {
+        Some(seal) if !sent.is_empty() => Some(seal.inbound(sent, owner)),
+        _ => None,
     }
 }
