@@ -9,6 +9,32 @@ use std::hash::{BuildHasher, RandomState};
 use serde::Deserialize;
 use serde::de::{Deserializer, Visitor};
 
+/// Visitor methods for the scalars a visitor skips, answering `$value`.
+macro_rules! skip_scalars {
+    ($ty:ty, $value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<$ty, E> {
+            Ok($value)
+        }
+    };
+}
+
+pub(crate) use skip_scalars;
+
 /// A JSON string, borrowed when it has no escapes (serde's own `Cow<str>` always copies,
 /// and `#[serde(borrow)]` does not reach into an `Option`).
 #[derive(Debug)]

@@ -10,8 +10,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::json::Text;
-use crate::mcp_json::{MaybeId, MaybeString, Names, drain_seq, skip_scalars};
+use crate::json::{Text, skip_scalars};
+use crate::mcp_json::{MaybeId, MaybeString, Names, drain_seq};
 use crate::mcp_params::{Params, Reference};
 use crate::mcp_policy::McpOperationKind;
 

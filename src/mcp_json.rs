@@ -60,32 +60,6 @@ fn same_folded(name: &str, read: &str) -> bool {
         && name.chars().map(fold).eq(read.chars().map(fold))
 }
 
-/// Visitor methods for the scalars a visitor skips, answering `$value`.
-macro_rules! skip_scalars {
-    ($ty:ty, $value:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<$ty, E> {
-            Ok($value)
-        }
-        fn visit_unit<E>(self) -> Result<$ty, E> {
-            Ok($value)
-        }
-    };
-}
-
-pub(crate) use skip_scalars;
-
 /// The member names of one JSON object, checked as they come: not one of serde_json's
 /// private names, not a case variant of a name the gate reads; and, once the object is read
 /// ([`finish`](Self::finish)), none repeated ([`Repeats`]).

@@ -7,8 +7,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::json::Text;
-use crate::mcp_json::{MaybeString, Names, drain_seq, skip_scalars};
+use crate::json::{Text, skip_scalars};
+use crate::mcp_json::{MaybeString, Names, drain_seq};
 
 /// A `completion/complete` reference: `ref/prompt` by name, `ref/resource` by URI (template).
 #[derive(Debug, Clone, PartialEq, Eq)]
