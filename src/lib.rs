@@ -323,6 +323,9 @@ pub mod metadata;
 // The HTTP front door, the scope layers and the axum glue:
 mod axum;
 mod bearer;
+#[cfg(feature = "dev-auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dev-auth")))]
+pub mod dev_auth;
 pub mod future;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -343,6 +346,10 @@ mod require_scopes;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 mod rmcp;
+#[cfg(any(feature = "test-util", feature = "dev-auth"))]
+// Public through the test kit only; the development server uses it inside the crate.
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub, dead_code))]
+mod signing_key;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;

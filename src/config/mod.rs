@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-mod check;
+pub(crate) mod check;
 
 pub(crate) use self::check::{
     check_canonical_url, check_entry, clean_scopes, is_loopback_host, is_scope_token,

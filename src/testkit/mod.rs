@@ -38,7 +38,6 @@
 //! # }
 //! ```
 
-mod key;
 mod server;
 mod token;
 
@@ -47,9 +46,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-pub use self::key::SigningKey;
 pub use self::server::{JwksBehavior, MockAuthorizationServer};
 pub use self::token::{ProviderShape, TokenBuilder, unsigned_token};
+pub use crate::signing_key::SigningKey;
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -13,7 +13,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::testkit::key::SigningKey;
+use crate::signing_key::SigningKey;
 use crate::{Algorithm, AuthorizationServerEntry};
 
 /// What the mock server's JWKS endpoint does.

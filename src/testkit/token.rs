@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::testkit::key::SigningKey;
+use crate::signing_key::SigningKey;
 use crate::testkit::server::MockAuthorizationServer;
 use crate::testkit::{b64, now_secs};
 

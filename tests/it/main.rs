@@ -4,6 +4,7 @@
 mod api;
 mod common;
 mod cors;
+mod dev_auth;
 mod discovery;
 mod fetch_cancel;
 mod key_cache;

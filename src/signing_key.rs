@@ -1,6 +1,7 @@
-//! Signing keys of the mock authorization server: generation, public JWKs, signatures.
-// Generating a key and signing with it fail only when the crypto library itself is broken;
-// this test utility then panics (documented on the methods). No request data reaches here.
+//! Signing keys of the test kit's mock and of the development authorization server:
+//! generation, public JWKs, signatures.
+// Generating a key fails only when the crypto library itself is broken; the test utility then
+// panics (documented on the methods). Request paths sign with `try_sign`, which does not.
 #![allow(clippy::expect_used)]
 
 use aws_lc_rs::rand::SystemRandom;
@@ -8,8 +9,14 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Value, json};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::Algorithm;
-use crate::testkit::b64;
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
 
 enum Material {
     Rsa(RsaKeyPair),
@@ -111,8 +118,16 @@ impl SigningKey {
     }
 
     /// Signs `message` with this key's algorithm and returns the base64url signature.
+    ///
+    /// # Panics
+    /// When the crypto library fails to sign (it never does on a working system).
     #[must_use]
     pub fn sign(&self, message: &[u8]) -> String {
+        self.try_sign(message).expect("signing")
+    }
+
+    /// Signs `message`; `None` only when the crypto library fails.
+    pub(crate) fn try_sign(&self, message: &[u8]) -> Option<String> {
         let rng = SystemRandom::new();
         match &self.material {
             Material::Rsa(kp) => {
@@ -125,12 +140,11 @@ impl SigningKey {
                     _ => &sig::RSA_PKCS1_SHA256,
                 };
                 let mut out = vec![0; kp.public_modulus_len()];
-                kp.sign(padding, &rng, message, &mut out)
-                    .expect("RSA signing");
-                b64(&out)
+                kp.sign(padding, &rng, message, &mut out).ok()?;
+                Some(b64(&out))
             }
-            Material::Ec(kp) => b64(kp.sign(&rng, message).expect("EC signing").as_ref()),
-            Material::Ed(kp) => b64(kp.sign(message).as_ref()),
+            Material::Ec(kp) => Some(b64(kp.sign(&rng, message).ok()?.as_ref())),
+            Material::Ed(kp) => Some(b64(kp.sign(message).as_ref())),
         }
     }
 }

@@ -1,0 +1,432 @@
+//! A development authorization server that real MCP clients log in to (feature `dev-auth`).
+//!
+//! [`DevAuthorizationServer`] is an in-memory OAuth 2.1 authorization server for local
+//! development, mounted on the same axum app and port as the protected server, so that its
+//! issuer (for example `http://127.0.0.1:8000/dev-auth`) stays the same across restarts.
+//! MCP clients (the MCP Inspector, Claude Code, VS Code, the SDKs) discover it through the
+//! protected server's RFC 9728 metadata, register (RFC 7591), send the user to its login and
+//! consent page, and exchange the code (PKCE S256) for an RFC 9068 access token whose `aud`
+//! is the protected resource.
+//!
+//! **Anyone can log in as anyone**: the page asks which user to be. It is for development
+//! only; its issuer must be a loopback URL unless
+//! [`dangerous_allow_non_loopback`](DevAuthorizationServerBuilder::dangerous_allow_non_loopback)
+//! says otherwise.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use protected_resource::dev_auth::DevAuthorizationServer;
+//! use protected_resource::{ProtectedResourceLayer, ResourceServerAuth};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dev = DevAuthorizationServer::builder("http://127.0.0.1:8000/dev-auth")
+//!     .resource("http://127.0.0.1:8000/mcp")
+//!     .scopes_supported(["mcp:tools", "mcp:admin"])
+//!     .build()?;
+//! let auth = ResourceServerAuth::builder()
+//!     .canonical_url("http://127.0.0.1:8000/mcp")
+//!     .authorization_server(dev.entry())
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/mcp", get(|| async { "hello" }))
+//!     .layer(ProtectedResourceLayer::new(auth))
+//!     // After the layer: the authorization server's own endpoints need no token.
+//!     .merge(dev.router());
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Endpoints, under the issuer's path: RFC 8414 metadata at
+//! `/.well-known/oauth-authorization-server{path}` and OpenID Connect discovery at
+//! `/.well-known/openid-configuration{path}` and `{path}/.well-known/openid-configuration`;
+//! `{path}/jwks`, `{path}/register`, `{path}/authorize` (the page; `GET` and its form's
+//! `POST`) and `{path}/token` (authorization code, refresh token, client credentials).
+
+mod authorize;
+mod page;
+mod params;
+mod register;
+mod store;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use reqwest::Url;
+use serde_json::{Value, json};
+use tower_http::cors::{Any, CorsLayer};
+
+use self::store::{Bounded, Client, Grant};
+use crate::algorithm::Algorithm;
+use crate::config::AuthorizationServerEntry;
+use crate::config::check::is_loopback_host;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::signing_key::SigningKey;
+
+/// The scope that lets a client get refresh tokens; always supported.
+const OFFLINE_ACCESS: &str = "offline_access";
+/// Access-token lifetime.
+const ACCESS_TOKEN_SECONDS: u64 = 3600;
+
+/// The development authorization server; see the [module docs](self). Cheap to clone.
+#[derive(Clone)]
+pub struct DevAuthorizationServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DevAuthorizationServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevAuthorizationServer")
+            .field("issuer", &self.inner.issuer)
+            .field("resources", &self.inner.resources)
+            .field("scopes_supported", &self.inner.scopes)
+            .field("auto_approve", &self.inner.auto_approve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared by the endpoints.
+pub(crate) struct Inner {
+    issuer: String,
+    /// The issuer's path (`/dev-auth`), empty for an issuer without one.
+    path: String,
+    resources: Vec<String>,
+    /// Supported scopes, `offline_access` included.
+    scopes: Vec<String>,
+    /// Granted when an authorization request names no scope.
+    default_scopes: Vec<String>,
+    auto_approve: Option<String>,
+    key: SigningKey,
+    clients: Bounded<Arc<Client>>,
+    /// Authorization requests waiting for the user's answer on the page.
+    pending: Bounded<Grant>,
+    codes: Bounded<Grant>,
+    refresh_tokens: Bounded<Grant>,
+}
+
+/// Builds a [`DevAuthorizationServer`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DevAuthorizationServerBuilder {
+    issuer: String,
+    resources: Vec<String>,
+    scopes: Vec<String>,
+    default_scopes: Option<Vec<String>>,
+    auto_approve: Option<String>,
+    allow_non_loopback: bool,
+}
+
+impl DevAuthorizationServer {
+    /// Starts building a server whose issuer (and base URL) is `issuer`, for example
+    /// `http://127.0.0.1:8000/dev-auth`.
+    pub fn builder(issuer: impl Into<String>) -> DevAuthorizationServerBuilder {
+        DevAuthorizationServerBuilder {
+            issuer: issuer.into(),
+            resources: Vec::new(),
+            scopes: Vec::new(),
+            default_scopes: None,
+            auto_approve: None,
+            allow_non_loopback: false,
+        }
+    }
+
+    /// The issuer URL.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The protected resources tokens may be issued for.
+    #[must_use]
+    pub fn resources(&self) -> &[String] {
+        &self.inner.resources
+    }
+
+    /// The `jwks_uri` (`{issuer}/jwks`).
+    #[must_use]
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.inner.issuer)
+    }
+
+    /// The authorization endpoint, the page a user logs in on.
+    #[must_use]
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/authorize", self.inner.issuer)
+    }
+
+    /// An entry for [`ResourceServerAuthBuilder::authorization_server`](crate::ResourceServerAuthBuilder::authorization_server)
+    /// trusting this server (its keys fetched from [`jwks_uri`](Self::jwks_uri)).
+    #[must_use]
+    pub fn entry(&self) -> AuthorizationServerEntry {
+        AuthorizationServerEntry::new(self.inner.issuer.clone())
+            .jwks_uri(self.jwks_uri())
+            .algorithm(self.inner.key.algorithm())
+    }
+
+    /// The server's endpoints, to merge into the application's router (outside the
+    /// [`ProtectedResourceLayer`](crate::ProtectedResourceLayer): they take no token).
+    pub fn router<S>(&self) -> Router<S> {
+        let p = &self.inner.path;
+        let cors = CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods(Any)
+            .allow_headers(Any)
+            .max_age(Duration::from_secs(600));
+        let mut api = Router::new()
+            .route(
+                &format!("/.well-known/oauth-authorization-server{p}"),
+                get(metadata),
+            )
+            .route(
+                &format!("/.well-known/openid-configuration{p}"),
+                get(metadata),
+            )
+            .route(&format!("{p}/jwks"), get(jwks))
+            .route(&format!("{p}/register"), post(register::register))
+            .route(&format!("{p}/token"), post(token::token));
+        if !p.is_empty() {
+            api = api.route(
+                &format!("{p}/.well-known/openid-configuration"),
+                get(metadata),
+            );
+        }
+        let page = Router::new().route(
+            &format!("{p}/authorize"),
+            get(authorize::show).post(authorize::answer),
+        );
+        api.layer(cors)
+            .merge(page)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+            .with_state(self.inner.clone())
+    }
+
+    /// Mints an access token for `user` with `scope` (space-separated) for the first
+    /// resource, as if client `dev-client` had obtained it: for printing ready-made tokens.
+    ///
+    /// # Panics
+    /// When the crypto library fails to sign (it never does on a working system).
+    #[must_use]
+    #[allow(clippy::expect_used)] // documented: a start-up helper, no request reaches it
+    pub fn access_token(&self, user: &str, scope: &str) -> String {
+        let resource = self.inner.resources.first().map_or("", String::as_str);
+        self.inner
+            .mint(user, "dev-client", scope, resource)
+            .expect("signing")
+    }
+}
+
+impl DevAuthorizationServerBuilder {
+    /// A protected resource (its canonical URL) tokens may be issued for: the `resource`
+    /// parameter (RFC 8707) must name one, and becomes the token's `aud`. At least one.
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        self.resources.push(url.into());
+        self
+    }
+
+    /// The scopes clients may ask for (`offline_access` is always added).
+    pub fn scopes_supported<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes granted when an authorization request names none (default: every
+    /// supported scope but `offline_access`).
+    pub fn default_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.default_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Skips the page: every valid authorization request is approved at once for `user`
+    /// (for headless clients and CI).
+    pub fn auto_approve(mut self, user: impl Into<String>) -> Self {
+        self.auto_approve = Some(user.into());
+        self
+    }
+
+    /// Allows an issuer whose host is not a loopback address. Anyone who can reach it can
+    /// log in as anyone: never on a network others share.
+    pub fn dangerous_allow_non_loopback(mut self) -> Self {
+        self.allow_non_loopback = true;
+        self
+    }
+
+    /// Checks the configuration and generates the signing key (RSA 2048, RS256).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field: `issuer` (not an absolute `http(s)` URL without
+    /// query or fragment, or not loopback), `resource` (none, or not an absolute URL),
+    /// `scopes_supported` / `default_scopes` (a scope breaking RFC 6749 §3.3, or a default
+    /// that is not supported), `auto_approve` (an unusable user name).
+    pub fn build(self) -> Result<DevAuthorizationServer, ConfigError> {
+        let issuer = self.issuer.trim_end_matches('/').to_owned();
+        let url = Url::parse(&issuer).map_err(|e| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidUrl,
+                "issuer",
+                format!("`{issuer}`: {e}"),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || url.host().is_none()
+        {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidUrl,
+                "issuer",
+                format!("`{issuer}` must be an http(s) URL without query or fragment"),
+            ));
+        }
+        if !self.allow_non_loopback && !is_loopback_host(&url) {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidUrl,
+                "issuer",
+                format!(
+                    "`{issuer}` is not a loopback URL: a development authorization server lets anyone log in as anyone (dangerous_allow_non_loopback to force)"
+                ),
+            ));
+        }
+        if self.resources.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Missing,
+                "resource",
+                "name at least one protected resource",
+            ));
+        }
+        for r in &self.resources {
+            if Url::parse(r).map_or(true, |u| u.fragment().is_some()) {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidUrl,
+                    "resource",
+                    format!("`{r}` is not an absolute URL without fragment"),
+                ));
+            }
+        }
+        let mut scopes = check_scopes("scopes_supported", &self.scopes)?;
+        let default_scopes = match &self.default_scopes {
+            Some(d) => check_scopes("default_scopes", d)?,
+            None => scopes.clone(),
+        };
+        if let Some(s) = default_scopes.iter().find(|s| !scopes.contains(s)) {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidScope,
+                "default_scopes",
+                format!("`{s}` is not in scopes_supported"),
+            ));
+        }
+        if !scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+            scopes.push(OFFLINE_ACCESS.to_owned());
+        }
+        let default_scopes = default_scopes
+            .into_iter()
+            .filter(|s| s != OFFLINE_ACCESS)
+            .collect();
+        if let Some(user) = &self.auto_approve
+            && !page::acceptable_user(user)
+        {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "auto_approve",
+                "a user name is 1 to 128 characters, no control characters",
+            ));
+        }
+        let path = url.path().trim_end_matches('/').to_owned();
+        Ok(DevAuthorizationServer {
+            inner: Arc::new(Inner {
+                issuer,
+                path,
+                resources: self.resources,
+                scopes,
+                default_scopes,
+                auto_approve: self.auto_approve,
+                key: SigningKey::generate(Algorithm::RS256, "dev-auth-1"),
+                clients: Bounded::new(10_000, Duration::from_secs(30 * 24 * 3600)),
+                pending: Bounded::new(10_000, Duration::from_secs(600)),
+                codes: Bounded::new(10_000, Duration::from_secs(60)),
+                refresh_tokens: Bounded::new(100_000, Duration::from_secs(30 * 24 * 3600)),
+            }),
+        })
+    }
+}
+
+fn check_scopes(field: &str, scopes: &[String]) -> Result<Vec<String>, ConfigError> {
+    params::scopes(&scopes.join(" "))
+        .filter(|s| s.len() == scopes.len())
+        .ok_or_else(|| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidScope,
+                field,
+                "each scope is one non-empty RFC 6749 scope-token, named once",
+            )
+        })
+}
+
+impl Inner {
+    /// Signs an RFC 9068 access token.
+    fn mint(&self, user: &str, client_id: &str, scope: &str, resource: &str) -> Option<String> {
+        let now = now_secs();
+        let header =
+            json!({"alg": self.key.algorithm().as_str(), "typ": "at+jwt", "kid": self.key.kid()});
+        let claims = json!({
+            "iss": self.issuer,
+            "sub": user,
+            "aud": resource,
+            "exp": now + ACCESS_TOKEN_SECONDS,
+            "iat": now,
+            "jti": store::random_handle()?,
+            "client_id": client_id,
+            "scope": scope,
+        });
+        let b64 = |v: &Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(v).unwrap_or_default())
+        };
+        let message = format!("{}.{}", b64(&header), b64(&claims));
+        let signature = self.key.try_sign(message.as_bytes())?;
+        Some(format!("{message}.{signature}"))
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        format!("{}/{name}", self.issuer)
+    }
+}
+
+/// RFC 8414 and OpenID Connect discovery metadata.
+async fn metadata(
+    axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
+) -> axum::Json<Value> {
+    axum::Json(json!({
+        "issuer": inner.issuer,
+        "authorization_endpoint": inner.endpoint("authorize"),
+        "token_endpoint": inner.endpoint("token"),
+        "registration_endpoint": inner.endpoint("register"),
+        "jwks_uri": inner.endpoint("jwks"),
+        "scopes_supported": inner.scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": false,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [inner.key.algorithm().as_str()],
+    }))
+}
+
+async fn jwks(axum::extract::State(inner): axum::extract::State<Arc<Inner>>) -> axum::Json<Value> {
+    axum::Json(json!({"keys": [inner.key.public_jwk()]}))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,131 @@
+//! The HTML of the development authorization server: the login and consent page and the
+//! error page shown when no redirect can be trusted. Every value from a request or a client
+//! registration is HTML-escaped.
+
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::store::Grant;
+
+/// The user logged in as unless the form says otherwise.
+pub(crate) const DEFAULT_USER: &str = "dev-user";
+
+/// Headers for every page: not cached, not framed (clickjacking), no referrer.
+fn page_headers() -> [(HeaderName, &'static str); 5] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ]
+}
+
+/// A user name the page accepts: 1 to 128 characters, no control characters, not blank.
+pub(crate) fn acceptable_user(user: &str) -> bool {
+    !user.trim().is_empty() && user.chars().count() <= 128 && !user.chars().any(char::is_control)
+}
+
+/// The login and consent page for the authorization request `handle`.
+pub(crate) fn consent(
+    handle: &str,
+    grant: &Grant,
+    client_name: Option<&str>,
+    user: &str,
+    problem: Option<&str>,
+) -> Response {
+    let client = match client_name {
+        Some(name) => format!("<b>{}</b>", escape(name)),
+        None => format!("client <code>{}</code>", escape(&grant.client_id)),
+    };
+    let scopes: String = grant
+        .scopes
+        .iter()
+        .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+        .collect();
+    let problem = problem.map_or(String::new(), |p| {
+        format!("<p class=\"problem\">{}</p>", escape(p))
+    });
+    let status = if problem.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Development authorization server</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:34em;margin:3em auto;padding:0 1em}}
+.warn{{background:#fff3cd;padding:.6em;border-radius:4px}}.problem{{color:#b00020}}
+input[type=text]{{font-size:1em;padding:.3em;width:100%;box-sizing:border-box}}
+button{{font-size:1em;padding:.4em 1.2em;margin:.8em .6em 0 0}}</style></head>
+<body><h1>Log in and authorize</h1>
+<p class="warn">Development authorization server: anyone can log in as anyone. Not for production.</p>
+{problem}<p>{client} asks to act as you on <code>{resource}</code> with the scopes:</p>
+<ul>{scopes}</ul>
+<form method="post" action="authorize">
+<input type="hidden" name="request" value="{handle}">
+<label for="user">Log in as</label>
+<input type="text" id="user" name="user" value="{user}" autocomplete="username">
+<button type="submit" name="approve" value="1">Approve</button>
+<button type="submit" name="deny" value="1">Deny</button>
+</form></body></html>
+"#,
+        resource = escape(&grant.resource),
+        handle = escape(handle),
+        user = escape(user),
+    );
+    (status, page_headers(), Html(body)).into_response()
+}
+
+/// A 400 page for a request that can not be answered with a redirect (unknown client,
+/// unregistered redirect URI, malformed request): the user agent is not sent anywhere.
+pub(crate) fn error(message: &str) -> Response {
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorization failed</title></head>\n<body><h1>Authorization failed</h1><p>{}</p></body></html>\n",
+        escape(message)
+    );
+    (StatusCode::BAD_REQUEST, page_headers(), Html(body)).into_response()
+}
+
+/// `&`, `<`, `>`, `"` and `'` as character references.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape(r#"<script>"x"&'y'</script>"#),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(acceptable_user("dev-user"));
+        assert!(acceptable_user("alice@example.com"));
+        assert!(!acceptable_user(""));
+        assert!(!acceptable_user("   "));
+        assert!(!acceptable_user("a\nb"));
+        assert!(!acceptable_user(&"x".repeat(129)));
+    }
+}
