@@ -4,17 +4,22 @@
 //! cargo run --example mcp_server
 //! ```
 //!
-//! With no configuration it starts an embedded development authorization server (the crate's
-//! test kit) on `127.0.0.1`, trusts it, and prints a `curl` command carrying a fresh token.
-//! When `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` is set, the whole configuration comes from
-//! the environment instead (see the `protected_resource::env` docs):
+//! With no configuration it serves, on the same port, the crate's development authorization
+//! server (`protected_resource::dev_auth`, issuer `http://127.0.0.1:<port>/dev-auth`), trusts
+//! it, and prints how to connect MCP clients (they log in with their normal OAuth flow on its
+//! page) and two ready tokens with a `curl` command. Its 401 challenges ask for `mcp:tools`;
+//! `mcp:admin` is granted when a client steps up. When
+//! `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` is set, the whole configuration comes from the
+//! environment instead (see the `protected_resource::env` docs):
 //!
 //! | variable | default |
 //! |---|---|
 //! | `MCP_SERVER_BIND` | `127.0.0.1:8000` |
 //! | `MCP_SERVER_AUTH_CANONICAL_URL` | `http://127.0.0.1:<port>/mcp` |
 //! | `MCP_SERVER_AUTH_AUTHORIZATION_SERVERS` | the embedded development server |
-//! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none |
+//! | `MCP_SERVER_AUTH_SCOPES_SUPPORTED`, `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | none; with the embedded server `mcp:tools mcp:admin` and `mcp:tools` |
+//! | `MCP_SERVER_DEV_AUTO_APPROVE` | unset: the embedded server shows its login and consent page; a user name: every authorization request is approved at once for that user (headless clients, CI) |
+//! | `MCP_SERVER_DEV_AUTH_DANGEROUS_ALLOW_NON_LOOPBACK` | `false`: with the embedded server, a `MCP_SERVER_BIND` that is not a loopback address stops the server (exit 2); `true` allows it |
 //! | `MCP_SERVER_SESSION_KEY` (`_FILE`), `MCP_SERVER_SESSION_KEY_PREVIOUS` (`_FILE`) | a random key per process (warned): sessions and note handles then end with it |
 //! | `MCP_SERVER_SESSION_STORE` | unset: sessions live in this process; `redis://host:port` shares them with every replica through Redis (rmcp's `SessionStore`) |
 //! | `MCP_SERVER_TOOL_GATE` | `body`: the scope gate reads every `POST` body; `headers`: it decides MCP 2026-07-28 requests from their `Mcp-Method` / `Mcp-Name` headers without buffering the body (rmcp refuses a body that disagrees with them) |
@@ -57,7 +62,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::serve::ListenerExt;
-use protected_resource::testkit::MockAuthorizationServer;
+use protected_resource::dev_auth::DevAuthorizationServer;
 use protected_resource::{
     McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement, StateSealer, env,
 };
@@ -72,6 +77,35 @@ use server::{ADMIN_REPORT_URI, ADMIN_SCOPE, Server};
 const BIND: &str = "MCP_SERVER_BIND";
 const TOOL_GATE: &str = "MCP_SERVER_TOOL_GATE";
 const SESSION_STORE: &str = "MCP_SERVER_SESSION_STORE";
+const AUTO_APPROVE: &str = "MCP_SERVER_DEV_AUTO_APPROVE";
+const DEV_AUTH_NON_LOOPBACK: &str = "MCP_SERVER_DEV_AUTH_DANGEROUS_ALLOW_NON_LOOPBACK";
+
+/// `MCP_SERVER_DEV_AUTO_APPROVE`: the user every authorization request is approved for.
+fn dev_auto_approve() -> Result<Option<String>, String> {
+    match std::env::var(AUTO_APPROVE) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) if v.trim().chars().count() <= 128 && !v.chars().any(char::is_control) => {
+            Ok(Some(v.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "invalid {AUTO_APPROVE}: a user name is 1 to 128 characters, no control characters"
+        )),
+    }
+}
+
+/// `MCP_SERVER_DEV_AUTH_DANGEROUS_ALLOW_NON_LOOPBACK`: `true` lets the embedded server listen
+/// beyond loopback.
+fn dev_auth_non_loopback() -> Result<bool, String> {
+    match std::env::var(DEV_AUTH_NON_LOOPBACK) {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Ok(v) if v.trim().is_empty() || v.trim() == "false" => Ok(false),
+        Ok(v) if v.trim() == "true" => Ok(true),
+        _ => Err(format!(
+            "invalid {DEV_AUTH_NON_LOOPBACK}: expected `true` or `false`"
+        )),
+    }
+}
 
 /// `MCP_SERVER_TOOL_GATE`: `body` (default) or `headers`.
 fn tool_gate_from_headers() -> Result<bool, String> {
@@ -125,26 +159,59 @@ async fn run() -> Result<(), String> {
     let bind: SocketAddr = bind_text.trim().parse().map_err(|e| {
         format!("invalid {BIND} `{bind_text}`: {e} (expected host:port, e.g. 127.0.0.1:8000)")
     })?;
-    let default_canonical = if bind.ip().is_unspecified() {
-        format!("http://127.0.0.1:{}/mcp", bind.port())
+    let embedded = var(env::AUTHORIZATION_SERVERS).is_none();
+    if embedded && !bind.ip().is_loopback() && !dev_auth_non_loopback()? {
+        return Err(format!(
+            "invalid {BIND} `{bind_text}`: the embedded development authorization server lets anyone log in as anyone, so it listens on loopback addresses only (set {DEV_AUTH_NON_LOOPBACK}=true to force, or {} to use real authorization servers)",
+            env::AUTHORIZATION_SERVERS
+        ));
+    }
+    let auto_approve = dev_auto_approve()?;
+    // Bound first, so that the port (also an OS-chosen one, `:0`) is known to the URLs.
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("could not bind {BIND}={bind}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let reachable = if local.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], local.port()))
     } else {
-        format!("http://{bind}/mcp")
+        local
     };
+    let default_canonical = format!("http://{reachable}/mcp");
 
     let mut builder = ResourceServerAuth::builder().with_env();
-    if var(env::CANONICAL_URL).is_none() {
-        builder = builder.canonical_url(default_canonical);
-    }
+    let canonical_text = match var(env::CANONICAL_URL) {
+        Some(url) => url.trim().to_owned(),
+        None => {
+            builder = builder.canonical_url(default_canonical.clone());
+            default_canonical
+        }
+    };
     // The embedded development authorization server, unless the environment names real ones.
-    let embedded = if var(env::AUTHORIZATION_SERVERS).is_none() {
-        let server = MockAuthorizationServer::start()
-            .await
-            .map_err(|e| format!("could not start the embedded authorization server: {e}"))?;
-        builder = builder.authorization_server(server.entry());
+    let dev = if embedded {
+        let mut dev = DevAuthorizationServer::builder(format!("http://{reachable}/dev-auth"))
+            .resource(canonical_text)
+            .scopes_supported(["mcp:tools", ADMIN_SCOPE])
+            .default_scopes(["mcp:tools"]);
+        if !local.ip().is_loopback() {
+            dev = dev.dangerous_allow_non_loopback();
+        }
+        if let Some(user) = &auto_approve {
+            dev = dev.auto_approve(user.clone());
+        }
+        let dev = dev.build().map_err(|e| match e.field() {
+            "resource" => format!("invalid {}: {e}", env::CANONICAL_URL),
+            _ => format!("the embedded authorization server: {e}"),
+        })?;
+        builder = builder.authorization_server(dev.entry());
         if var(env::SCOPES_SUPPORTED).is_none() {
             builder = builder.scopes_supported(["mcp:tools", ADMIN_SCOPE]);
         }
-        Some(server)
+        if var(env::DEFAULT_CHALLENGE_SCOPES).is_none() {
+            // Clients start with `mcp:tools` and step up to `mcp:admin` on a 403.
+            builder = builder.default_challenge_scopes(["mcp:tools"]);
+        }
+        Some(dev)
     } else {
         None
     };
@@ -199,14 +266,15 @@ async fn run() -> Result<(), String> {
         .prompt("admin_brief", admin.clone())
         .resource(ADMIN_REPORT_URI, admin)
         .decide_from_headers(tool_gate_from_headers()?);
-    let app = router
+    let mut app = router
         .layer(scopes)
         .layer(ProtectedResourceLayer::new(auth.clone()));
+    if let Some(dev) = &dev {
+        // The authorization server's endpoints first, outside the layer (they take no
+        // token); everything else, the protected-resource metadata included, goes on to it.
+        app = dev.router().fallback_service(app);
+    }
 
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("could not bind {BIND}={bind}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
     // Answers (SSE especially) go out in several small writes: without TCP_NODELAY each
     // waits for the client's delayed ACK (Nagle), about 40 ms per request on a keep-alive
     // connection.
@@ -222,8 +290,8 @@ async fn run() -> Result<(), String> {
     if let Some(url) = auth.resource_metadata_url() {
         println!("Protected-resource metadata: {url}");
     }
-    if let Some(server) = &embedded {
-        print_instructions(server, &auth);
+    if let Some(dev) = &dev {
+        print_instructions(dev, &auth, auto_approve.as_deref());
     }
 
     axum::serve(listener, app)
@@ -232,32 +300,43 @@ async fn run() -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())?;
-    drop(embedded);
     Ok(())
 }
 
-fn print_instructions(server: &MockAuthorizationServer, auth: &ResourceServerAuth) {
+fn print_instructions(dev: &DevAuthorizationServer, auth: &ResourceServerAuth, auto: Option<&str>) {
     let url = auth.canonical_url();
-    let mint = |scope: &str| {
-        server
-            .token()
-            .audience(url)
-            .subject("dev-user")
-            .claim("client_id", "dev-client")
-            .scope(scope)
-            .expires_in(3600)
-            .sign()
-    };
-    let token = mint("mcp:tools");
-    let admin = mint("mcp:tools mcp:admin");
+    let token = dev.access_token("dev-user", "mcp:tools");
+    let admin = dev.access_token("dev-user", "mcp:tools mcp:admin");
     let headers =
         "-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'";
     println!();
     println!(
-        "Embedded DEVELOPMENT authorization server: {} (keys at {}; not for production)",
-        server.issuer(),
-        server.jwks_uri()
+        "Embedded DEVELOPMENT authorization server: {} (not for production: anyone can log in as anyone)",
+        dev.issuer()
     );
+    match auto {
+        Some(user) => println!(
+            "Every authorization request is approved at once for `{user}` ({AUTO_APPROVE})."
+        ),
+        None => println!(
+            "MCP clients log in with their normal OAuth flow: they register, open {} in a browser, you pick a user (default dev-user) and approve.",
+            dev.authorization_endpoint()
+        ),
+    }
+    println!();
+    println!("Connect a client:");
+    println!(
+        "  MCP Inspector: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", URL {url}, then Connect (OAuth); call `whoami`."
+    );
+    println!("  Claude Code:   claude mcp add --transport http protected-example {url}");
+    println!(
+        "  VS Code:       .vscode/mcp.json {{\"servers\": {{\"protected-example\": {{\"type\": \"http\", \"url\": \"{url}\"}}}}}}"
+    );
+    println!("  SDKs:          point the streamable-HTTP client with an OAuth provider at {url}");
+    println!(
+        "Clients get `mcp:tools`; calling admin_report answers 403 and a client that steps up asks for `mcp:admin` on the same page."
+    );
+    println!();
     println!("Tokens for user `dev-user`, valid for 1 hour:");
     println!("  TOKEN (scope mcp:tools):             {token}");
     println!("  ADMIN_TOKEN (scope mcp:tools mcp:admin): {admin}");
@@ -273,11 +352,6 @@ fn print_instructions(server: &MockAuthorizationServer, auth: &ResourceServerAut
     println!("Calling admin_report without mcp:admin gets the 403 step-up challenge:");
     println!(
         "curl -i -X POST '{url}' -H 'Authorization: Bearer {token}' {headers} -d '{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"admin_report\",\"arguments\":{{}}}}}}'"
-    );
-    println!();
-    println!(
-        "MCP Inspector: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", URL {url}, \
-         Authentication > Bearer Token: TOKEN (or ADMIN_TOKEN for admin_report); then call `whoami`."
     );
     println!();
 }

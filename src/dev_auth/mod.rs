@@ -27,11 +27,12 @@
 //!     .canonical_url("http://127.0.0.1:8000/mcp")
 //!     .authorization_server(dev.entry())
 //!     .build()?;
-//! let app: Router = Router::new()
+//! let protected: Router = Router::new()
 //!     .route("/mcp", get(|| async { "hello" }))
-//!     .layer(ProtectedResourceLayer::new(auth))
-//!     // After the layer: the authorization server's own endpoints need no token.
-//!     .merge(dev.router());
+//!     .layer(ProtectedResourceLayer::new(auth));
+//! // The authorization server's endpoints first (they take no token), then everything else,
+//! // the protected-resource metadata the layer serves included.
+//! let app: Router = dev.router().fallback_service(protected);
 //! # let _ = app;
 //! # Ok(())
 //! # }
@@ -166,8 +167,11 @@ impl DevAuthorizationServer {
             .algorithm(self.inner.key.algorithm())
     }
 
-    /// The server's endpoints, to merge into the application's router (outside the
-    /// [`ProtectedResourceLayer`](crate::ProtectedResourceLayer): they take no token).
+    /// The server's endpoints, to put in front of the protected application (outside the
+    /// [`ProtectedResourceLayer`](crate::ProtectedResourceLayer): they take no token), for
+    /// example `dev.router().fallback_service(protected_app)`: a `merge` after the layer would
+    /// leave paths without a route, such as the protected-resource metadata the layer
+    /// answers, outside it.
     pub fn router<S>(&self) -> Router<S> {
         let p = &self.inner.path;
         let cors = CorsLayer::new()

@@ -43,7 +43,8 @@ class Memory:
 
 
 async def scripted_login(url: str, login: str) -> dict:
-    """Follows the authorization request, submits login and consent, returns the response."""
+    """Follows the authorization request, submits login and consent (oidc-provider's pages or
+    the crate's development authorization server's page), returns the response."""
     async with httpx2.AsyncClient(follow_redirects=False) as http:
         request = ("GET", url, None)
         for _ in range(20):
@@ -59,7 +60,11 @@ async def scripted_login(url: str, login: str) -> dict:
             if not match:
                 raise RuntimeError(f"no form at {target}: {res.status_code} {res.text[:300]}")
             action = urljoin(target, match.group(1).replace("&amp;", "&"))
-            if 'name="login"' in res.text:
+            if 'name="user"' in res.text:
+                # The crate's development authorization server: one form, hidden inputs.
+                form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', res.text))
+                form.update({"user": login, "approve": "1"})
+            elif 'name="login"' in res.text:
                 form = {"prompt": "login", "login": login, "password": "any"}
             else:
                 form = {"prompt": "consent"}

@@ -1,9 +1,11 @@
-// Scripted end-user login and consent on oidc-provider's development interaction pages:
-// follows the authorization request's redirects with a cookie jar, submits the login form
-// (any login is accepted; it becomes the `sub`) and the consent form, and returns the
-// authorization response parameters from the redirect to `redirectUri`.
+// Scripted end-user login and consent: on oidc-provider's development interaction pages
+// (login form, then consent form) and on the crate's development authorization server's page
+// (one form: hidden inputs, a `user` text input, `approve` / `deny` buttons). Follows the
+// authorization request's redirects with a cookie jar, submits the forms (any login is
+// accepted; it becomes the `sub`), and returns the authorization response parameters from the
+// redirect to `redirectUri`. `answer` is the dev page's button: `approve` or `deny`.
 
-export async function scriptedLogin(authorizationUrl, redirectUri, login) {
+export async function scriptedLogin(authorizationUrl, redirectUri, login, { answer = 'approve' } = {}) {
   const jar = new Map();
   const go = async (url, init = {}) => {
     const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -38,9 +40,19 @@ export async function scriptedLogin(authorizationUrl, redirectUri, login) {
     if (!action) {
       throw new Error(`no form on ${url} (status ${res.status}): ${html.slice(0, 300)}`);
     }
-    const form = html.includes('name="login"')
-      ? { prompt: 'login', login, password: 'any' }
-      : { prompt: 'consent' };
+    let form;
+    if (html.includes('name="user"')) {
+      form = {};
+      for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+        form[m[1]] = m[2].replaceAll('&quot;', '"').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&#39;', "'").replaceAll('&amp;', '&');
+      }
+      form.user = login;
+      form[answer] = '1';
+    } else if (html.includes('name="login"')) {
+      form = { prompt: 'login', login, password: 'any' };
+    } else {
+      form = { prompt: 'consent' };
+    }
     url = new URL(action.replaceAll('&amp;', '&'), url).toString();
     init = {
       method: 'POST',

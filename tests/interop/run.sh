@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interoperability suite: real authorization servers (oidc-provider) and real MCP clients
 # (TypeScript SDK, Python SDK, MCP Inspector CLI) against examples/mcp_server, on 127.0.0.1
-# (run.mjs); then two replicas of it on a real Redis, and its 2026-07-28 behaviour
+# (run.mjs); the zero-configuration example's embedded development authorization server with
+# real clients (devauth.mjs); then two replicas of it on a real Redis, and its 2026-07-28 behaviour
 # (replicas.mjs).
 #
 #   bash tests/interop/run.sh
@@ -38,5 +39,6 @@ echo "interop: cargo build --example mcp_server" >&2
 
 status=0
 node run.mjs || status=1
+node devauth.mjs || status=1
 node replicas.mjs || status=1
 exit $status

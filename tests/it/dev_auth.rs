@@ -59,7 +59,7 @@ async fn start(
         .authorization_server(dev.entry())
         .build()
         .unwrap();
-    let app = Router::new()
+    let protected = Router::new()
         .route(
             "/mcp",
             any(|owner: ResourceOwner| async move {
@@ -71,8 +71,8 @@ async fn start(
                 }))
             }),
         )
-        .layer(ProtectedResourceLayer::new(auth))
-        .merge(dev.router());
+        .layer(ProtectedResourceLayer::new(auth));
+    let app = dev.router().fallback_service(protected);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -232,6 +232,21 @@ fn query(location: &str) -> HashMap<String, String> {
 #[tokio::test]
 async fn metadata_is_served_at_every_discovery_url() {
     let dev = start(|b| b).await;
+    // The protected resource's own metadata (the layer's) names this server.
+    let prm: Value = dev
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            dev.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], dev.resource);
+    assert_eq!(prm["authorization_servers"], json!([dev.issuer]));
     for url in [
         format!(
             "{}/.well-known/oauth-authorization-server/dev-auth",

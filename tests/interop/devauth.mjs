@@ -1,0 +1,290 @@
+// The zero-configuration example (no MCP_SERVER_AUTH_AUTHORIZATION_SERVERS): its embedded
+// development authorization server with real clients, no oidc-provider involved. The
+// TypeScript SDK v1 and v2 and the Python SDK register, log in on our consent page (scripted
+// form) and call whoami; auto-approve; step-up to mcp:admin through the page; refresh tokens
+// with offline_access through the SDK's own refresh; the refusals of the authorization and
+// token endpoints; a non-loopback bind refused. Started by run.sh; every process is stopped
+// by PID at the end. Last line: `N passed, M failed`.
+
+import path from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import * as V2 from '@modelcontextprotocol/client';
+
+import { scriptedLogin } from './login.mjs';
+import {
+  HERE, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run, start, stopAll,
+} from './lib.mjs';
+
+const ZERO_CONFIG = {
+  MCP_SERVER_AUTH_AUTHORIZATION_SERVERS: '', MCP_RESOURCE_SERVER_AUTHORIZATION_SERVERS: '',
+  MCP_SERVER_AUTH_CANONICAL_URL: '', MCP_SERVER_AUTH_SCOPES_SUPPORTED: '',
+  MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES: '', MCP_SERVER_DEV_AUTO_APPROVE: '',
+  RUST_LOG: 'warn',
+};
+
+/** Starts the example with no configuration (plus `env`) on a free port. */
+async function example(env = {}) {
+  const port = await freePort();
+  await start(`example:${port}`, SERVER_BIN, [], {
+    env: { ...ZERO_CONFIG, MCP_SERVER_BIND: `127.0.0.1:${port}`, ...env },
+    ready: (l) => l.startsWith('Protected MCP server on'),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return { base, mcp: `${base}/mcp`, issuer: `${base}/dev-auth` };
+}
+
+/** An OAuth client provider (SDK v1 and v2 share the shape) whose browser is the scripted login. */
+async function codeProvider(user, { answer = 'approve', metadata = {} } = {}) {
+  const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
+  return {
+    _tokens: undefined, _info: undefined, _verifier: undefined, response: undefined, requestedScope: undefined,
+    get redirectUrl() { return redirectUri; },
+    get clientMetadata() {
+      return {
+        client_name: 'interop-dev', redirect_uris: [redirectUri],
+        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+        token_endpoint_auth_method: 'none', ...metadata,
+      };
+    },
+    clientInformation() { return this._info; },
+    saveClientInformation(i) { this._info = i; },
+    tokens() { return this._tokens; },
+    saveTokens(t) { this._tokens = t; },
+    async redirectToAuthorization(url) {
+      this.requestedScope = url.searchParams.get('scope');
+      this.response = await scriptedLogin(url, redirectUri, user, { answer });
+    },
+    saveCodeVerifier(v) { this._verifier = v; },
+    codeVerifier() { return this._verifier; },
+    // SDK v2 (SEP-2352): the authorization server the flow started with, checked on return.
+    saveDiscoveryState(d) { this._discovery = d; },
+    discoveryState() { return this._discovery; },
+  };
+}
+
+/** Connects an SDK v1 client with `provider`, logging in first when the server asks. */
+async function connectV1(mcp, provider) {
+  const first = new StreamableHTTPClientTransport(new URL(mcp), { authProvider: provider });
+  try {
+    await new Client({ name: 'interop-dev', version: '1.0.0' }).connect(first);
+  } catch (e) {
+    if (!(e instanceof UnauthorizedError)) throw e;
+    assert(provider.response?.code, `no authorization code: ${JSON.stringify(provider.response)}`);
+    await first.finishAuth(provider.response.code);
+  }
+  const client = new Client({ name: 'interop-dev', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(mcp), { authProvider: provider });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+const text = (result) => JSON.parse(result.content[0].text);
+
+try {
+  const dev = await example();
+  const auto = await example({ MCP_SERVER_DEV_AUTO_APPROVE: 'robot' });
+
+  await check('zero-config: 401 asks for mcp:tools; metadata names the embedded issuer', async () => {
+    const res = await fetch(dev.mcp, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    eq(res.status, 401, 'status');
+    eq(res.headers.get('www-authenticate'),
+      `Bearer resource_metadata="${dev.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`, 'challenge');
+    const prm = await (await fetch(`${dev.base}/.well-known/oauth-protected-resource/mcp`)).json();
+    eq(JSON.stringify(prm.authorization_servers), JSON.stringify([dev.issuer]), 'authorization_servers');
+    const asm = await (await fetch(`${dev.base}/.well-known/oauth-authorization-server/dev-auth`)).json();
+    eq(asm.issuer, dev.issuer, 'issuer');
+    eq(JSON.stringify(asm.code_challenge_methods_supported), '["S256"]', 'PKCE');
+    assert(asm.registration_endpoint, 'registration endpoint');
+  });
+
+  await check('TS SDK v1: registration + code + PKCE on the consent page, whoami', async () => {
+    const provider = await codeProvider('alice');
+    const { client } = await connectV1(dev.mcp, provider);
+    try {
+      eq(provider.requestedScope, 'mcp:tools', 'asked for the 401 scope');
+      const me = text(await client.callTool({ name: 'whoami', arguments: {} }));
+      eq(me.user_id, 'alice', 'user_id (the login)');
+      eq(me.issuer, dev.issuer, 'issuer');
+      eq(me.client_id, provider._info.client_id, 'client_id (the registered client)');
+      eq(JSON.stringify(me.scopes), '["mcp:tools"]', 'scopes');
+    } finally {
+      await client.close();
+    }
+  });
+
+  await check('TS SDK v1: step-up to mcp:admin through the consent page', async () => {
+    const provider = await codeProvider('carol');
+    const { client } = await connectV1(dev.mcp, provider);
+    try {
+      const before = provider.tokens()?.access_token;
+      provider.response = undefined;
+      try {
+        await client.callTool({ name: 'admin_report', arguments: {} });
+        throw new Error('expected the step-up authorization');
+      } catch (e) {
+        if (!(e instanceof UnauthorizedError)) throw e;
+      }
+      assert(provider.requestedScope?.split(' ').includes('mcp:admin'), `step-up asked for ${provider.requestedScope}`);
+      const transport = new StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider });
+      await transport.finishAuth(provider.response.code);
+      assert(provider.tokens()?.access_token !== before, 'a new token');
+      const again = new Client({ name: 'interop-dev', version: '1.0.0' });
+      await again.connect(new StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider }));
+      try {
+        eq(text(await again.callTool({ name: 'admin_report', arguments: {} })).requested_by, 'carol', 'requested_by');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  await check('TS SDK v1: Deny on the page ends the flow with access_denied', async () => {
+    const provider = await codeProvider('dave', { answer: 'deny' });
+    try {
+      await new Client({ name: 'interop-dev', version: '1.0.0' })
+        .connect(new StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider }));
+      throw new Error('expected the authorization redirect');
+    } catch (e) {
+      if (!(e instanceof UnauthorizedError)) throw e;
+    }
+    eq(provider.response?.error, 'access_denied', 'error');
+    eq(provider.response?.iss, dev.issuer, 'iss');
+    eq(provider.response?.code, undefined, 'no code');
+  });
+
+  await check('TS SDK v1 with MCP_SERVER_DEV_AUTO_APPROVE: no page, whoami', async () => {
+    const provider = await codeProvider('ignored');
+    const { client } = await connectV1(auto.mcp, provider);
+    try {
+      eq(text(await client.callTool({ name: 'whoami', arguments: {} })).user_id, 'robot', 'user_id');
+    } finally {
+      await client.close();
+    }
+  });
+
+  await check('TS SDK v1 auth(): offline_access gives a refresh token; the SDK refreshes, rotated', async () => {
+    const provider = await codeProvider('erin');
+    eq(await auth(provider, { serverUrl: dev.mcp, scope: 'mcp:tools offline_access' }), 'REDIRECT', 'first step');
+    eq(await auth(provider, { serverUrl: dev.mcp, authorizationCode: provider.response.code }), 'AUTHORIZED', 'code');
+    const first = provider.tokens();
+    assert(first.refresh_token, 'a refresh token');
+    provider.saveTokens({ ...first, access_token: 'expired' });
+    eq(await auth(provider, { serverUrl: dev.mcp }), 'AUTHORIZED', 'refreshed');
+    const second = provider.tokens();
+    assert(second.access_token !== 'expired' && second.refresh_token !== first.refresh_token, 'new tokens');
+    const client = new Client({ name: 'interop-dev', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider }));
+    try {
+      eq(text(await client.callTool({ name: 'whoami', arguments: {} })).user_id, 'erin', 'user_id');
+    } finally {
+      await client.close();
+    }
+    // The used refresh token is gone.
+    const res = await fetch(`${dev.issuer}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: provider._info.client_id }),
+    });
+    eq(res.status, 400, 'reused refresh token');
+    eq((await res.json()).error, 'invalid_grant', 'error');
+  });
+
+  await check('TS SDK v2 (2026-07-28): code + PKCE on the consent page, whoami', async () => {
+    const provider = await codeProvider('frank');
+    const options = { versionNegotiation: { mode: { pin: '2026-07-28' } } };
+    const first = new V2.StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider });
+    try {
+      await new V2.Client({ name: 'interop-dev-v2', version: '1.0.0' }, options).connect(first);
+    } catch (e) {
+      if (!(e instanceof V2.UnauthorizedError)) throw e;
+      // v2 checks the RFC 9207 `iss` of the authorization response (our metadata says we send it).
+      eq(provider.response.iss, dev.issuer, 'iss');
+      await first.finishAuth(provider.response.code, provider.response.iss);
+    }
+    const client = new V2.Client({ name: 'interop-dev-v2', version: '1.0.0' }, options);
+    await client.connect(new V2.StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider }));
+    try {
+      eq(client.getNegotiatedProtocolVersion(), '2026-07-28', 'version');
+      const me = text(await client.callTool({ name: 'whoami', arguments: {} }));
+      eq(me.user_id, 'frank', 'user_id');
+      eq(me.issuer, dev.issuer, 'issuer');
+    } finally {
+      await client.close();
+    }
+  });
+
+  await check('Python SDK: registration + code + PKCE on the consent page, whoami', async () => {
+    const r = await run('python code', PYTHON, [path.join(HERE, 'client.py'), 'code', dev.mcp, dev.issuer, 'grace'], { timeoutMs: 60000 });
+    assert(r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const me = JSON.parse(r.stdout.trim().split('\n').pop());
+    eq(me.user_id, 'grace', 'user_id');
+    eq(me.issuer, dev.issuer, 'issuer');
+  });
+
+  await check('authorization endpoint refusals: 400 page without redirect, or redirect with the error', async () => {
+    const redirect = 'http://127.0.0.1:9/callback';
+    const reg = await (await fetch(`${dev.issuer}/register`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: [redirect], token_endpoint_auth_method: 'none' }),
+    })).json();
+    const authorize = (params) => fetch(`${dev.issuer}/authorize?${new URLSearchParams({
+      response_type: 'code', client_id: reg.client_id, redirect_uri: redirect, state: 's1',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      resource: dev.mcp, ...params,
+    })}`, { redirect: 'manual' });
+    for (const params of [{ client_id: 'unknown' }, { redirect_uri: 'http://127.0.0.1:9/other' }]) {
+      const res = await authorize(params);
+      eq(res.status, 400, JSON.stringify(params));
+      eq(res.headers.get('location'), null, 'no redirect');
+    }
+    for (const [params, error] of [
+      [{ code_challenge: '' }, 'invalid_request'],
+      [{ scope: 'mcp:tools mcp:everything' }, 'invalid_scope'],
+      [{ resource: 'http://127.0.0.1:9/elsewhere' }, 'invalid_target'],
+    ]) {
+      const res = await authorize(params);
+      eq(res.status, 302, JSON.stringify(params));
+      const q = new URL(res.headers.get('location')).searchParams;
+      eq(q.get('error'), error, JSON.stringify(params));
+      eq(q.get('state'), 's1', 'state');
+      eq(q.get('iss'), dev.issuer, 'iss');
+    }
+  });
+
+  await check('token endpoint refusals: wrong verifier, reused code, other redirect, unknown client', async () => {
+    const provider = await codeProvider('heidi');
+    eq(await auth(provider, { serverUrl: dev.mcp }), 'REDIRECT', 'authorization');
+    const token = async (params) => {
+      const res = await fetch(`${dev.issuer}/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code: provider.response.code, redirect_uri: provider.redirectUrl,
+          code_verifier: provider.codeVerifier(), client_id: provider._info.client_id, ...params,
+        }),
+      });
+      return [res.status, (await res.json()).error];
+    };
+    eq(JSON.stringify(await token({ client_id: 'unknown' })), '[401,"invalid_client"]', 'unknown client');
+    eq(JSON.stringify(await token({ redirect_uri: 'http://127.0.0.1:9/other' })), '[400,"invalid_grant"]', 'other redirect');
+    eq(JSON.stringify(await token({})), '[400,"invalid_grant"]', 'the code was used up by the failed attempt');
+    provider.response = undefined;
+    eq(await auth(provider, { serverUrl: dev.mcp }), 'REDIRECT', 'a new authorization');
+    eq(JSON.stringify(await token({ code_verifier: 'x'.repeat(43) })), '[400,"invalid_grant"]', 'wrong verifier');
+  });
+
+  await check('a non-loopback MCP_SERVER_BIND with the embedded server exits 2 naming it', async () => {
+    const r = await run('example 0.0.0.0', SERVER_BIN, [], { env: { ...ZERO_CONFIG, MCP_SERVER_BIND: '0.0.0.0:0' }, timeoutMs: 20000 });
+    eq(r.code, 2, `exit code\n${r.stderr}`);
+    assert(r.stderr.includes('MCP_SERVER_BIND') && r.stderr.includes('MCP_SERVER_DEV_AUTH_DANGEROUS_ALLOW_NON_LOOPBACK'), r.stderr);
+  });
+} catch (e) {
+  results.push(false);
+  console.log(`FAIL  set-up: ${e?.stack || e}`);
+} finally {
+  await stopAll();
+}
+finish();
