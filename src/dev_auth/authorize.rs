@@ -12,7 +12,7 @@ use bytes::Bytes;
 use reqwest::Url;
 
 use super::register::registered_redirect;
-use super::store::Grant;
+use super::store::{Client, Grant};
 use super::{Inner, page, params};
 
 /// `GET {issuer}/authorize`.
@@ -20,7 +20,14 @@ pub(crate) async fn show(State(inner): State<Arc<Inner>>, RawQuery(query): RawQu
     let Some(p) = params::unique(query.unwrap_or_default().as_bytes()) else {
         return page::error("The authorization request repeats a parameter or has too many.");
     };
-    let grant = match check(&inner, &p) {
+    let client = match p.get("client_id") {
+        Some(id) => inner.client(id).await,
+        None => Err("The request has no client_id."),
+    };
+    let grant = match client
+        .map_err(Refusal::Page)
+        .and_then(|c| check(&inner, &c, &p))
+    {
         Ok(grant) => grant,
         Err(Refusal::Page(message)) => return page::error(message),
         Err(Refusal::Redirect {
@@ -40,20 +47,10 @@ pub(crate) async fn show(State(inner): State<Arc<Inner>>, RawQuery(query): RawQu
     if let Some(user) = inner.auto_approve.clone() {
         return inner.approve(grant, user, StatusCode::FOUND);
     }
-    let client_name = inner
-        .clients
-        .get(&grant.client_id)
-        .and_then(|c| c.name.clone());
     let Some(handle) = inner.pending.insert(grant.clone()) else {
         return page::error("Too many authorization requests are waiting; try again later.");
     };
-    page::consent(
-        &handle,
-        &grant,
-        client_name.as_deref(),
-        page::DEFAULT_USER,
-        None,
-    )
+    page::consent(&handle, &grant, page::DEFAULT_USER, None)
 }
 
 /// `POST {issuer}/authorize`: the page's form (`request`, `user`, and `approve` or `deny`).
@@ -85,14 +82,9 @@ pub(crate) async fn answer(State(inner): State<Arc<Inner>>, body: Bytes) -> Resp
         (true, false) => {
             let user = form.get("user").map_or("", String::as_str).trim();
             if !page::acceptable_user(user) {
-                let client_name = inner
-                    .clients
-                    .get(&grant.client_id)
-                    .and_then(|c| c.name.clone());
                 return page::consent(
                     handle,
                     &grant,
-                    client_name.as_deref(),
                     page::DEFAULT_USER,
                     Some("A user name is 1 to 128 characters, without control characters."),
                 );
@@ -118,15 +110,11 @@ enum Refusal {
     },
 }
 
-/// The grant an authorization request asks for, or why it is refused (RFC 6749 §4.1.2.1
-/// order: the client and redirect URI first, answered on a page).
-fn check(inner: &Inner, p: &HashMap<String, String>) -> Result<Grant, Refusal> {
-    let client = p
-        .get("client_id")
-        .and_then(|id| inner.clients.get(id))
-        .ok_or(Refusal::Page("Unknown client_id."))?;
+/// The grant an authorization request of `client` asks for, or why it is refused (RFC 6749
+/// §4.1.2.1 order: the redirect URI first, answered on a page).
+fn check(inner: &Inner, client: &Client, p: &HashMap<String, String>) -> Result<Grant, Refusal> {
     let redirect_uri = match p.get("redirect_uri") {
-        Some(uri) if registered_redirect(&client, uri) => uri.clone(),
+        Some(uri) if registered_redirect(client, uri) => uri.clone(),
         Some(_) => {
             return Err(Refusal::Page(
                 "The redirect_uri is not one the client registered.",
@@ -194,6 +182,7 @@ fn check(inner: &Inner, p: &HashMap<String, String>) -> Result<Grant, Refusal> {
         .ok_or_else(|| refuse("invalid_target", "the resource is not served here"))?;
     Ok(Grant {
         client_id: client.id.clone(),
+        client_name: client.name.clone(),
         redirect_uri,
         scopes,
         resource,

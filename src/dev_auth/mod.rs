@@ -6,7 +6,9 @@
 //! MCP clients (the MCP Inspector, Claude Code, VS Code, the SDKs) discover it through the
 //! protected server's RFC 9728 metadata, register (RFC 7591), send the user to its login and
 //! consent page, and exchange the code (PKCE S256) for an RFC 9068 access token whose `aud`
-//! is the protected resource.
+//! is the protected resource. A client may instead name itself by the URL of its client ID
+//! metadata document (`https`, or loopback `http` in development), fetched with the limits
+//! key sets have.
 //!
 //! **Anyone can log in as anyone**: the page asks which user to be. It is for development
 //! only; its issuer must be a loopback URL unless
@@ -45,6 +47,7 @@
 //! `POST`) and `{path}/token` (authorization code, refresh token, client credentials).
 
 mod authorize;
+mod client_document;
 mod page;
 mod params;
 mod register;
@@ -64,7 +67,11 @@ use self::store::{Bounded, Client, Grant};
 use crate::algorithm::Algorithm;
 use crate::config::AuthorizationServerEntry;
 use crate::config::check::is_loopback_host;
+use crate::config::{
+    DEFAULT_JWKS_CONNECT_TIMEOUT, DEFAULT_JWKS_FETCH_TIMEOUT, DEFAULT_JWKS_MAX_RESPONSE_BYTES,
+};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::keys::fetch::HttpFetcher;
 use crate::signing_key::SigningKey;
 
 /// The scope that lets a client get refresh tokens; always supported.
@@ -102,6 +109,9 @@ pub(crate) struct Inner {
     auto_approve: Option<String>,
     key: SigningKey,
     clients: Bounded<Arc<Client>>,
+    /// Clients described by client ID metadata documents, by URL, for a few minutes.
+    documents: Bounded<Arc<Client>>,
+    fetcher: HttpFetcher,
     /// Authorization requests waiting for the user's answer on the page.
     pending: Bounded<Grant>,
     codes: Bounded<Grant>,
@@ -341,6 +351,12 @@ impl DevAuthorizationServerBuilder {
             ));
         }
         let path = url.path().trim_end_matches('/').to_owned();
+        // Client ID metadata documents are fetched with the limits key sets have.
+        let fetcher = HttpFetcher::new(
+            DEFAULT_JWKS_CONNECT_TIMEOUT,
+            DEFAULT_JWKS_FETCH_TIMEOUT,
+            DEFAULT_JWKS_MAX_RESPONSE_BYTES,
+        )?;
         Ok(DevAuthorizationServer {
             inner: Arc::new(Inner {
                 issuer,
@@ -351,6 +367,8 @@ impl DevAuthorizationServerBuilder {
                 auto_approve: self.auto_approve,
                 key: SigningKey::generate(Algorithm::RS256, "dev-auth-1"),
                 clients: Bounded::new(10_000, Duration::from_secs(30 * 24 * 3600)),
+                documents: Bounded::new(1_000, Duration::from_secs(300)),
+                fetcher,
                 pending: Bounded::new(10_000, Duration::from_secs(600)),
                 codes: Bounded::new(10_000, Duration::from_secs(60)),
                 refresh_tokens: Bounded::new(100_000, Duration::from_secs(30 * 24 * 3600)),
@@ -419,7 +437,7 @@ async fn metadata(
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [inner.key.algorithm().as_str()],
     }))

@@ -30,14 +30,8 @@ pub(crate) fn acceptable_user(user: &str) -> bool {
 }
 
 /// The login and consent page for the authorization request `handle`.
-pub(crate) fn consent(
-    handle: &str,
-    grant: &Grant,
-    client_name: Option<&str>,
-    user: &str,
-    problem: Option<&str>,
-) -> Response {
-    let client = match client_name {
+pub(crate) fn consent(handle: &str, grant: &Grant, user: &str, problem: Option<&str>) -> Response {
+    let client = match &grant.client_name {
         Some(name) => format!("<b>{}</b>", escape(name)),
         None => format!("client <code>{}</code>", escape(&grant.client_id)),
     };

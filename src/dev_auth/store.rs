@@ -64,6 +64,8 @@ impl std::fmt::Debug for Client {
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     pub(crate) client_id: String,
+    /// For the page.
+    pub(crate) client_name: Option<String>,
     pub(crate) redirect_uri: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) resource: String,

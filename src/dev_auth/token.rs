@@ -44,7 +44,7 @@ pub(crate) async fn token(
     let Some(form) = params::unique(&body) else {
         return error("invalid_request", "a parameter is repeated").into_response();
     };
-    let client = match authenticate(&inner, &headers, &form) {
+    let client = match authenticate(&inner, &headers, &form).await {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
@@ -66,7 +66,7 @@ pub(crate) async fn token(
 
 /// The client the request authenticates as; refusals are 401 `invalid_client` (with a
 /// `Basic` challenge when the request used Basic) or 400 `invalid_request`.
-fn authenticate(
+async fn authenticate(
     inner: &Inner,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -110,9 +110,9 @@ fn authenticate(
         return Err(unauthorized(used_basic, "no client authentication"));
     }
     let client = inner
-        .clients
-        .get(id)
-        .ok_or_else(|| unauthorized(used_basic, "unknown client"))?;
+        .client(id)
+        .await
+        .map_err(|_| unauthorized(used_basic, "unknown client"))?;
     let authenticated = match (&client.secret, secret) {
         (None, None) => client.auth_method == AuthMethod::None,
         (Some(expected), Some(given)) => {
@@ -254,6 +254,7 @@ fn client_credentials(
         .ok_or_else(|| error("invalid_target", "the resource is not served here"))?;
     let grant = Grant {
         client_id: client.id.clone(),
+        client_name: client.name.clone(),
         redirect_uri: String::new(),
         scopes,
         resource,

@@ -35,7 +35,7 @@
 
 mod attempt;
 pub(crate) mod discovery;
-mod fetch;
+pub(crate) mod fetch;
 mod flight;
 mod jwks;
 mod policy;

@@ -1,11 +1,13 @@
 // The zero-configuration example (no MCP_SERVER_AUTH_AUTHORIZATION_SERVERS): its embedded
 // development authorization server with real clients, no oidc-provider involved. The
 // TypeScript SDK v1 and v2 and the Python SDK register, log in on our consent page (scripted
-// form) and call whoami; auto-approve; step-up to mcp:admin through the page; refresh tokens
+// form) and call whoami; a client named by its client ID metadata document; auto-approve; step-up to mcp:admin through the page; refresh tokens
 // with offline_access through the SDK's own refresh; the refusals of the authorization and
 // token endpoints; a non-loopback bind refused. Started by run.sh; every process is stopped
 // by PID at the end. Last line: `N passed, M failed`.
 
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -223,6 +225,49 @@ try {
     const me = JSON.parse(r.stdout.trim().split('\n').pop());
     eq(me.user_id, 'grace', 'user_id');
     eq(me.issuer, dev.issuer, 'issuer');
+  });
+
+  await check('a client named by its client ID metadata document (loopback http): code + PKCE, whoami', async () => {
+    const port = await freePort();
+    const clientId = `http://127.0.0.1:${port}/oauth/client.json`;
+    const redirectUri = `http://127.0.0.1:${port}/callback`;
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/oauth/client.json') { res.writeHead(404).end(); return; }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+        client_id: clientId, client_name: 'Interop document client', redirect_uris: [redirectUri],
+        grant_types: ['authorization_code'], token_endpoint_auth_method: 'none',
+      }));
+    });
+    await new Promise((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const asm = await (await fetch(`${dev.base}/.well-known/oauth-authorization-server/dev-auth`)).json();
+      eq(asm.client_id_metadata_document_supported, true, 'advertised');
+      const verifier = randomBytes(32).toString('base64url');
+      const url = new URL(asm.authorization_endpoint);
+      for (const [k, v] of Object.entries({
+        response_type: 'code', client_id: clientId, redirect_uri: redirectUri, scope: 'mcp:tools', state: 'doc',
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', resource: dev.mcp,
+      })) url.searchParams.set(k, v);
+      const response = await scriptedLogin(url, redirectUri, 'judy');
+      eq(response.state, 'doc', 'state');
+      const res = await fetch(asm.token_endpoint, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: response.code, redirect_uri: redirectUri, code_verifier: verifier, client_id: clientId }),
+      });
+      const tokens = await res.json();
+      eq(res.status, 200, `token: ${JSON.stringify(tokens)}`);
+      const client = new Client({ name: 'interop-doc', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(dev.mcp), { requestInit: { headers: { authorization: `Bearer ${tokens.access_token}` } } }));
+      try {
+        const me = text(await client.callTool({ name: 'whoami', arguments: {} }));
+        eq(me.user_id, 'judy', 'user_id');
+        eq(me.client_id, clientId, 'client_id (the document URL)');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      server.close();
+    }
   });
 
   await check('authorization endpoint refusals: 400 page without redirect, or redirect with the error', async () => {

@@ -275,6 +275,7 @@ async fn metadata_is_served_at_every_discovery_url() {
             json!(["mcp:tools", "mcp:admin", "offline_access"])
         );
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(m["client_id_metadata_document_supported"], true);
         let grants = m["grant_types_supported"].as_array().unwrap();
         for g in ["authorization_code", "refresh_token", "client_credentials"] {
             assert!(grants.contains(&json!(g)), "{g}");
@@ -783,4 +784,68 @@ fn configuration_errors_name_the_field() {
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "auto_approve");
+}
+
+/// Serves client ID metadata documents at `/{name}.json` on another loopback port.
+async fn documents(docs: Vec<(&'static str, Value)>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut app = Router::new();
+    for (name, mut doc) in docs {
+        if doc.get("client_id") == Some(&json!("SELF")) {
+            doc["client_id"] = json!(format!("{base}/{name}.json"));
+        }
+        app = app.route(
+            &format!("/{name}.json"),
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        );
+    }
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, task)
+}
+
+#[tokio::test]
+async fn a_client_id_metadata_document_names_the_client() {
+    let dev = start(|b| b).await;
+    let redirect = json!(["http://127.0.0.1/callback"]);
+    let (docs, task) = documents(vec![
+        ("good", json!({"client_id": "SELF", "client_name": "Doc client", "redirect_uris": redirect})),
+        ("other", json!({"client_id": "https://elsewhere.example/c.json", "redirect_uris": redirect})),
+        ("secret", json!({"client_id": "SELF", "client_secret": "x", "redirect_uris": redirect})),
+        ("basic", json!({"client_id": "SELF", "token_endpoint_auth_method": "client_secret_basic", "redirect_uris": redirect})),
+        ("noredirect", json!({"client_id": "SELF"})),
+    ])
+    .await;
+    let c = challenge(VERIFIER);
+    let good = format!("{docs}/good.json");
+    let params = dev.request(&good, &[("code_challenge", &c)]);
+    let (status, _, page) = dev.authorize(&params).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Doc client"));
+    let code = dev.approve(&params, "ivan").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:51000/callback"),
+        ("code_verifier", VERIFIER),
+        ("client_id", good.as_str()),
+    ];
+    let (status, body, _) = dev.token(&form, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, who) = dev.whoami(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (who["user_id"].as_str(), who["client_id"].as_str()),
+        (Some("ivan"), Some(good.as_str()))
+    );
+
+    for name in ["other", "secret", "basic", "noredirect", "missing"] {
+        let url = format!("{docs}/{name}.json");
+        let (status, location, page) = dev
+            .authorize(&dev.request(&url, &[("code_challenge", &c)]))
+            .await;
+        assert_eq!((status, location), (400, None), "{name}: {page}");
+    }
+    task.abort();
 }
