@@ -126,6 +126,36 @@ impl SigningKey {
         self.try_sign(message).expect("signing")
     }
 
+    /// Whether `signature` (raw bytes) is this key's signature of `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let (algorithm, public): (&'static dyn sig::VerificationAlgorithm, &[u8]) =
+            match &self.material {
+                Material::Rsa(kp) => (
+                    match self.alg {
+                        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+                        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+                        _ => &sig::RSA_PKCS1_2048_8192_SHA256,
+                    },
+                    kp.public_key().as_ref(),
+                ),
+                Material::Ec(kp) => (
+                    match self.alg {
+                        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+                        Algorithm::ES512 => &sig::ECDSA_P521_SHA512_FIXED,
+                        _ => &sig::ECDSA_P256_SHA256_FIXED,
+                    },
+                    kp.public_key().as_ref(),
+                ),
+                Material::Ed(kp) => (&sig::ED25519, kp.public_key().as_ref()),
+            };
+        sig::UnparsedPublicKey::new(algorithm, public)
+            .verify(message, signature)
+            .is_ok()
+    }
+
     /// Signs `message`; `None` only when the crypto library fails.
     pub(crate) fn try_sign(&self, message: &[u8]) -> Option<String> {
         let rng = SystemRandom::new();

@@ -53,6 +53,7 @@ mod params;
 mod register;
 mod store;
 mod token;
+mod token_exchange;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -433,7 +434,12 @@ async fn metadata(
         "scopes_supported": inner.scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            token_exchange::GRANT_TYPE,
+        ],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,

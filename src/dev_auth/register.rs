@@ -16,7 +16,12 @@ use super::store::{AuthMethod, Client, random_handle};
 use crate::config::check::is_loopback_host;
 
 /// Grant types a client may register.
-const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    super::token_exchange::GRANT_TYPE,
+];
 /// Longest `client_name` kept.
 const MAX_NAME_CHARS: usize = 200;
 /// Most redirect URIs one client may register.
@@ -47,7 +52,7 @@ pub(crate) async fn register(State(inner): State<Arc<Inner>>, body: Bytes) -> Re
         _ => {
             return error(
                 "invalid_client_metadata",
-                "grant_types may hold authorization_code, refresh_token and client_credentials",
+                "grant_types may hold authorization_code, refresh_token, client_credentials and urn:ietf:params:oauth:grant-type:token-exchange",
             );
         }
     };

@@ -1,6 +1,7 @@
 //! The token endpoint: client authentication (public clients, `client_secret_basic`,
-//! `client_secret_post`) and the authorization-code (PKCE), refresh-token (rotated) and
-//! client-credentials grants, with RFC 6749 §5.2 errors.
+//! `client_secret_post`) and the authorization-code (PKCE), refresh-token (rotated),
+//! client-credentials and token-exchange (`token_exchange.rs`) grants, with RFC 6749 §5.2
+//! errors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use serde_json::json;
 
 use super::register::no_store;
 use super::store::{AuthMethod, Client, Grant};
-use super::{ACCESS_TOKEN_SECONDS, Inner, OFFLINE_ACCESS, params};
+use super::{ACCESS_TOKEN_SECONDS, Inner, OFFLINE_ACCESS, params, token_exchange};
 
 /// `POST {issuer}/token`.
 pub(crate) async fn token(
@@ -52,14 +53,16 @@ pub(crate) async fn token(
         Some("authorization_code") => authorization_code(&inner, &client, &form),
         Some("refresh_token") => refresh(&inner, &client, &form),
         Some("client_credentials") => client_credentials(&inner, &client, &form),
+        Some(token_exchange::GRANT_TYPE) => token_exchange::exchange(&inner, &client, &form),
         Some(_) => Err(error(
             "unsupported_grant_type",
             "grant_type is not supported",
         )),
         None => Err(error("invalid_request", "grant_type is required")),
     };
+    let exchanged = form.get("grant_type").map(String::as_str) == Some(token_exchange::GRANT_TYPE);
     match grant {
-        Ok((access, refresh)) => issue(&inner, &access, refresh),
+        Ok((access, refresh)) => issue(&inner, &access, refresh, exchanged),
         Err(r) => r.into_response(),
     }
 }
@@ -281,7 +284,8 @@ fn same_resource(
 }
 
 /// The access token for `grant`, and a refresh token for `refresh` when there is one.
-fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>) -> Response {
+/// A token exchange also says what it issued (RFC 8693 §2.2.1).
+fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>, exchanged: bool) -> Response {
     let scope = grant.scopes.join(" ");
     let user = grant.user.as_deref().unwrap_or(&grant.client_id);
     let Some(access_token) = inner.mint(user, &grant.client_id, &scope, &grant.resource) else {
@@ -293,6 +297,9 @@ fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>) -> Response {
         "expires_in": ACCESS_TOKEN_SECONDS,
         "scope": scope,
     });
+    if exchanged {
+        answer["issued_token_type"] = json!(token_exchange::ACCESS_TOKEN_TYPE);
+    }
     if let Some(refresh) = refresh {
         let Some(refresh) = inner.refresh_tokens.insert(refresh) else {
             return server_error();
@@ -304,7 +311,7 @@ fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>) -> Response {
 
 /// A refusal (RFC 6749 §5.2): 400, or 401 `invalid_client` with a `Basic` challenge when the
 /// client tried Basic.
-struct Refused {
+pub(super) struct Refused {
     code: &'static str,
     description: &'static str,
     unauthorized: bool,
@@ -334,7 +341,7 @@ impl IntoResponse for Refused {
     }
 }
 
-fn error(code: &'static str, description: &'static str) -> Refused {
+pub(super) fn error(code: &'static str, description: &'static str) -> Refused {
     Refused {
         code,
         description,

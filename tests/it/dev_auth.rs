@@ -277,7 +277,12 @@ async fn metadata_is_served_at_every_discovery_url() {
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert_eq!(m["client_id_metadata_document_supported"], true);
         let grants = m["grant_types_supported"].as_array().unwrap();
-        for g in ["authorization_code", "refresh_token", "client_credentials"] {
+        for g in [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ] {
             assert!(grants.contains(&json!(g)), "{g}");
         }
     }
@@ -848,4 +853,127 @@ async fn a_client_id_metadata_document_names_the_client() {
         assert_eq!((status, location), (400, None), "{name}: {page}");
     }
     task.abort();
+}
+
+#[tokio::test]
+async fn token_exchange_gives_the_same_user_a_token_for_another_resource() {
+    const OTHER: &str = "http://127.0.0.1:1/other-api";
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let dev = start(|b| b.resource(OTHER)).await;
+    let client = dev.public_client().await;
+    let c = challenge(VERIFIER);
+    let code = dev
+        .approve(&dev.request(&client, &[("code_challenge", &c)]), "kim")
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:51000/callback"),
+        ("code_verifier", VERIFIER),
+        ("client_id", client.as_str()),
+    ];
+    let (_, body, _) = dev.token(&form, None).await;
+    let subject = body["access_token"].as_str().unwrap().to_owned();
+
+    let (status, reg) = dev
+        .register(
+            json!({"grant_types": [EXCHANGE], "token_endpoint_auth_method": "client_secret_basic"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reg}");
+    let (id, secret) = (
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str().unwrap(),
+    );
+    let exchange = |extra: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", EXCHANGE.to_owned()),
+            ("subject_token", subject.clone()),
+            ("subject_token_type", ACCESS.to_owned()),
+            ("audience", OTHER.to_owned()),
+        ];
+        for (k, v) in extra {
+            form.retain(|(name, _)| *name != k);
+            form.push((k, v));
+        }
+        form
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        let dev = &dev;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            dev.token(&pairs, Some((id, secret))).await
+        }
+    };
+    let (status, body, _) = send(exchange(vec![])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["issued_token_type"], ACCESS);
+    let token = body["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            claims["sub"].as_str(),
+            claims["aud"].as_str(),
+            claims["client_id"].as_str()
+        ),
+        (Some("kim"), Some(OTHER), Some(id))
+    );
+    assert_eq!(claims["scope"], "mcp:tools");
+    // Issued for the other resource: this one refuses it.
+    assert_eq!(dev.whoami(token).await.0, 401);
+
+    let mut forged = subject.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    for (extra, expected) in [
+        (vec![("subject_token", forged)], "invalid_request"),
+        (
+            vec![("subject_token", "not.a.token".to_owned())],
+            "invalid_request",
+        ),
+        (
+            vec![("scope", "mcp:tools mcp:admin".to_owned())],
+            "invalid_scope",
+        ),
+        (
+            vec![("audience", "http://127.0.0.1:2/unknown".to_owned())],
+            "invalid_target",
+        ),
+        (
+            vec![(
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:id_token".to_owned(),
+            )],
+            "invalid_request",
+        ),
+    ] {
+        let (status, body, _) = send(exchange(extra.clone())).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(expected)),
+            "{extra:?}"
+        );
+    }
+    // A client that did not register the grant.
+    let (status, body, _) = dev
+        .token(
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", subject.as_str()),
+                ("subject_token_type", ACCESS),
+                ("client_id", client.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
 }
