@@ -241,6 +241,7 @@
 //! | `aws_lc_rs` | yes | aws-lc-rs crypto: keys parsed once per key set; supports ES512 |
 //! | `rust_crypto` | no | jsonwebtoken's pure-Rust backend (no ES512) |
 //! | `test-util` | no | [`testkit`]: a real mock authorization server for tests |
+//! | `dev-auth` | no | [`dev_auth`]: a development authorization server MCP clients log in to (the example's embedded one) |
 //! | `rmcp` | no | [`ResourceOwner`] as an rmcp tool or prompt parameter; `ResourceOwner::from_mcp_context` |
 //!
 //! With both crypto features on, `aws_lc_rs` is used and installed as jsonwebtoken's
