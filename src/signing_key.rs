@@ -47,10 +47,15 @@ impl SigningKey {
     /// # Panics
     /// When the crypto library can not generate a key (it never does on a working system).
     pub fn generate(alg: Algorithm, kid: impl Into<String>) -> Self {
+        Self::try_generate(alg, kid).expect("key generation")
+    }
+
+    /// Generates a key for `alg`; `None` only when the crypto library fails.
+    pub(crate) fn try_generate(alg: Algorithm, kid: impl Into<String>) -> Option<Self> {
         let kid = kid.into();
         let (material, mut jwk) = match alg.family() {
             crate::algorithm::KeyFamily::Rsa => {
-                let kp = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+                let kp = RsaKeyPair::generate(KeySize::Rsa2048).ok()?;
                 let public = kp.public_key();
                 let jwk = json!({
                     "kty": "RSA",
@@ -71,7 +76,7 @@ impl SigningKey {
                     }
                     _ => (&sig::ECDSA_P521_SHA512_FIXED_SIGNING, "P-521", 66),
                 };
-                let kp = EcdsaKeyPair::generate(signing).expect("EC key generation");
+                let kp = EcdsaKeyPair::generate(signing).ok()?;
                 let point = kp.public_key().as_ref();
                 let jwk = json!({
                     "kty": "EC",
@@ -82,7 +87,7 @@ impl SigningKey {
                 (Material::Ec(kp), jwk)
             }
             crate::algorithm::KeyFamily::Ed25519 => {
-                let kp = Ed25519KeyPair::generate().expect("Ed25519 key generation");
+                let kp = Ed25519KeyPair::generate().ok()?;
                 let jwk =
                     json!({"kty": "OKP", "crv": "Ed25519", "x": b64(kp.public_key().as_ref())});
                 (Material::Ed(kp), jwk)
@@ -91,12 +96,12 @@ impl SigningKey {
         jwk["kid"] = json!(kid);
         jwk["alg"] = json!(alg.as_str());
         jwk["use"] = json!("sig");
-        Self {
+        Some(Self {
             kid,
             alg,
             material,
             jwk,
-        }
+        })
     }
 
     /// The key id.

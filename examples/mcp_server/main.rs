@@ -160,7 +160,8 @@ async fn run() -> Result<(), String> {
         format!("invalid {BIND} `{bind_text}`: {e} (expected host:port, e.g. 127.0.0.1:8000)")
     })?;
     let embedded = var(env::AUTHORIZATION_SERVERS).is_none();
-    if embedded && !bind.ip().is_loopback() && !dev_auth_non_loopback()? {
+    let force_non_loopback = embedded && dev_auth_non_loopback()?;
+    if embedded && !bind.ip().is_loopback() && !force_non_loopback {
         return Err(format!(
             "invalid {BIND} `{bind_text}`: the embedded development authorization server lets anyone log in as anyone, so it listens on loopback addresses only (set {DEV_AUTH_NON_LOOPBACK}=true to force, or {} to use real authorization servers)",
             env::AUTHORIZATION_SERVERS

@@ -15,6 +15,9 @@ use super::register::registered_redirect;
 use super::store::{Client, Grant};
 use super::{Inner, page, params};
 
+/// The longest `state` kept (it travels in every code and pending request).
+const MAX_STATE_BYTES: usize = 2048;
+
 /// `GET {issuer}/authorize`.
 pub(crate) async fn show(State(inner): State<Arc<Inner>>, RawQuery(query): RawQuery) -> Response {
     let Some(p) = params::unique(query.unwrap_or_default().as_bytes()) else {
@@ -113,6 +116,7 @@ enum Refusal {
 /// The grant an authorization request of `client` asks for, or why it is refused (RFC 6749
 /// §4.1.2.1 order: the redirect URI first, answered on a page).
 fn check(inner: &Inner, client: &Client, p: &HashMap<String, String>) -> Result<Grant, Refusal> {
+    let redirect_given = p.contains_key("redirect_uri");
     let redirect_uri = match p.get("redirect_uri") {
         Some(uri) if registered_redirect(client, uri) => uri.clone(),
         Some(_) => {
@@ -130,6 +134,15 @@ fn check(inner: &Inner, client: &Client, p: &HashMap<String, String>) -> Result<
         },
     };
     let state = p.get("state").cloned();
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        // Not echoed: it is what is wrong.
+        return Err(Refusal::Redirect {
+            uri: redirect_uri,
+            state: None,
+            error: "invalid_request",
+            description: "state is longer than 2048 bytes",
+        });
+    }
     let refuse = |error, description| Refusal::Redirect {
         uri: redirect_uri.clone(),
         state: state.clone(),
@@ -184,6 +197,8 @@ fn check(inner: &Inner, client: &Client, p: &HashMap<String, String>) -> Result<
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         redirect_uri,
+        redirect_given,
+        not_after: None,
         scopes,
         resource,
         code_challenge: code_challenge.clone(),

@@ -30,6 +30,9 @@ impl Inner {
         if let Some(client) = self.documents.get(id) {
             return Ok(client);
         }
+        let Ok(_permit) = self.document_fetches.try_acquire() else {
+            return Err("Too many client ID metadata documents are being fetched; try again.");
+        };
         let client = Arc::new(self.fetch_document(id).await?);
         // When the cache is full the client is still used, just not kept.
         let _ = self.documents.insert_as(id.to_owned(), client.clone());

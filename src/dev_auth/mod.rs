@@ -11,7 +11,9 @@
 //! key sets have.
 //!
 //! **Anyone can log in as anyone**: the page asks which user to be. It is for development
-//! only; its issuer must be a loopback URL unless
+//! only: it answers CORS requests only from loopback origins (so a page of another site can
+//! not read a token through the developer's browser) and only requests addressed to its
+//! issuer's host or a loopback name (DNS rebinding); its issuer must be a loopback URL unless
 //! [`dangerous_allow_non_loopback`](DevAuthorizationServerBuilder::dangerous_allow_non_loopback)
 //! says otherwise.
 //!
@@ -48,6 +50,8 @@
 
 mod authorize;
 mod client_document;
+mod guard;
+mod metadata;
 mod page;
 mod params;
 mod register;
@@ -61,13 +65,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use reqwest::Url;
-use serde_json::{Value, json};
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use self::store::{Bounded, Client, Grant};
 use crate::algorithm::Algorithm;
 use crate::config::AuthorizationServerEntry;
-use crate::config::check::is_loopback_host;
 use crate::config::{
     DEFAULT_JWKS_CONNECT_TIMEOUT, DEFAULT_JWKS_FETCH_TIMEOUT, DEFAULT_JWKS_MAX_RESPONSE_BYTES,
 };
@@ -79,6 +81,8 @@ use crate::signing_key::SigningKey;
 const OFFLINE_ACCESS: &str = "offline_access";
 /// Access-token lifetime.
 const ACCESS_TOKEN_SECONDS: u64 = 3600;
+/// Client ID metadata documents fetched at the same time, at most (more: refused).
+const MAX_DOCUMENT_FETCHES: usize = 4;
 
 /// The development authorization server; see the [module docs](self). Cheap to clone.
 #[derive(Clone)]
@@ -108,7 +112,11 @@ pub(crate) struct Inner {
     /// Granted when an authorization request names no scope.
     default_scopes: Vec<String>,
     auto_approve: Option<String>,
+    /// The issuer URL's host, for the host check (`guard.rs`).
+    issuer_host: String,
     key: SigningKey,
+    /// Client ID metadata documents being fetched at once, at most.
+    document_fetches: tokio::sync::Semaphore,
     clients: Bounded<Arc<Client>>,
     /// Clients described by client ID metadata documents, by URL, for a few minutes.
     documents: Bounded<Arc<Client>>,
@@ -185,27 +193,31 @@ impl DevAuthorizationServer {
     /// answers, outside it.
     pub fn router<S>(&self) -> Router<S> {
         let p = &self.inner.path;
+        // Browser clients on this machine (the MCP Inspector) may read the answers; pages of
+        // other sites may not.
         let cors = CorsLayer::new()
-            .allow_origin(Any)
+            .allow_origin(AllowOrigin::predicate(|origin, _| {
+                guard::loopback_origin(origin)
+            }))
             .allow_methods(Any)
             .allow_headers(Any)
             .max_age(Duration::from_secs(600));
         let mut api = Router::new()
             .route(
                 &format!("/.well-known/oauth-authorization-server{p}"),
-                get(metadata),
+                get(metadata::metadata),
             )
             .route(
                 &format!("/.well-known/openid-configuration{p}"),
-                get(metadata),
+                get(metadata::metadata),
             )
-            .route(&format!("{p}/jwks"), get(jwks))
+            .route(&format!("{p}/jwks"), get(metadata::jwks))
             .route(&format!("{p}/register"), post(register::register))
             .route(&format!("{p}/token"), post(token::token));
         if !p.is_empty() {
             api = api.route(
                 &format!("{p}/.well-known/openid-configuration"),
-                get(metadata),
+                get(metadata::metadata),
             );
         }
         let page = Router::new().route(
@@ -215,6 +227,10 @@ impl DevAuthorizationServer {
         api.layer(cors)
             .merge(page)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+            .layer(axum::middleware::from_fn_with_state(
+                self.inner.clone(),
+                guard::check_host,
+            ))
             .with_state(self.inner.clone())
     }
 
@@ -227,8 +243,9 @@ impl DevAuthorizationServer {
     #[allow(clippy::expect_used)] // documented: a start-up helper, no request reaches it
     pub fn access_token(&self, user: &str, scope: &str) -> String {
         let resource = self.inner.resources.first().map_or("", String::as_str);
+        let scopes: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
         self.inner
-            .mint(user, "dev-client", scope, resource)
+            .mint(user, "dev-client", &scopes, resource, None)
             .expect("signing")
     }
 }
@@ -298,12 +315,12 @@ impl DevAuthorizationServerBuilder {
                 format!("`{issuer}` must be an http(s) URL without query or fragment"),
             ));
         }
-        if !self.allow_non_loopback && !is_loopback_host(&url) {
+        if !self.allow_non_loopback && !guard::strict_loopback(&url) {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidUrl,
                 "issuer",
                 format!(
-                    "`{issuer}` is not a loopback URL: a development authorization server lets anyone log in as anyone (dangerous_allow_non_loopback to force)"
+                    "`{issuer}` is not a loopback URL (localhost, 127.0.0.0/8, [::1]): a development authorization server lets anyone log in as anyone (dangerous_allow_non_loopback to force)"
                 ),
             ));
         }
@@ -352,6 +369,14 @@ impl DevAuthorizationServerBuilder {
             ));
         }
         let path = url.path().trim_end_matches('/').to_owned();
+        let issuer_host = url.host_str().unwrap_or_default().to_owned();
+        let key = SigningKey::try_generate(Algorithm::RS256, "dev-auth-1").ok_or_else(|| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "signing key",
+                "the crypto library could not generate an RSA key",
+            )
+        })?;
         // Client ID metadata documents are fetched with the limits key sets have.
         let fetcher = HttpFetcher::new(
             DEFAULT_JWKS_CONNECT_TIMEOUT,
@@ -366,7 +391,9 @@ impl DevAuthorizationServerBuilder {
                 scopes,
                 default_scopes,
                 auto_approve: self.auto_approve,
-                key: SigningKey::generate(Algorithm::RS256, "dev-auth-1"),
+                issuer_host,
+                key,
+                document_fetches: tokio::sync::Semaphore::new(MAX_DOCUMENT_FETCHES),
                 clients: Bounded::new(10_000, Duration::from_secs(30 * 24 * 3600)),
                 documents: Bounded::new(1_000, Duration::from_secs(300)),
                 fetcher,
@@ -388,73 +415,4 @@ fn check_scopes(field: &str, scopes: &[String]) -> Result<Vec<String>, ConfigErr
                 "each scope is one non-empty RFC 6749 scope-token, named once",
             )
         })
-}
-
-impl Inner {
-    /// Signs an RFC 9068 access token.
-    fn mint(&self, user: &str, client_id: &str, scope: &str, resource: &str) -> Option<String> {
-        let now = now_secs();
-        let header =
-            json!({"alg": self.key.algorithm().as_str(), "typ": "at+jwt", "kid": self.key.kid()});
-        let claims = json!({
-            "iss": self.issuer,
-            "sub": user,
-            "aud": resource,
-            "exp": now + ACCESS_TOKEN_SECONDS,
-            "iat": now,
-            "jti": store::random_handle()?,
-            "client_id": client_id,
-            "scope": scope,
-        });
-        let b64 = |v: &Value| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(serde_json::to_vec(v).unwrap_or_default())
-        };
-        let message = format!("{}.{}", b64(&header), b64(&claims));
-        let signature = self.key.try_sign(message.as_bytes())?;
-        Some(format!("{message}.{signature}"))
-    }
-
-    fn endpoint(&self, name: &str) -> String {
-        format!("{}/{name}", self.issuer)
-    }
-}
-
-/// RFC 8414 and OpenID Connect discovery metadata.
-async fn metadata(
-    axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
-) -> axum::Json<Value> {
-    axum::Json(json!({
-        "issuer": inner.issuer,
-        "authorization_endpoint": inner.endpoint("authorize"),
-        "token_endpoint": inner.endpoint("token"),
-        "registration_endpoint": inner.endpoint("register"),
-        "jwks_uri": inner.endpoint("jwks"),
-        "scopes_supported": inner.scopes,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": [
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            token_exchange::GRANT_TYPE,
-        ],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": true,
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [inner.key.algorithm().as_str()],
-    }))
-}
-
-async fn jwks(axum::extract::State(inner): axum::extract::State<Arc<Inner>>) -> axum::Json<Value> {
-    axum::Json(json!({"keys": [inner.key.public_jwk()]}))
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

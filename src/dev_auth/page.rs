@@ -31,10 +31,21 @@ pub(crate) fn acceptable_user(user: &str) -> bool {
 
 /// The login and consent page for the authorization request `handle`.
 pub(crate) fn consent(handle: &str, grant: &Grant, user: &str, problem: Option<&str>) -> Response {
-    let client = match &grant.client_name {
-        Some(name) => format!("<b>{}</b>", escape(name)),
-        None => format!("client <code>{}</code>", escape(&grant.client_id)),
+    // The name is the client's own claim: always beside its id and where the answer goes.
+    let name = grant
+        .client_name
+        .as_deref()
+        .map(displayable)
+        .filter(|n| !n.trim().is_empty());
+    let client = match name {
+        Some(name) => format!(
+            "<b>{}</b> (client <code>{}</code>)",
+            escape(&name),
+            escape(&grant.client_id)
+        ),
+        None => format!("Client <code>{}</code>", escape(&grant.client_id)),
     };
+    let destination = escape(&destination(&grant.redirect_uri));
     let scopes: String = grant
         .scopes
         .iter()
@@ -60,6 +71,7 @@ button{{font-size:1em;padding:.4em 1.2em;margin:.8em .6em 0 0}}</style></head>
 <p class="warn">Development authorization server: anyone can log in as anyone. Not for production.</p>
 {problem}<p>{client} asks to act as you on <code>{resource}</code> with the scopes:</p>
 <ul>{scopes}</ul>
+<p>Approving sends you back to <code>{destination}</code>.</p>
 <form method="post" action="authorize">
 <input type="hidden" name="request" value="{handle}">
 <label for="user">Log in as</label>
@@ -83,6 +95,30 @@ pub(crate) fn error(message: &str) -> Response {
         escape(message)
     );
     (StatusCode::BAD_REQUEST, page_headers(), Html(body)).into_response()
+}
+
+/// A client name without control and bidirectional-formatting characters (which could make
+/// it read as another name).
+fn displayable(name: &str) -> String {
+    name.chars()
+        .filter(|c| {
+            !c.is_control() && !matches!(*c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}
+
+/// Where a redirect URI sends the user: its scheme and authority.
+fn destination(redirect_uri: &str) -> String {
+    match reqwest::Url::parse(redirect_uri) {
+        Ok(url) => match url.host_str() {
+            Some(host) => match url.port() {
+                Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                None => format!("{}://{host}", url.scheme()),
+            },
+            None => format!("{}:", url.scheme()),
+        },
+        Err(_) => String::from("?"),
+    }
 }
 
 /// `&`, `<`, `>`, `"` and `'` as character references.
@@ -111,6 +147,17 @@ mod tests {
             escape(r#"<script>"x"&'y'</script>"#),
             "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
         );
+    }
+
+    #[test]
+    fn names_and_destinations() {
+        assert_eq!(displayable("Cl\u{202e}aude\u{0007}"), "Claude");
+        assert_eq!(
+            destination("https://app.example:8443/cb?x=1"),
+            "https://app.example:8443"
+        );
+        assert_eq!(destination("http://127.0.0.1:5/cb"), "http://127.0.0.1:5");
+        assert_eq!(destination("com.example.app:/cb"), "com.example.app:");
     }
 
     #[test]

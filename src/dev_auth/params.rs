@@ -24,11 +24,18 @@ pub(crate) fn unique(input: &[u8]) -> Option<HashMap<String, String>> {
     Some(out)
 }
 
+/// Most scope tokens one `scope` value may hold.
+const MAX_SCOPES: usize = 64;
+
 /// A `scope` value split into its tokens; `None` when a token breaks the RFC 6749 §3.3
-/// grammar (`%x21 / %x23-5B / %x5D-7E`). Repeated tokens are kept once.
+/// grammar (`%x21 / %x23-5B / %x5D-7E`) or there are more than 64. Repeated tokens are kept
+/// once.
 pub(crate) fn scopes(value: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    for token in value.split(' ').filter(|t| !t.is_empty()) {
+    for (count, token) in value.split(' ').filter(|t| !t.is_empty()).enumerate() {
+        if count >= MAX_SCOPES {
+            return None;
+        }
         let valid = token
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
@@ -68,5 +75,12 @@ mod tests {
         assert!(scopes("a\\b").is_none());
         assert!(scopes("é").is_none());
         assert!(scopes("").unwrap().is_empty());
+        let many: String = (0..65).map(|i| format!("s{i} ")).collect();
+        assert!(scopes(&many).is_none());
+        let repeated = "a ".repeat(100);
+        assert!(
+            scopes(&repeated).is_none(),
+            "counted before removing repeats"
+        );
     }
 }

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::Inner;
 use super::store::{AuthMethod, Client, random_handle};
-use crate::config::check::is_loopback_host;
 
 /// Grant types a client may register.
 const GRANT_TYPES: [&str; 4] = [
@@ -28,7 +27,23 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_REDIRECT_URIS: usize = 16;
 
 /// `POST {issuer}/register`: open registration of public and confidential clients.
-pub(crate) async fn register(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+pub(crate) async fn register(
+    State(inner): State<Arc<Inner>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    // JSON only: a cross-site form post (no preflight) can not register.
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return error(
+            "invalid_client_metadata",
+            "the body must be application/json",
+        );
+    }
     let Ok(Value::Object(meta)) = serde_json::from_slice::<Value>(&body) else {
         return error("invalid_client_metadata", "the body is not a JSON object");
     };
@@ -56,10 +71,15 @@ pub(crate) async fn register(State(inner): State<Arc<Inner>>, body: Bytes) -> Re
             );
         }
     };
-    if grant_types.iter().any(|g| g == "client_credentials") && auth_method == AuthMethod::None {
+    let confidential_only = ["client_credentials", super::token_exchange::GRANT_TYPE];
+    if auth_method == AuthMethod::None
+        && grant_types
+            .iter()
+            .any(|g| confidential_only.contains(&g.as_str()))
+    {
         return error(
             "invalid_client_metadata",
-            "client_credentials needs a confidential client",
+            "client_credentials and token exchange need a confidential client",
         );
     }
     match strings(meta.get("response_types")) {
@@ -123,7 +143,7 @@ pub(crate) async fn register(State(inner): State<Arc<Inner>>, body: Bytes) -> Re
     }
     let mut answer = json!({
         "client_id": id,
-        "client_id_issued_at": super::now_secs(),
+        "client_id_issued_at": super::metadata::now_secs(),
         "redirect_uris": redirect_uris,
         "grant_types": grant_types,
         "response_types": ["code"],
@@ -151,8 +171,8 @@ fn strings(value: Option<&Value>) -> Option<Vec<String>> {
     }
 }
 
-/// https, http on a loopback host (RFC 8252 §7.3), or a private-use scheme (RFC 8252 §7.1);
-/// absolute, without a fragment.
+/// https, http on a loopback host (RFC 8252 §7.3: `localhost`, `127.0.0.0/8`, `[::1]`), or a
+/// private-use scheme (RFC 8252 §7.1); absolute, without a fragment.
 pub(crate) fn acceptable_redirect(uri: &str) -> bool {
     let Ok(url) = Url::parse(uri) else {
         return false;
@@ -162,7 +182,7 @@ pub(crate) fn acceptable_redirect(uri: &str) -> bool {
     }
     match url.scheme() {
         "https" => url.host().is_some(),
-        "http" => is_loopback_host(&url),
+        "http" => super::guard::strict_loopback(&url),
         // Schemes a browser would run or read instead of handing to an application.
         "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss" => {
             false

@@ -67,6 +67,12 @@ pub(crate) struct Grant {
     /// For the page.
     pub(crate) client_name: Option<String>,
     pub(crate) redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (then the token request must
+    /// name the same, RFC 6749 §4.1.3).
+    pub(crate) redirect_given: bool,
+    /// The access token expires no later than this (seconds since the epoch): a token
+    /// exchange never outlives the token it exchanged.
+    pub(crate) not_after: Option<u64>,
     pub(crate) scopes: Vec<String>,
     pub(crate) resource: String,
     /// The PKCE `code_challenge` (S256).
@@ -93,14 +99,15 @@ impl<T: Clone> Bounded<T> {
         }
     }
 
-    /// Stores `value` under a new random handle; `None` when full (after dropping what
-    /// expired) or when no randomness is available.
+    /// Stores `value` under a new random handle; `None` when no randomness is available.
     pub(crate) fn insert(&self, value: T) -> Option<String> {
         let handle = random_handle()?;
         self.insert_as(handle.clone(), value).then_some(handle)
     }
 
-    /// Stores `value` under `handle` (a client id chosen elsewhere); false when full.
+    /// Stores `value` under `handle` (a client id chosen elsewhere). When the map is full
+    /// after dropping what expired, the entry closest to expiry makes room: a flood evicts
+    /// old entries instead of locking everyone out. False only when the lock is poisoned.
     pub(crate) fn insert_as(&self, handle: String, value: T) -> bool {
         let Ok(mut map) = self.entries.lock() else {
             return false;
@@ -109,8 +116,13 @@ impl<T: Clone> Bounded<T> {
         if map.len() >= self.capacity {
             map.retain(|_, (expires, _)| *expires > now);
         }
-        if map.len() >= self.capacity {
-            return false;
+        if map.len() >= self.capacity
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, (expires, _))| *expires)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
         }
         map.insert(handle, (now + self.lifetime, value));
         true
@@ -148,11 +160,12 @@ mod tests {
         let a = map.insert(1).unwrap();
         let b = map.insert(2).unwrap();
         assert_ne!(a, b);
-        assert!(map.insert(3).is_none(), "full");
-        assert_eq!(map.get(&a), Some(1));
-        assert_eq!(map.take(&a), Some(1));
-        assert_eq!(map.take(&a), None, "one use");
-        assert!(map.insert(3).is_some());
+        std::thread::sleep(Duration::from_millis(2));
+        let c = map.insert(3).unwrap();
+        assert_eq!(map.get(&a), None, "full: the oldest made room");
+        assert_eq!((map.get(&b), map.get(&c)), (Some(2), Some(3)));
+        assert_eq!(map.take(&b), Some(2));
+        assert_eq!(map.take(&b), None, "one use");
 
         let short = Bounded::new(1, Duration::ZERO);
         let h = short.insert(1).unwrap();

@@ -169,7 +169,8 @@ fn authorization_code(
             "the code was issued to another client",
         ));
     }
-    if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+    let redirect_named = grant.redirect_given || form.contains_key("redirect_uri");
+    if redirect_named && form.get("redirect_uri") != Some(&grant.redirect_uri) {
         return Err(error(
             "invalid_grant",
             "redirect_uri differs from the authorization request's",
@@ -190,11 +191,15 @@ fn authorization_code(
         ));
     }
     same_resource(inner, form, &grant)?;
-    let refresh = grant
-        .scopes
-        .iter()
-        .any(|s| s == OFFLINE_ACCESS)
-        .then(|| grant.clone());
+    // A refresh token only for offline_access, and only to a client registered for the
+    // grant; it carries what the refresh needs, nothing of the authorization request.
+    let refresh = (grant.scopes.iter().any(|s| s == OFFLINE_ACCESS)
+        && client.grant_types.iter().any(|g| g == "refresh_token"))
+    .then(|| Grant {
+        state: None,
+        code_challenge: String::new(),
+        ..grant.clone()
+    });
     Ok((grant, refresh))
 }
 
@@ -259,6 +264,8 @@ fn client_credentials(
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         redirect_uri: String::new(),
+        redirect_given: false,
+        not_after: None,
         scopes,
         resource,
         code_challenge: String::new(),
@@ -288,7 +295,13 @@ fn same_resource(
 fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>, exchanged: bool) -> Response {
     let scope = grant.scopes.join(" ");
     let user = grant.user.as_deref().unwrap_or(&grant.client_id);
-    let Some(access_token) = inner.mint(user, &grant.client_id, &scope, &grant.resource) else {
+    let Some(access_token) = inner.mint(
+        user,
+        &grant.client_id,
+        &grant.scopes,
+        &grant.resource,
+        grant.not_after,
+    ) else {
         return server_error();
     };
     let mut answer = json!({

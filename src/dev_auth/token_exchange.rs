@@ -1,6 +1,7 @@
 //! The token-exchange grant (RFC 8693) of the development authorization server: a client
 //! presents an access token this server issued (`subject_token`) and gets one for another of
-//! its resources, for the same user, with at most the scopes the subject token had.
+//! its resources, for the same user, with at most the scopes the subject token had and expiring
+//! no later than it. Only confidential clients registered for the grant may exchange.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use super::metadata::now_secs;
 use super::store::{Client, Grant};
 use super::token::{Refused, error};
-use super::{Inner, now_secs, params};
+use super::{Inner, params};
 
 /// The grant type's URN.
 pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -24,10 +26,10 @@ pub(crate) fn exchange(
     client: &Client,
     form: &HashMap<String, String>,
 ) -> Result<(Grant, Option<Grant>), Refused> {
-    if !client.grant_types.iter().any(|g| g == GRANT_TYPE) {
+    if client.secret.is_none() || !client.grant_types.iter().any(|g| g == GRANT_TYPE) {
         return Err(error(
             "unauthorized_client",
-            "the client did not register the token-exchange grant",
+            "the client is not a confidential client registered for token exchange",
         ));
     }
     match form.get("subject_token_type").map(String::as_str) {
@@ -86,6 +88,9 @@ pub(crate) fn exchange(
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         redirect_uri: String::new(),
+        redirect_given: false,
+        // Never outlives the token it was exchanged for.
+        not_after: subject.get("exp").and_then(Value::as_u64),
         scopes,
         resource,
         code_challenge: String::new(),
