@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::{ACCESS_TOKEN_SECONDS, Inner, OFFLINE_ACCESS, store, token_exchange};
+use super::store::{self, now_secs};
+use super::{ACCESS_TOKEN_SECONDS, Inner, OFFLINE_ACCESS, params};
 
 impl Inner {
     /// Signs an RFC 9068 access token for `scopes` (`offline_access` left out: it is about
@@ -74,7 +75,7 @@ pub(crate) async fn metadata(State(inner): State<Arc<Inner>>) -> Json<Value> {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            token_exchange::GRANT_TYPE,
+            params::TOKEN_EXCHANGE,
         ],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
@@ -87,10 +88,4 @@ pub(crate) async fn metadata(State(inner): State<Arc<Inner>>) -> Json<Value> {
 
 pub(crate) async fn jwks(State(inner): State<Arc<Inner>>) -> Json<Value> {
     Json(json!({"keys": [inner.key.public_jwk()]}))
-}
-
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

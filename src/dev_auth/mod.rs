@@ -48,6 +48,7 @@
 //! `{path}/jwks`, `{path}/register`, `{path}/authorize` (the page; `GET` and its form's
 //! `POST`) and `{path}/token` (authorization code, refresh token, client credentials).
 
+mod answer;
 mod authorize;
 mod client_document;
 mod guard;

@@ -1,8 +1,15 @@
 //! Request parameters of the development authorization server: `application/x-www-form-urlencoded`
 //! pairs (query strings and form bodies) where a repeated name makes the request invalid
-//! (RFC 6749 §3.1, §3.2), and scope lists.
+//! (RFC 6749 §3.1, §3.2), scope lists, and the URNs of RFC 8693.
 
 use std::collections::HashMap;
+
+/// The token-exchange grant type (RFC 8693).
+pub(crate) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The token type of access tokens (RFC 8693 §3).
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// The token type of JWTs (RFC 8693 §3).
+pub(crate) const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// Most parameters any endpoint reads; a request with more is refused.
 const MAX_PARAMS: usize = 64;

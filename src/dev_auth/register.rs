@@ -12,6 +12,7 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::Inner;
+use super::answer::no_store;
 use super::store::{AuthMethod, Client, random_handle};
 
 /// Grant types a client may register.
@@ -19,7 +20,7 @@ const GRANT_TYPES: [&str; 4] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
-    super::token_exchange::GRANT_TYPE,
+    super::params::TOKEN_EXCHANGE,
 ];
 /// Longest `client_name` kept.
 const MAX_NAME_CHARS: usize = 200;
@@ -71,7 +72,7 @@ pub(crate) async fn register(
             );
         }
     };
-    let confidential_only = ["client_credentials", super::token_exchange::GRANT_TYPE];
+    let confidential_only = ["client_credentials", super::params::TOKEN_EXCHANGE];
     if auth_method == AuthMethod::None
         && grant_types
             .iter()
@@ -143,7 +144,7 @@ pub(crate) async fn register(
     }
     let mut answer = json!({
         "client_id": id,
-        "client_id_issued_at": super::metadata::now_secs(),
+        "client_id_issued_at": super::store::now_secs(),
         "redirect_uris": redirect_uris,
         "grant_types": grant_types,
         "response_types": ["code"],
@@ -214,13 +215,6 @@ fn same_loopback_redirect(registered: &str, requested: &str) -> bool {
             && u.fragment().is_none()
     };
     loopback(&a) && loopback(&b) && a.path() == b.path() && a.query() == b.query()
-}
-
-pub(crate) fn no_store() -> [(axum::http::HeaderName, &'static str); 2] {
-    [
-        (axum::http::header::CACHE_CONTROL, "no-store"),
-        (axum::http::header::PRAGMA, "no-cache"),
-    ]
 }
 
 fn error(code: &str, description: &str) -> Response {

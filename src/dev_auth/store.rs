@@ -143,6 +143,13 @@ impl<T: Clone> Bounded<T> {
     }
 }
 
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// 256 random bits, base64url.
 pub(crate) fn random_handle() -> Option<String> {
     let mut bytes = [0u8; 32];

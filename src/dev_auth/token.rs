@@ -17,7 +17,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use serde_json::json;
 
-use super::register::no_store;
+use super::answer::{Refused, error, no_store, server_error, unauthorized};
 use super::store::{AuthMethod, Client, Grant};
 use super::{ACCESS_TOKEN_SECONDS, Inner, OFFLINE_ACCESS, params, token_exchange};
 
@@ -53,14 +53,14 @@ pub(crate) async fn token(
         Some("authorization_code") => authorization_code(&inner, &client, &form),
         Some("refresh_token") => refresh(&inner, &client, &form),
         Some("client_credentials") => client_credentials(&inner, &client, &form),
-        Some(token_exchange::GRANT_TYPE) => token_exchange::exchange(&inner, &client, &form),
+        Some(params::TOKEN_EXCHANGE) => token_exchange::exchange(&inner, &client, &form),
         Some(_) => Err(error(
             "unsupported_grant_type",
             "grant_type is not supported",
         )),
         None => Err(error("invalid_request", "grant_type is required")),
     };
-    let exchanged = form.get("grant_type").map(String::as_str) == Some(token_exchange::GRANT_TYPE);
+    let exchanged = form.get("grant_type").map(String::as_str) == Some(params::TOKEN_EXCHANGE);
     match grant {
         Ok((access, refresh)) => issue(&inner, &access, refresh, exchanged),
         Err(r) => r.into_response(),
@@ -311,7 +311,7 @@ fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>, exchanged: bool) 
         "scope": scope,
     });
     if exchanged {
-        answer["issued_token_type"] = json!(token_exchange::ACCESS_TOKEN_TYPE);
+        answer["issued_token_type"] = json!(params::ACCESS_TOKEN_TYPE);
     }
     if let Some(refresh) = refresh {
         let Some(refresh) = inner.refresh_tokens.insert(refresh) else {
@@ -320,63 +320,4 @@ fn issue(inner: &Inner, grant: &Grant, refresh: Option<Grant>, exchanged: bool) 
         answer["refresh_token"] = json!(refresh);
     }
     (StatusCode::OK, no_store(), Json(answer)).into_response()
-}
-
-/// A refusal (RFC 6749 §5.2): 400, or 401 `invalid_client` with a `Basic` challenge when the
-/// client tried Basic.
-pub(super) struct Refused {
-    code: &'static str,
-    description: &'static str,
-    unauthorized: bool,
-    basic: bool,
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        let status = if self.unauthorized {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        let mut response = (
-            status,
-            no_store(),
-            Json(json!({"error": self.code, "error_description": self.description})),
-        )
-            .into_response();
-        if self.basic {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Basic realm=\"dev-auth\""),
-            );
-        }
-        response
-    }
-}
-
-pub(super) fn error(code: &'static str, description: &'static str) -> Refused {
-    Refused {
-        code,
-        description,
-        unauthorized: false,
-        basic: false,
-    }
-}
-
-fn unauthorized(basic: bool, description: &'static str) -> Refused {
-    Refused {
-        code: "invalid_client",
-        description,
-        unauthorized: true,
-        basic,
-    }
-}
-
-fn server_error() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        no_store(),
-        Json(json!({"error": "temporarily_unavailable", "error_description": "try again"})),
-    )
-        .into_response()
 }

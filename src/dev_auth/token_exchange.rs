@@ -9,16 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::metadata::now_secs;
-use super::store::{Client, Grant};
-use super::token::{Refused, error};
+use super::answer::{Refused, error};
+use super::params::{ACCESS_TOKEN_TYPE, JWT_TYPE, TOKEN_EXCHANGE};
+use super::store::{Client, Grant, now_secs};
 use super::{Inner, params};
-
-/// The grant type's URN.
-pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// The token type of access tokens (RFC 8693 §3).
-pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// The grant a token-exchange request asks for.
 pub(crate) fn exchange(
@@ -26,7 +20,7 @@ pub(crate) fn exchange(
     client: &Client,
     form: &HashMap<String, String>,
 ) -> Result<(Grant, Option<Grant>), Refused> {
-    if client.secret.is_none() || !client.grant_types.iter().any(|g| g == GRANT_TYPE) {
+    if client.secret.is_none() || !client.grant_types.iter().any(|g| g == TOKEN_EXCHANGE) {
         return Err(error(
             "unauthorized_client",
             "the client is not a confidential client registered for token exchange",
