@@ -2,15 +2,16 @@
 # Interoperability suite: real authorization servers (oidc-provider) and real MCP clients
 # (TypeScript SDK, Python SDK, MCP Inspector CLI) against examples/mcp_server, on 127.0.0.1
 # (run.mjs); the zero-configuration example's embedded development authorization server with
-# real clients (devauth.mjs); then two replicas of it on a real Redis, and its 2026-07-28 behaviour
-# (replicas.mjs).
+# real clients (devauth.mjs) and with the MCP Inspector web UI in headless Chromium, logging in
+# on its consent page (browser.mjs, screenshot in .logs/inspector-whoami.png); then two replicas
+# of it on a real Redis, and its 2026-07-28 behaviour (replicas.mjs).
 #
 #   bash tests/interop/run.sh
 #
 # Installs what it needs on first run (npm ci into tests/interop/node_modules, including a
-# Node.js 22 binary for the Inspector; a Python virtual environment in tests/interop/.venv),
-# Debian's redis-server when it is missing), builds the example, starts every process itself
-# and stops each by PID.
+# Node.js 22 binary for the Inspector and playwright-core; a Python virtual environment in
+# tests/interop/.venv), Debian's redis-server and chromium when they are missing, builds the
+# example, starts every process itself and stops each by PID.
 # Ends with a line `N passed, M failed`; exits non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +33,11 @@ if ! command -v redis-server >/dev/null; then
     (apt-get install -y -q redis-server >/dev/null 2>&1 ||
         { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }) >&2
 fi
+if [ ! -x /usr/bin/chromium ]; then
+    echo "interop: apt-get install chromium" >&2
+    (apt-get install -y -q chromium >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }) >&2
+fi
 mkdir -p .logs
 
 echo "interop: cargo build --example mcp_server" >&2
@@ -40,5 +46,6 @@ echo "interop: cargo build --example mcp_server" >&2
 status=0
 node run.mjs || status=1
 node devauth.mjs || status=1
+node browser.mjs || status=1
 node replicas.mjs || status=1
 exit $status
