@@ -195,37 +195,45 @@ try {
     eq((await res.json()).error, 'invalid_grant', 'error');
   });
 
-  await check('TS SDK v2 (2026-07-28): code + PKCE on the consent page, whoami', async () => {
-    const provider = await codeProvider('frank');
+  for (const [server, login, expected, how] of [
+    [dev, 'frank', 'frank', 'on the consent page'],
+    [auto, 'ignored', 'robot', 'with auto-approve'],
+  ]) await check(`TS SDK v2 (2026-07-28): code + PKCE ${how}, whoami`, async () => {
+    const provider = await codeProvider(login);
     const options = { versionNegotiation: { mode: { pin: '2026-07-28' } } };
-    const first = new V2.StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider });
+    const first = new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider });
     try {
       await new V2.Client({ name: 'interop-dev-v2', version: '1.0.0' }, options).connect(first);
     } catch (e) {
       if (!(e instanceof V2.UnauthorizedError)) throw e;
       // v2 checks the RFC 9207 `iss` of the authorization response (our metadata says we send it).
-      eq(provider.response.iss, dev.issuer, 'iss');
+      eq(provider.response.iss, server.issuer, 'iss');
       await first.finishAuth(provider.response.code, provider.response.iss);
     }
     const client = new V2.Client({ name: 'interop-dev-v2', version: '1.0.0' }, options);
-    await client.connect(new V2.StreamableHTTPClientTransport(new URL(dev.mcp), { authProvider: provider }));
+    await client.connect(new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider }));
     try {
       eq(client.getNegotiatedProtocolVersion(), '2026-07-28', 'version');
       const me = text(await client.callTool({ name: 'whoami', arguments: {} }));
-      eq(me.user_id, 'frank', 'user_id');
-      eq(me.issuer, dev.issuer, 'issuer');
+      eq(me.user_id, expected, 'user_id');
+      eq(me.issuer, server.issuer, 'issuer');
     } finally {
       await client.close();
     }
   });
 
-  await check('Python SDK: registration + code + PKCE on the consent page, whoami', async () => {
-    const r = await run('python code', PYTHON, [path.join(HERE, 'client.py'), 'code', dev.mcp, dev.issuer, 'grace'], { timeoutMs: 60000 });
-    assert(r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-    const me = JSON.parse(r.stdout.trim().split('\n').pop());
-    eq(me.user_id, 'grace', 'user_id');
-    eq(me.issuer, dev.issuer, 'issuer');
-  });
+  for (const [server, login, expected, how] of [
+    [dev, 'grace', 'grace', 'on the consent page'],
+    [auto, 'ignored', 'robot', 'with auto-approve'],
+  ]) {
+    await check(`Python SDK: registration + code + PKCE ${how}, whoami`, async () => {
+      const r = await run('python code', PYTHON, [path.join(HERE, 'client.py'), 'code', server.mcp, server.issuer, login], { timeoutMs: 60000 });
+      assert(r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      const me = JSON.parse(r.stdout.trim().split('\n').pop());
+      eq(me.user_id, expected, 'user_id');
+      eq(me.issuer, server.issuer, 'issuer');
+    });
+  }
 
   await check('a client named by its client ID metadata document (loopback http): code + PKCE, whoami', async () => {
     const port = await freePort();
