@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use axum::Router;
 
-use super::{VERIFIER, challenge, start};
+use super::{VERIFIER, challenge, code_form, start};
 
 /// Serves client ID metadata documents at `/{name}.json` on another loopback port.
 async fn documents(docs: Vec<(&'static str, Value)>) -> (String, tokio::task::JoinHandle<()>) {
@@ -47,13 +47,7 @@ async fn a_client_id_metadata_document_names_the_client() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Doc client"));
     let code = dev.approve(&params, "ivan").await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:51000/callback"),
-        ("code_verifier", VERIFIER),
-        ("client_id", good.as_str()),
-    ];
+    let form = code_form(&code, &good);
     let (status, body, _) = dev.token(&form, None).await;
     assert_eq!(status, 200, "{body}");
     let (_, who) = dev.whoami(body["access_token"].as_str().unwrap()).await;
@@ -83,13 +77,7 @@ async fn token_exchange_gives_the_same_user_a_token_for_another_resource() {
     let code = dev
         .approve(&dev.request(&client, &[("code_challenge", &c)]), "kim")
         .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:51000/callback"),
-        ("code_verifier", VERIFIER),
-        ("client_id", client.as_str()),
-    ];
+    let form = code_form(&code, &client);
     let (_, body, _) = dev.token(&form, None).await;
     let subject = body["access_token"].as_str().unwrap().to_owned();
 

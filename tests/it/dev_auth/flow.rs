@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::{VERIFIER, challenge, query, start};
+use super::{VERIFIER, challenge, code_form, query, start};
 
 #[tokio::test]
 async fn metadata_is_served_at_every_discovery_url() {
@@ -97,13 +97,7 @@ async fn a_public_client_logs_in_on_the_page_and_calls_the_protected_route() {
     assert!(!page.contains("<client>"));
 
     let code = dev.approve(&params, "alice").await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:51000/callback"),
-        ("code_verifier", VERIFIER),
-        ("client_id", client.as_str()),
-    ];
+    let form = code_form(&code, &client);
     let (status, body, _) = dev.token(&form, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
@@ -163,13 +157,7 @@ async fn refresh_tokens_need_offline_access_rotate_and_never_widen() {
         ],
     );
     let code = dev.approve(&params, "carol").await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:51000/callback"),
-        ("code_verifier", VERIFIER),
-        ("client_id", client.as_str()),
-    ];
+    let form = code_form(&code, &client);
     let (status, body, _) = dev.token(&form, None).await;
     assert_eq!(status, 200, "{body}");
     let first = body["refresh_token"].as_str().unwrap().to_owned();
@@ -290,13 +278,7 @@ async fn auto_approve_skips_the_page() {
     let (status, location, _) = dev.authorize(&params).await;
     assert_eq!(status, 302);
     let q = query(&location.unwrap());
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", q["code"].as_str()),
-        ("redirect_uri", "http://localhost:51000/callback"),
-        ("code_verifier", VERIFIER),
-        ("client_id", client.as_str()),
-    ];
+    let form = code_form(&q["code"], &client);
     let (status, body, _) = dev.token(&form, None).await;
     assert_eq!(status, 200);
     assert_eq!(body["scope"], "mcp:tools", "the default scopes");

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Dev, VERIFIER, challenge, hidden_request, query, start};
+use super::{Dev, VERIFIER, challenge, code_form, hidden_request, query, start};
 
 /// A code for `client` approved as `user`, with the default request.
 async fn code_for(dev: &Dev, client: &str, extra: &[(&str, &str)]) -> String {
@@ -11,16 +11,6 @@ async fn code_for(dev: &Dev, client: &str, extra: &[(&str, &str)]) -> String {
     let mut params = dev.request(client, &[("code_challenge", &c)]);
     params.extend_from_slice(extra);
     dev.approve(&params, "lee").await
-}
-
-fn code_form<'a>(code: &'a str, client: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", "http://localhost:51000/callback"),
-        ("code_verifier", VERIFIER),
-        ("client_id", client),
-    ]
 }
 
 #[tokio::test]

@@ -128,12 +128,7 @@ impl Dev {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        (status, location, res.text().await.unwrap())
+        page_answer(res).await
     }
 
     pub(super) async fn submit(&self, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
@@ -144,12 +139,7 @@ impl Dev {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        (status, location, res.text().await.unwrap())
+        page_answer(res).await
     }
 
     pub(super) async fn token(
@@ -220,6 +210,27 @@ impl Dev {
         assert_eq!(q["iss"], self.issuer);
         q["code"].clone()
     }
+}
+
+/// (status, Location, body) of an answer of the authorization endpoint.
+async fn page_answer(res: reqwest::Response) -> (u16, Option<String>, String) {
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, location, res.text().await.unwrap())
+}
+
+/// The token request redeeming `code` for public `client` (the default redirect, `VERIFIER`).
+pub(super) fn code_form<'a>(code: &'a str, client: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", "http://localhost:51000/callback"),
+        ("code_verifier", VERIFIER),
+        ("client_id", client),
+    ]
 }
 
 pub(super) fn hidden_request(page: &str) -> String {
