@@ -72,15 +72,12 @@ pub(crate) async fn register(
             );
         }
     };
-    let confidential_only = ["client_credentials", super::params::TOKEN_EXCHANGE];
-    if auth_method == AuthMethod::None
-        && grant_types
-            .iter()
-            .any(|g| confidential_only.contains(&g.as_str()))
-    {
+    // Token exchange is open to any client registered for it (a public one too: whoever
+    // holds a token here could log in as its user anyway); client credentials are not.
+    if auth_method == AuthMethod::None && grant_types.iter().any(|g| g == "client_credentials") {
         return error(
             "invalid_client_metadata",
-            "client_credentials and token exchange need a confidential client",
+            "client_credentials needs a confidential client",
         );
     }
     match strings(meta.get("response_types")) {
