@@ -241,6 +241,7 @@
 //! | `aws_lc_rs` | yes | aws-lc-rs crypto: keys parsed once per key set; supports ES512 |
 //! | `rust_crypto` | no | jsonwebtoken's pure-Rust backend (no ES512) |
 //! | `test-util` | no | [`testkit`]: a real mock authorization server for tests |
+//! | `downstream` | no | [`downstream`]: tool-level authorization, per-user tokens for third-party APIs (RFC 8693 token exchange, a per-user cache) |
 //! | `dev-auth` | no | [`dev_auth`]: a development authorization server MCP clients log in to (the example's embedded one) |
 //! | `rmcp` | no | [`ResourceOwner`] as an rmcp tool or prompt parameter; `ResourceOwner::from_mcp_context` |
 //!
@@ -327,6 +328,9 @@ mod bearer;
 #[cfg(feature = "dev-auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dev-auth")))]
 pub mod dev_auth;
+#[cfg(feature = "downstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "downstream")))]
+pub mod downstream;
 pub mod future;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -6,6 +6,7 @@ mod common;
 mod cors;
 mod dev_auth;
 mod discovery;
+mod downstream;
 mod fetch_cancel;
 mod key_cache;
 mod keys;
