@@ -11,6 +11,8 @@
 //!   authorization server, for a token of another audience.
 //! - [`CachedBroker`]: keeps each user's tokens until shortly before they expire, one fetch at
 //!   a time per (issuer, subject, need).
+//! - [`DownstreamClient`]: sends a provider's token only to that provider's hosts, follows no
+//!   redirect, and never sends the caller's own access token.
 //!
 //! ```no_run
 //! use protected_resource::ResourceOwner;
@@ -31,6 +33,7 @@
 //! ```
 
 mod cache;
+mod client;
 mod denial;
 mod exchange;
 mod token;
@@ -39,6 +42,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use self::cache::CachedBroker;
+pub use self::client::{DownstreamClient, DownstreamClientBuilder, SendError, SendErrorKind};
 pub use self::denial::{Denial, DenialKind};
 pub use self::exchange::{TokenExchangeBroker, TokenExchangeBrokerBuilder};
 pub use self::token::DownstreamToken;
