@@ -37,6 +37,26 @@ pub enum Algorithm {
     EdDSA,
 }
 
+impl Algorithm {
+    /// The same algorithm in jsonwebtoken's terms (`None` for ES512, which it lacks).
+    #[cfg(feature = "downstream")]
+    pub(crate) fn to_jsonwebtoken(self) -> Option<jsonwebtoken::Algorithm> {
+        use jsonwebtoken::Algorithm as J;
+        Some(match self {
+            Self::RS256 => J::RS256,
+            Self::RS384 => J::RS384,
+            Self::RS512 => J::RS512,
+            Self::PS256 => J::PS256,
+            Self::PS384 => J::PS384,
+            Self::PS512 => J::PS512,
+            Self::ES256 => J::ES256,
+            Self::ES384 => J::ES384,
+            Self::EdDSA => J::EdDSA,
+            Self::ES512 => return None,
+        })
+    }
+}
+
 /// The kind of key an algorithm needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyFamily {

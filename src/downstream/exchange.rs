@@ -1,39 +1,21 @@
-//! RFC 8693 token exchange: the caller's own access token (kept on the [`ResourceOwner`],
-//! sent nowhere else) is exchanged at an authorization server for a token of another
-//! audience; RFC 6749 / RFC 8693 errors become [`Denial`]s.
+//! Token exchange: the caller's own access token (kept on the [`ResourceOwner`], sent nowhere
+//! else) is exchanged at an authorization server for a token of another audience, in the
+//! shape of an [`ExchangeProfile`] (RFC 8693, Auth0 Token Vault, Entra on-behalf-of); RFC
+//! 6749 / RFC 8693 errors become [`Denial`]s.
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde::Deserialize;
 
-use super::{BrokerFuture, Denial, DownstreamToken, TokenBroker, TokenNeed};
-use crate::ResourceOwner;
+use super::client_auth::ClientAuth;
+use super::{BrokerFuture, Denial, DownstreamToken, ExchangeProfile, TokenBroker, TokenNeed};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::{Algorithm, ResourceOwner};
 
-const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// Largest token-endpoint answer read.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How the broker authenticates to the token endpoint. `Debug` never shows a secret.
-#[derive(Clone)]
-enum ClientAuth {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
-}
-
-impl std::fmt::Debug for ClientAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Basic { id, .. } => write!(f, "client_secret_basic({id}, [redacted])"),
-            Self::Post { id, .. } => write!(f, "client_secret_post({id}, [redacted])"),
-        }
-    }
-}
 
 /// Exchanges the caller's access token for a downstream token (RFC 8693); see the module
 /// docs. Build it with [`TokenExchangeBroker::builder`].
@@ -41,6 +23,7 @@ impl std::fmt::Debug for ClientAuth {
 pub struct TokenExchangeBroker {
     token_endpoint: String,
     auth: ClientAuth,
+    profile: ExchangeProfile,
     http: reqwest::Client,
 }
 
@@ -49,7 +32,8 @@ pub struct TokenExchangeBroker {
 #[must_use]
 pub struct TokenExchangeBrokerBuilder {
     token_endpoint: String,
-    auth: Option<ClientAuth>,
+    auth: Option<Result<ClientAuth, ConfigError>>,
+    profile: ExchangeProfile,
     timeout: Duration,
 }
 
@@ -59,8 +43,50 @@ impl TokenExchangeBroker {
         TokenExchangeBrokerBuilder {
             token_endpoint: token_endpoint.into(),
             auth: None,
+            profile: ExchangeProfile::Rfc8693,
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Keycloak's standard token exchange (26.2+) in the realm at `realm_url` (for example
+    /// `https://kc.example.com/realms/acme`): its token endpoint, RFC 8693 as written. Name the
+    /// target client with [`TokenNeed::audience`].
+    pub fn keycloak(realm_url: &str) -> TokenExchangeBrokerBuilder {
+        Self::builder(format!(
+            "{}/protocol/openid-connect/token",
+            realm_url.trim_end_matches('/')
+        ))
+    }
+
+    /// Okta's token exchange at the custom authorization server `issuer` (for example
+    /// `https://acme.okta.com/oauth2/default`): RFC 8693; Okta requires a `scope`.
+    pub fn okta(issuer: &str) -> TokenExchangeBrokerBuilder {
+        Self::builder(format!("{}/v1/token", issuer.trim_end_matches('/')))
+    }
+
+    /// Auth0 Token Vault at the tenant `domain_url` (for example `https://acme.us.auth0.com`):
+    /// the user's token for the federated `connection` (a confidential client is required).
+    pub fn auth0_token_vault(
+        domain_url: &str,
+        connection: impl Into<String>,
+    ) -> TokenExchangeBrokerBuilder {
+        Self::builder(format!("{}/oauth/token", domain_url.trim_end_matches('/'))).profile(
+            ExchangeProfile::Auth0TokenVault {
+                connection: connection.into(),
+                login_hint: None,
+            },
+        )
+    }
+
+    /// Microsoft Entra ID on-behalf-of at `authority` (for example
+    /// `https://login.microsoftonline.com/<tenant id>`): the v2.0 token endpoint, the
+    /// JWT-bearer grant; name the downstream API's scopes in the [`TokenNeed`].
+    pub fn entra_on_behalf_of(authority: &str) -> TokenExchangeBrokerBuilder {
+        Self::builder(format!(
+            "{}/oauth2/v2.0/token",
+            authority.trim_end_matches('/')
+        ))
+        .profile(ExchangeProfile::EntraOnBehalfOf)
     }
 }
 
@@ -71,10 +97,10 @@ impl TokenExchangeBrokerBuilder {
         client_id: impl Into<String>,
         secret: impl Into<String>,
     ) -> Self {
-        self.auth = Some(ClientAuth::Basic {
+        self.auth = Some(Ok(ClientAuth::Basic {
             id: client_id.into(),
             secret: secret.into(),
-        });
+        }));
         self
     }
 
@@ -84,10 +110,34 @@ impl TokenExchangeBrokerBuilder {
         client_id: impl Into<String>,
         secret: impl Into<String>,
     ) -> Self {
-        self.auth = Some(ClientAuth::Post {
+        self.auth = Some(Ok(ClientAuth::Post {
             id: client_id.into(),
             secret: secret.into(),
-        });
+        }));
+        self
+    }
+
+    /// Authenticates with a client assertion (RFC 7523, `private_key_jwt`) signed with the
+    /// PEM private key `pem` (PKCS#8) using `algorithm`, with `kid` in its header when given.
+    pub fn private_key_jwt(
+        mut self,
+        client_id: impl Into<String>,
+        pem: &[u8],
+        algorithm: Algorithm,
+        kid: Option<&str>,
+    ) -> Self {
+        self.auth = Some(ClientAuth::private_key_jwt(
+            client_id.into(),
+            pem,
+            algorithm,
+            kid.map(str::to_owned),
+        ));
+        self
+    }
+
+    /// The request shape (default [`ExchangeProfile::Rfc8693`]).
+    pub fn profile(mut self, profile: ExchangeProfile) -> Self {
+        self.profile = profile;
         self
     }
 
@@ -122,9 +172,8 @@ impl TokenExchangeBrokerBuilder {
                 "client_auth",
                 "give the client's credentials",
             )
-        })?;
-        let (ClientAuth::Basic { id, .. } | ClientAuth::Post { id, .. }) = &auth;
-        if id.is_empty() {
+        })??;
+        if auth.client_id().is_empty() {
             return Err(ConfigError::new(
                 ConfigErrorKind::Missing,
                 "client_auth",
@@ -148,6 +197,7 @@ impl TokenExchangeBrokerBuilder {
         Ok(TokenExchangeBroker {
             token_endpoint: self.token_endpoint,
             auth,
+            profile: self.profile,
             http,
         })
     }
@@ -182,38 +232,17 @@ impl TokenExchangeBroker {
                 "the caller's access token is not available for exchange",
             ));
         };
-        let mut form: Vec<(&str, &str)> = vec![
-            ("grant_type", GRANT_TYPE),
-            ("subject_token", subject),
-            ("subject_token_type", ACCESS_TOKEN_TYPE),
-            ("requested_token_type", ACCESS_TOKEN_TYPE),
-        ];
-        if let Some(a) = need.get_audience() {
-            form.push(("audience", a));
-        }
-        if let Some(r) = need.get_resource() {
-            form.push(("resource", r));
-        }
-        let scope = need.get_scopes().join(" ");
-        if !scope.is_empty() {
-            form.push(("scope", &scope));
-        }
+        let mut form = self.profile.params(subject, need);
         let mut request = self
             .http
             .post(&self.token_endpoint)
             .header(ACCEPT, "application/json");
-        match &self.auth {
-            ClientAuth::Basic { id, secret } => {
-                let enc =
-                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                let credentials = STANDARD.encode(format!("{}:{}", enc(id), enc(secret)));
-                request = request.header(AUTHORIZATION, format!("Basic {credentials}"));
-            }
-            ClientAuth::Post { id, secret } => {
-                form.push(("client_id", id));
-                form.push(("client_secret", secret));
-            }
+        if let Some(basic) = self.auth.basic_header() {
+            request = request.header(AUTHORIZATION, basic);
         }
+        form.extend(self.auth.body_params(&self.token_endpoint).ok_or_else(|| {
+            Denial::unavailable(None, "the client assertion could not be signed")
+        })?);
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&form)
             .finish();

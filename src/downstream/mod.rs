@@ -7,8 +7,10 @@
 //! resource), or a typed [`Denial`] saying what the user can do. The principal is always the
 //! owner's (issuer, subject), never `sub` alone.
 //!
-//! - [`TokenExchangeBroker`]: RFC 8693 token exchange of the caller's own access token at an
-//!   authorization server, for a token of another audience.
+//! - [`TokenExchangeBroker`]: exchange of the caller's own access token at an authorization
+//!   server for a token of another audience: RFC 8693 (Keycloak, Okta, the development
+//!   server), Auth0 Token Vault, Microsoft Entra on-behalf-of ([`ExchangeProfile`]); client
+//!   authentication `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
 //! - [`CachedBroker`]: keeps each user's tokens until shortly before they expire, one fetch at
 //!   a time per (issuer, subject, need).
 //! - [`DownstreamClient`]: sends a provider's token only to that provider's hosts, follows no
@@ -34,8 +36,10 @@
 
 mod cache;
 mod client;
+mod client_auth;
 mod denial;
 mod exchange;
+mod profile;
 mod token;
 
 use std::future::Future;
@@ -45,6 +49,7 @@ pub use self::cache::CachedBroker;
 pub use self::client::{DownstreamClient, DownstreamClientBuilder, SendError, SendErrorKind};
 pub use self::denial::{Denial, DenialKind};
 pub use self::exchange::{TokenExchangeBroker, TokenExchangeBrokerBuilder};
+pub use self::profile::ExchangeProfile;
 pub use self::token::DownstreamToken;
 use crate::ResourceOwner;
 
