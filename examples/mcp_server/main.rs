@@ -44,6 +44,13 @@
 //! A 2026-07-28 request whose `Mcp-Method` or `Mcp-Name` header disagrees with its body is
 //! refused with `400` and JSON-RPC error `-32020` before any scope decision.
 //!
+//! - `acme_profile` (tool-level authorization) answers `{"acme_user": <the sub Acme saw>,
+//!   "audience": "acme-api"}`: it obtains a token for the caller by RFC 8693 token exchange at
+//!   the embedded development authorization server (the example's own confidential client,
+//!   registered at start) and calls the "Acme API" the example serves on the same port at
+//!   `/acme/profile` (tokens with `aud` `acme-api` only: the MCP token gets 401 there); a
+//!   denied exchange, or a configuration without the embedded server, answers a tool error
+//!   naming the reason;
 //! - `note_create {"text"}` answers `{"handle": …}` and `note_read {"handle"}` answers
 //!   `{"text": …, "owner": <user id>}` to the user the handle was made for (the note is
 //!   sealed into the handle); any other handle gets the tool error `no such note`.
@@ -64,11 +71,13 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use protected_resource::dev_auth::DevAuthorizationServer;
 use protected_resource::{
-    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement, StateSealer, env,
+    JwksTokenValidator, McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth,
+    ScopeRequirement, StateSealer, env,
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
+mod acme;
 mod redis_store;
 mod server;
 
@@ -192,6 +201,7 @@ async fn run() -> Result<(), String> {
     let dev = if embedded {
         let mut dev = DevAuthorizationServer::builder(format!("http://{reachable}/dev-auth"))
             .resource(canonical_text)
+            .exchange_audience(acme::ACME_AUDIENCE)
             .scopes_supported(["mcp:tools", ADMIN_SCOPE])
             .default_scopes(["mcp:tools"]);
         if !local.ip().is_loopback() {
@@ -241,6 +251,20 @@ async fn run() -> Result<(), String> {
     }
     allowed_hosts.push(bind.ip().to_string());
     let notes = StateSealer::new(auth.sealing_key().clone()).purpose("notes");
+    // Tool-level authorization: the Acme API and the acme_profile tool's way to it.
+    let acme = match &dev {
+        Some(dev) => {
+            let acme = acme::Acme::new(dev, &format!("http://{reachable}"))?;
+            let validator = JwksTokenValidator::builder(dev.issuer())
+                .jwks_uri(dev.jwks_uri())
+                .audience(acme::ACME_AUDIENCE)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Some((Arc::new(acme), acme::router(validator)))
+        }
+        None => None,
+    };
+    let acme_tool = acme.as_ref().map(|(a, _)| a.clone());
     let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
     if let Some(url) = std::env::var(SESSION_STORE)
         .ok()
@@ -252,7 +276,7 @@ async fn run() -> Result<(), String> {
         config.session_store = Some(Arc::new(store));
     }
     let mcp = StreamableHttpService::new(
-        move || Ok(Server::new(notes.clone())),
+        move || Ok(Server::new(notes.clone(), acme_tool.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
@@ -271,9 +295,14 @@ async fn run() -> Result<(), String> {
         .layer(scopes)
         .layer(ProtectedResourceLayer::new(auth.clone()));
     if let Some(dev) = &dev {
-        // The authorization server's endpoints first, outside the layer (they take no
-        // token); everything else, the protected-resource metadata included, goes on to it.
-        app = dev.router().fallback_service(app);
+        // The authorization server's endpoints and the Acme API first, outside the layer
+        // (they take no MCP token); everything else, the protected-resource metadata
+        // included, goes on to it.
+        let mut front = dev.router();
+        if let Some((_, acme_api)) = &acme {
+            front = front.merge(acme_api.clone());
+        }
+        app = front.fallback_service(app);
     }
 
     // Answers (SSE especially) go out in several small writes: without TCP_NODELAY each
@@ -293,6 +322,14 @@ async fn run() -> Result<(), String> {
     }
     if let Some(dev) = &dev {
         print_instructions(dev, &auth, auto_approve.as_deref());
+    }
+    if let Some((acme, _)) = &acme {
+        println!(
+            "Acme API (a third-party API for the acme_profile tool; tokens with aud {}): {}",
+            acme::ACME_AUDIENCE,
+            acme.url()
+        );
+        println!();
     }
 
     axum::serve(listener, app)

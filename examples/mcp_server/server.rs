@@ -2,7 +2,11 @@
 //! protected-resource layer authenticated (`owner: ResourceOwner`, the crate's `rmcp`
 //! feature).
 
+use std::sync::Arc;
+
 use protected_resource::{ResourceOwner, StateSealer};
+
+use crate::acme::Acme;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -30,14 +34,17 @@ pub struct Server {
     prompt_router: PromptRouter<Self>,
     /// Seals note handles to the caller (the layer's sealing key: shared by replicas).
     notes: StateSealer,
+    /// The Acme API, with the embedded development authorization server only.
+    acme: Option<Arc<Acme>>,
 }
 
 impl Server {
-    pub fn new(notes: StateSealer) -> Self {
+    pub fn new(notes: StateSealer, acme: Option<Arc<Acme>>) -> Self {
         Self {
-            tool_router: Self::tool_router() + Self::notes_router(),
+            tool_router: Self::tool_router() + Self::notes_router() + Self::acme_router(),
             prompt_router: Self::prompt_router(),
             notes,
+            acme,
         }
     }
 }
@@ -138,6 +145,24 @@ impl Server {
             "text": text,
             "owner": owner.user_id(),
         })))
+    }
+}
+
+#[tool_router(router = acme_router, vis = "pub(crate)")]
+impl Server {
+    #[tool(
+        description = "The caller's profile at the Acme API, a third-party API: the tool obtains a token for the caller by token exchange (tool-level authorization) and answers {\"acme_user\", \"audience\"}"
+    )]
+    async fn acme_profile(&self, owner: ResourceOwner) -> Result<CallToolResult, ErrorData> {
+        let Some(acme) = &self.acme else {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(
+                "acme_profile needs the embedded development authorization server (MCP_SERVER_AUTH_AUTHORIZATION_SERVERS unset)",
+            )]));
+        };
+        Ok(match acme.profile(&owner).await {
+            Ok(profile) => json_text(profile),
+            Err(reason) => CallToolResult::error(vec![ContentBlock::text(reason)]),
+        })
     }
 }
 

@@ -108,6 +108,8 @@ pub(crate) struct Inner {
     /// The issuer's path (`/dev-auth`), empty for an issuer without one.
     path: String,
     resources: Vec<String>,
+    /// Audiences a token exchange may name besides the resources (logical names).
+    exchange_audiences: Vec<String>,
     /// Supported scopes, `offline_access` included.
     scopes: Vec<String>,
     /// Granted when an authorization request names no scope.
@@ -134,6 +136,7 @@ pub(crate) struct Inner {
 pub struct DevAuthorizationServerBuilder {
     issuer: String,
     resources: Vec<String>,
+    exchange_audiences: Vec<String>,
     scopes: Vec<String>,
     default_scopes: Option<Vec<String>>,
     auto_approve: Option<String>,
@@ -147,6 +150,7 @@ impl DevAuthorizationServer {
         DevAuthorizationServerBuilder {
             issuer: issuer.into(),
             resources: Vec::new(),
+            exchange_audiences: Vec::new(),
             scopes: Vec::new(),
             default_scopes: None,
             auto_approve: None,
@@ -235,6 +239,38 @@ impl DevAuthorizationServer {
             .with_state(self.inner.clone())
     }
 
+    /// Registers a confidential client in process (as `POST /register` would) with these
+    /// grant types (`client_credentials`, `urn:ietf:params:oauth:grant-type:token-exchange`,
+    /// …) and no redirect URIs: for the application's own client, say one that exchanges its
+    /// users' tokens. Answers the client id and secret; `None` when a grant type is unknown
+    /// or no randomness is available.
+    #[must_use]
+    pub fn register_confidential_client(
+        &self,
+        name: &str,
+        grant_types: &[&str],
+    ) -> Option<(String, String)> {
+        if !grant_types
+            .iter()
+            .all(|g| register::GRANT_TYPES.contains(g))
+        {
+            return None;
+        }
+        let (id, secret) = (store::random_handle()?, store::random_handle()?);
+        let client = store::Client {
+            id: id.clone(),
+            secret: Some(secret.clone()),
+            name: Some(name.to_owned()),
+            redirect_uris: Vec::new(),
+            grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
+            auth_method: store::AuthMethod::ClientSecretBasic,
+        };
+        self.inner
+            .clients
+            .insert_as(id.clone(), Arc::new(client))
+            .then_some((id, secret))
+    }
+
     /// Mints an access token for `user` with `scope` (space-separated) for the first
     /// resource, as if client `dev-client` had obtained it: for printing ready-made tokens.
     ///
@@ -256,6 +292,13 @@ impl DevAuthorizationServerBuilder {
     /// parameter (RFC 8707) must name one, and becomes the token's `aud`. At least one.
     pub fn resource(mut self, url: impl Into<String>) -> Self {
         self.resources.push(url.into());
+        self
+    }
+
+    /// An audience that token exchange (RFC 8693 `audience`) may issue tokens for besides the
+    /// resources: a logical name of a downstream API such as `acme-api`.
+    pub fn exchange_audience(mut self, audience: impl Into<String>) -> Self {
+        self.exchange_audiences.push(audience.into());
         self
     }
 
@@ -389,6 +432,7 @@ impl DevAuthorizationServerBuilder {
                 issuer,
                 path,
                 resources: self.resources,
+                exchange_audiences: self.exchange_audiences,
                 scopes,
                 default_scopes,
                 auto_approve: self.auto_approve,

@@ -16,7 +16,7 @@ use super::answer::no_store;
 use super::store::{AuthMethod, Client, random_handle};
 
 /// Grant types a client may register.
-const GRANT_TYPES: [&str; 4] = [
+pub(crate) const GRANT_TYPES: [&str; 4] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",

@@ -76,8 +76,14 @@ pub(crate) fn exchange(
         }
         (r, a) => r.or(a).map(String::as_str),
     };
-    let resource = inner
-        .served_resource(target)
+    // A protected resource of this server, or an audience named for exchange only (such as
+    // `acme-api`, a logical name, not a URL).
+    let exchange_audience = form
+        .get("audience")
+        .filter(|a| inner.exchange_audiences.contains(a))
+        .cloned();
+    let resource = exchange_audience
+        .or_else(|| inner.served_resource(target))
         .ok_or_else(|| error("invalid_target", "the target is not served here"))?;
     let grant = Grant {
         client_id: client.id.clone(),

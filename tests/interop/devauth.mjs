@@ -117,6 +117,21 @@ try {
     }
   });
 
+  await check('acme_profile: a token for Acme by token exchange, per user; the MCP token gets 401 at Acme', async () => {
+    const provider = await codeProvider('mallory');
+    const { client } = await connectV1(dev.mcp, provider);
+    try {
+      const result = await client.callTool({ name: 'acme_profile', arguments: {} });
+      assert(!result.isError, `tool error: ${JSON.stringify(result)}`);
+      eq(JSON.stringify(text(result)), JSON.stringify({ acme_user: 'mallory', audience: 'acme-api' }), 'profile');
+    } finally {
+      await client.close();
+    }
+    const direct = await fetch(`${dev.base}/acme/profile`, { headers: { authorization: `Bearer ${provider.tokens().access_token}` } });
+    eq(direct.status, 401, 'the MCP token at Acme');
+    await direct.body?.cancel();
+  });
+
   await check('TS SDK v1: step-up to mcp:admin through the consent page', async () => {
     const provider = await codeProvider('carol');
     const { client } = await connectV1(dev.mcp, provider);

@@ -193,7 +193,7 @@ try {
     }
     const tools = await call2026(REPLICA[0], alice, 'tools/list');
     const result = tools.messages.find((m) => m.result).result;
-    eq(JSON.stringify(result.tools.map((t) => t.name).sort()), JSON.stringify(['note_create', 'note_read', 'whoami']), 'tools for mcp:tools');
+    eq(JSON.stringify(result.tools.map((t) => t.name).sort()), JSON.stringify(['acme_profile', 'note_create', 'note_read', 'whoami']), 'tools for mcp:tools');
     eq(result.cacheScope, 'private', 'cacheScope');
     // Headers saying whoami over a body calling admin_report.
     const mismatch = await post(REPLICA[0], admin, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'admin_report', arguments: {}, _meta: META } },

@@ -298,8 +298,8 @@ try {
   await check('MCP Inspector CLI lists the tools a bearer token may use', async () => {
     const inspector = path.join(HERE, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
     // tools/list shows a caller only what its scopes allow: admin_report needs mcp:admin.
-    const everyone = ['note_create', 'note_read', 'whoami'];
-    for (const [scope, expected] of [['mcp:tools', everyone], ['mcp:tools mcp:admin', ['admin_report', ...everyone]]]) {
+    const everyone = ['acme_profile', 'note_create', 'note_read', 'whoami'];
+    for (const [scope, expected] of [['mcp:tools', everyone], ['mcp:tools mcp:admin', ['admin_report', ...everyone].sort()]]) {
       const bearer = await token(A, 'cc-eddsa', { scope });
       const r = await run('inspector', NODE22, [inspector, '--cli', MCP, '--transport', 'http',
         '--method', 'tools/list', '--header', `Authorization: Bearer ${bearer}`], { timeoutMs: 60000, env: { HOME: path.join(HERE, '.logs') } });

@@ -36,7 +36,7 @@ export async function v2Checks({ url, issuer, label = '' }) {
       eq(client.getNegotiatedProtocolVersion(), '2026-07-28', 'negotiated version');
       eq(transport.sessionId, undefined, 'no session');
       const { tools } = await client.listTools();
-      eq(JSON.stringify(tools.map((t) => t.name).sort()), JSON.stringify(['note_create', 'note_read', 'whoami']), 'tools');
+      eq(JSON.stringify(tools.map((t) => t.name).sort()), JSON.stringify(['acme_profile', 'note_create', 'note_read', 'whoami']), 'tools');
       const me = text(await client.callTool({ name: 'whoami', arguments: {} }));
       eq(me.user_id, 'cc-rs256', 'user_id');
       eq(me.issuer, issuer, 'issuer');
