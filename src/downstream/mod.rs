@@ -13,6 +13,8 @@
 //!   authentication `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
 //! - [`CachedBroker`]: keeps each user's tokens until shortly before they expire, one fetch at
 //!   a time per (issuer, subject, need).
+//! - [`ArcadeBroker`]: Arcade's authorization API, the platform the model relies on: the
+//!   token of a completed authorization, or the URL of a pending one.
 //! - [`DownstreamClient`]: sends a provider's token only to that provider's hosts, follows no
 //!   redirect, and never sends the caller's own access token.
 //!
@@ -34,6 +36,7 @@
 //! # }
 //! ```
 
+mod arcade;
 mod cache;
 mod client;
 mod client_auth;
@@ -45,6 +48,7 @@ mod token;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use self::arcade::{ArcadeBroker, ArcadeBrokerBuilder, ArcadeUserId};
 pub use self::cache::CachedBroker;
 pub use self::client::{DownstreamClient, DownstreamClientBuilder, SendError, SendErrorKind};
 pub use self::denial::{Denial, DenialKind};

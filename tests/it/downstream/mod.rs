@@ -1,8 +1,9 @@
 //! Tool-level authorization over real HTTP on 127.0.0.1: RFC 8693 exchange against the
 //! development authorization server and against a local token endpoint answering each error
 //! shape (`exchange.rs`), each vendor's exchange shape (`profiles.rs`), the per-user cache (`cache.rs`), and where credentials may go
-//! (`client.rs`).
+//! (`client.rs`), and Arcade as a backend (`arcade.rs`).
 
+mod arcade;
 mod cache;
 mod client;
 mod exchange;

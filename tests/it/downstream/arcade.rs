@@ -1,0 +1,129 @@
+//! Arcade as a backend, against a local fake of its authorization API: a completed
+//! authorization gives the token, a pending one "authorization required" with its URL, a
+//! failed one forbidden; what the broker sent (key, requirement, user id) is checked.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use protected_resource::ResourceServerAuth;
+use protected_resource::downstream::{ArcadeBroker, ArcadeUserId, TokenNeed};
+use protected_resource::testkit::MockAuthorizationServer;
+use serde_json::{Value, json};
+
+use super::{call, kind, serve, tool_app};
+
+#[tokio::test]
+async fn arcade_authorizations_become_tokens_or_denials() {
+    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = bodies.clone();
+    let arcade = serve(move |_| {
+        Router::new().route(
+            "/v1/auth/authorize",
+            post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                let log = log.clone();
+                async move {
+                    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("arc_test") {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "bad key"}))).into_response();
+                    }
+                    log.lock().unwrap().push(body.0.clone());
+                    let user = body.0["user_id"].as_str().unwrap_or_default().rsplit(' ').next().unwrap_or_default().to_owned();
+                    let scopes = body.0["auth_requirement"]["oauth2"]["scopes"].clone();
+                    match user.as_str() {
+                        "alice" => axum::Json(json!({"id": "az_1", "status": "pending", "url": "https://arcade.example/authorize/az_1", "user_id": body.0["user_id"]})).into_response(),
+                        "bob" => axum::Json(json!({"id": "az_2", "status": "completed", "context": {"token": "gh-bob"}, "scopes": scopes})).into_response(),
+                        "carol" => axum::Json(json!({"id": "az_3", "status": "failed"})).into_response(),
+                        _ => (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "5")], "busy").into_response(),
+                    }
+                }
+            }),
+        )
+    })
+    .await;
+    let inbound = MockAuthorizationServer::start().await.unwrap();
+    let canonical = "http://127.0.0.1:8000/tool";
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(canonical)
+        .authorization_server(inbound.entry())
+        .build()
+        .unwrap();
+    let need = TokenNeed::new("github").scopes(["repo", "read:user"]);
+    let broker = |key: &str, user_id| {
+        Arc::new(
+            ArcadeBroker::builder(key)
+                .base_url(&arcade.base)
+                .user_id(user_id)
+                .build()
+                .unwrap(),
+        )
+    };
+    let app = tool_app(
+        auth.clone(),
+        broker("arc_test", ArcadeUserId::Subject),
+        need.clone(),
+    );
+    let served = serve(|_| app).await;
+    let token = |sub: &str| inbound.token().audience(canonical).subject(sub).sign();
+
+    let alice = call(&served.base, &token("alice")).await;
+    assert_eq!(kind(&alice), Some("AuthorizationRequired"));
+    assert_eq!(alice["url"], "https://arcade.example/authorize/az_1");
+    let bob = call(&served.base, &token("bob")).await;
+    assert_eq!(bob["secret"], "gh-bob");
+    assert_eq!(bob["scopes"], json!(["read:user", "repo"]));
+    assert_eq!(
+        kind(&call(&served.base, &token("carol")).await),
+        Some("Forbidden")
+    );
+    let dave = call(&served.base, &token("dave")).await;
+    assert_eq!(
+        (kind(&dave), dave["retry_after"].as_u64()),
+        (Some("Unavailable"), Some(5))
+    );
+    {
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(
+            bodies[0],
+            json!({
+                "auth_requirement": {"provider_id": "github", "provider_type": "oauth2", "oauth2": {"scopes": ["read:user", "repo"]}},
+                "user_id": "alice",
+            })
+        );
+    }
+
+    // The issuer-qualified user id; a wrong API key.
+    let app = tool_app(
+        auth.clone(),
+        broker("arc_test", ArcadeUserId::IssuerAndSubject),
+        need.clone(),
+    );
+    let qualified = serve(|_| app).await;
+    call(&qualified.base, &token("alice")).await;
+    assert_eq!(
+        bodies.lock().unwrap().last().unwrap()["user_id"],
+        format!("{} alice", inbound.issuer())
+    );
+    let app = tool_app(auth, broker("arc_wrong", ArcadeUserId::Subject), need);
+    let wrong = serve(|_| app).await;
+    assert_eq!(
+        kind(&call(&wrong.base, &token("bob")).await),
+        Some("Unavailable")
+    );
+
+    let err = ArcadeBroker::builder("").build().unwrap_err();
+    assert_eq!(err.field(), "api_key");
+    let err = ArcadeBroker::builder("k")
+        .base_url("http://arcade.example")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "base_url");
+    assert!(
+        !format!(
+            "{:?}",
+            ArcadeBroker::builder("arc_secret_key").build().unwrap()
+        )
+        .contains("arc_secret_key")
+    );
+}
