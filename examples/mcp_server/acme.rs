@@ -35,13 +35,16 @@ impl Acme {
             .register_confidential_client("mcp_server example (token exchange)", &[TOKEN_EXCHANGE])
             .ok_or("could not register the example's token-exchange client")?;
         let broker = TokenExchangeBroker::builder(format!("{}/token", dev.issuer()))
+            .issuer(dev.issuer())
             .client_secret_basic(id, secret)
             .build()
             .map_err(|e| e.to_string())?;
-        let host = reqwest::Url::parse(base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .ok_or("the Acme URL has no host")?;
+        let url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err("the Acme URL has no host".to_owned()),
+        };
         let client = DownstreamClient::builder()
             .provider("acme", [host])
             .build()

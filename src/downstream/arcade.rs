@@ -18,13 +18,16 @@ const DEFAULT_BASE_URL: &str = "https://api.arcade.dev";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// Which Arcade `user_id` a caller is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which Arcade `user_id` a caller is. Arcade knows users by that id alone, so two people
+/// with the same `sub` at two issuers must not share one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ArcadeUserId {
-    /// The caller's subject (`sub`), as the model does: right when one issuer is trusted.
-    Subject,
-    /// `<issuer> <subject>`: the same `sub` at two trusted issuers are two Arcade users.
+    /// The caller's subject (`sub`), as the model does, for callers of this one issuer only
+    /// (a caller of any other issuer is refused before Arcade is asked).
+    SubjectAt(String),
+    /// `<percent-encoded issuer> <subject>`: any issuer; the same `sub` at two issuers are two
+    /// Arcade users (the encoded issuer holds no space, so the pair reads back one way).
     IssuerAndSubject,
 }
 
@@ -53,7 +56,7 @@ impl std::fmt::Debug for ArcadeBroker {
 pub struct ArcadeBrokerBuilder {
     api_key: String,
     base_url: String,
-    user_id: ArcadeUserId,
+    user_id: Option<ArcadeUserId>,
     timeout: Duration,
 }
 
@@ -73,7 +76,7 @@ impl ArcadeBroker {
     ///
     /// # fn main() -> Result<(), protected_resource::ConfigError> {
     /// let broker = ArcadeBroker::builder("arc_…")
-    ///     .user_id(ArcadeUserId::IssuerAndSubject)
+    ///     .user_id(ArcadeUserId::SubjectAt("https://auth.example.com".into()))
     ///     .build()?;
     /// # drop(broker);
     /// # Ok(())
@@ -83,7 +86,7 @@ impl ArcadeBroker {
         ArcadeBrokerBuilder {
             api_key: api_key.into(),
             base_url: DEFAULT_BASE_URL.to_owned(),
-            user_id: ArcadeUserId::Subject,
+            user_id: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -97,9 +100,9 @@ impl ArcadeBrokerBuilder {
         self
     }
 
-    /// Which Arcade user a caller is (default [`ArcadeUserId::Subject`]).
+    /// Which Arcade user a caller is (required: see [`ArcadeUserId`]).
     pub fn user_id(mut self, user_id: ArcadeUserId) -> Self {
-        self.user_id = user_id;
+        self.user_id = Some(user_id);
         self
     }
 
@@ -110,8 +113,8 @@ impl ArcadeBrokerBuilder {
     }
 
     /// # Errors
-    /// A [`ConfigError`] naming `api_key` (empty), `base_url` (not https, nor http on a
-    /// loopback host) or `timeout` (zero).
+    /// A [`ConfigError`] naming `api_key` (empty), `user_id` (not chosen), `base_url` (not
+    /// https, nor http on a loopback host) or `timeout` (zero).
     pub fn build(self) -> Result<ArcadeBroker, ConfigError> {
         if self.api_key.trim().is_empty() {
             return Err(ConfigError::new(
@@ -120,6 +123,13 @@ impl ArcadeBrokerBuilder {
                 "the Arcade API key is empty",
             ));
         }
+        let user_id = self.user_id.ok_or_else(|| {
+            ConfigError::new(
+                ConfigErrorKind::Missing,
+                "user_id",
+                "choose ArcadeUserId::SubjectAt(issuer) or ArcadeUserId::IssuerAndSubject",
+            )
+        })?;
         let base = self.base_url.trim_end_matches('/').to_owned();
         let ok = reqwest::Url::parse(&base).is_ok_and(|u| match u.scheme() {
             "https" => u.host().is_some(),
@@ -142,6 +152,7 @@ impl ArcadeBrokerBuilder {
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .timeout(self.timeout)
             .build()
             .map_err(|e| {
@@ -150,7 +161,7 @@ impl ArcadeBrokerBuilder {
         Ok(ArcadeBroker {
             base_url: base,
             api_key: self.api_key,
-            user_id: self.user_id,
+            user_id,
             http,
         })
     }
@@ -181,9 +192,22 @@ impl ArcadeBroker {
         owner: &ResourceOwner,
         need: &TokenNeed,
     ) -> Result<DownstreamToken, Denial> {
-        let user_id = match self.user_id {
-            ArcadeUserId::Subject => owner.user_id().to_owned(),
-            ArcadeUserId::IssuerAndSubject => format!("{} {}", owner.issuer(), owner.user_id()),
+        let user_id = match &self.user_id {
+            ArcadeUserId::SubjectAt(issuer)
+                if owner.issuer().trim_end_matches('/') == issuer.trim_end_matches('/') =>
+            {
+                owner.user_id().to_owned()
+            }
+            ArcadeUserId::SubjectAt(_) => {
+                return Err(Denial::forbidden(
+                    "the caller's issuer is not the one this Arcade broker serves",
+                ));
+            }
+            ArcadeUserId::IssuerAndSubject => {
+                let issuer: String =
+                    form_urlencoded::byte_serialize(owner.issuer().as_bytes()).collect();
+                format!("{issuer} {}", owner.user_id())
+            }
         };
         let body = json!({
             "auth_requirement": {
@@ -193,13 +217,17 @@ impl ArcadeBroker {
             },
             "user_id": user_id,
         });
+        let mut key = reqwest::header::HeaderValue::from_str(&self.api_key)
+            .map_err(|_| Denial::unavailable(None, "the Arcade API key can not be sent"))?;
+        key.set_sensitive(true);
         let mut response = self
             .http
             .post(format!("{}/v1/auth/authorize", self.base_url))
             // Arcade's clients send the key itself as the Authorization value.
-            .header(AUTHORIZATION, &self.api_key)
+            .header(AUTHORIZATION, key)
             .header(ACCEPT, "application/json")
-            .json(&body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
             .send()
             .await
             .map_err(|e| {
@@ -218,7 +246,7 @@ impl ArcadeBroker {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(|s| Duration::from_secs(s.min(86_400)));
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -256,7 +284,7 @@ impl ArcadeBroker {
                 Ok(DownstreamToken::new(token).with_scopes(auth.scopes.unwrap_or_default()))
             }
             Some("pending" | "not_started") => match auth.url {
-                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url) if url.starts_with("https://") => {
                     Err(Denial::authorization_required(url))
                 }
                 _ => Err(Denial::unavailable(

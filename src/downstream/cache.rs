@@ -1,6 +1,6 @@
-//! Per-user caching of downstream tokens: keyed by the owner's (issuer, subject) and the whole
-//! need, kept until shortly before expiry, fetched once at a time per key; denials are never
-//! kept.
+//! Per-user caching of downstream tokens: keyed by the owner's (issuer, subject), the inbound
+//! token's client and scopes, and the whole need; kept until shortly before expiry (an hour at
+//! most), fetched once at a time per key; denials are never kept.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,10 +16,34 @@ use crate::ResourceOwner;
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(60);
 /// Most tokens kept.
 const DEFAULT_CAPACITY: u64 = 10_000;
+/// Longest a token is kept, whatever its expiry (a revoked one is not served for long).
+const MAX_KEPT: Duration = Duration::from_secs(3600);
 
-/// (principal, need): the principal is [`ResourceOwner::principal`], issuer and subject
-/// length-prefixed, so `sub` alone never matches across issuers.
-type Key = (Vec<u8>, TokenNeed);
+/// Whose token, obtained how, for what: the principal ([`ResourceOwner::principal`], issuer
+/// and subject length-prefixed, so `sub` alone never matches across issuers), the inbound
+/// token's client and scopes (an exchange's answer depends on them: a token obtained through
+/// an admin session must not serve a narrower one), and the need.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    principal: Vec<u8>,
+    client_id: Option<String>,
+    scopes: Vec<String>,
+    need: TokenNeed,
+}
+
+impl Key {
+    fn new(owner: &ResourceOwner, need: &TokenNeed) -> Self {
+        let mut scopes = owner.scopes().to_vec();
+        scopes.sort();
+        scopes.dedup();
+        Self {
+            principal: owner.principal(),
+            client_id: owner.client_id().map(str::to_owned),
+            scopes,
+            need: need.clone(),
+        }
+    }
+}
 
 /// Caches the tokens of another broker per user; see the module docs.
 ///
@@ -49,8 +73,8 @@ impl<B> std::fmt::Debug for CachedBroker<B> {
     }
 }
 
-/// Each entry lives until `refresh_before` ahead of its token's expiry; a token without a
-/// known expiry is not kept.
+/// Each entry lives until `refresh_before` ahead of its token's expiry, at most an hour; a
+/// token without a known expiry is not kept.
 struct UntilExpiry {
     refresh_before: Duration,
 }
@@ -66,7 +90,7 @@ impl Expiry<Key, DownstreamToken> for UntilExpiry {
             .expires_at()
             .and_then(|at| at.duration_since(SystemTime::now()).ok())
             .unwrap_or(Duration::ZERO);
-        Some(left.saturating_sub(self.refresh_before))
+        Some(left.saturating_sub(self.refresh_before).min(MAX_KEPT))
     }
 }
 
@@ -88,13 +112,20 @@ impl<B: TokenBroker> CachedBroker<B> {
         }
     }
 
-    /// Drops every token kept for `owner` (for example when the user disconnects).
+    /// Drops every token kept for `owner`'s user (for example when the user disconnects). A
+    /// fetch already under way may still store its token.
     pub fn forget(&self, owner: &ResourceOwner) {
         let principal = owner.principal();
         // Bounded: the cache holds at most `capacity` entries.
         let _ = self
             .cache
-            .invalidate_entries_if(move |(p, _), _| *p == principal);
+            .invalidate_entries_if(move |key, _| key.principal == principal);
+    }
+
+    /// Drops the token kept for this caller and need (for example after the provider
+    /// answered 401 with it).
+    pub async fn invalidate(&self, owner: &ResourceOwner, need: &TokenNeed) {
+        self.cache.invalidate(&Key::new(owner, need)).await;
     }
 
     /// The broker whose tokens are kept.
@@ -106,7 +137,7 @@ impl<B: TokenBroker> CachedBroker<B> {
 impl<B: TokenBroker> TokenBroker for CachedBroker<B> {
     fn token<'a>(&'a self, owner: &'a ResourceOwner, need: &'a TokenNeed) -> BrokerFuture<'a> {
         Box::pin(async move {
-            let key = (owner.principal(), need.clone());
+            let key = Key::new(owner, need);
             self.cache
                 .try_get_with(key, self.inner.token(owner, need))
                 .await

@@ -15,9 +15,17 @@ use crate::error::{ConfigError, ConfigErrorKind};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where a provider's tokens may go: a host, exactly, or every subdomain of a domain.
+/// Where a provider's tokens may go: a host, exactly, or every subdomain of a domain; on one
+/// port (the scheme's own unless the rule names one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum HostRule {
+struct HostRule {
+    host: HostPattern,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    /// A host name or an IP address (IPv6 without brackets).
     Exact(String),
     /// `*.example.com`: `a.example.com`, `b.a.example.com`; not `example.com` itself, not
     /// `evilexample.com`.
@@ -25,35 +33,75 @@ enum HostRule {
 }
 
 impl HostRule {
+    /// `host`, `host:port`, `[v6]`, `[v6]:port`, `*.domain`, `*.domain:port`.
     fn parse(rule: &str) -> Option<Self> {
-        let rule = rule.trim().trim_end_matches('.').to_ascii_lowercase();
-        let (wild, host) = match rule.strip_prefix("*.") {
-            Some(rest) => (true, rest.to_owned()),
-            None => (false, rule),
+        let rule = rule.trim().to_ascii_lowercase();
+        let (host, port) = if let Some(rest) = rule.strip_prefix('[') {
+            let (v6, after) = rest.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse::<u16>().ok()?),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            v6.parse::<std::net::Ipv6Addr>().ok()?;
+            return Some(Self {
+                host: HostPattern::Exact(v6.to_owned()),
+                port,
+            });
+        } else {
+            match rule.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p.parse::<u16>().ok()?)),
+                None => (rule, None),
+            }
         };
+        let host = host.trim_end_matches('.');
+        let (wild, host) = match host.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, host),
+        };
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            // An IP address is a host, never a domain with subdomains.
+            return (!wild).then(|| Self {
+                host: HostPattern::Exact(host.to_owned()),
+                port,
+            });
+        }
+        let labels: Vec<&str> = host.split('.').collect();
         let valid = !host.is_empty()
             && host.len() <= 253
-            && host.split('.').all(|l| {
+            && labels.iter().all(|l| {
                 !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             })
-            || host.parse::<std::net::IpAddr>().is_ok() && !wild;
-        if !valid {
-            return None;
-        }
-        Some(if wild {
-            Self::Subdomains(host)
-        } else {
-            Self::Exact(host)
+            // `*.com`: a whole top-level domain is no provider's.
+            && (!wild || labels.len() >= 2);
+        valid.then(|| Self {
+            host: if wild {
+                HostPattern::Subdomains(host.to_owned())
+            } else {
+                HostPattern::Exact(host.to_owned())
+            },
+            port,
         })
     }
 
-    fn matches(&self, host: &str) -> bool {
-        match self {
-            Self::Exact(h) => host == h,
-            Self::Subdomains(domain) => host
+    /// Whether `url` is on this rule's host and port.
+    fn matches(&self, url: &reqwest::Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let host_ok = match &self.host {
+            HostPattern::Exact(h) => host == *h,
+            HostPattern::Subdomains(domain) => host
                 .strip_suffix(domain.as_str())
                 .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
-        }
+        };
+        // `url` drops a port equal to the scheme's default, so `None` means the default.
+        host_ok && url.port() == self.port
     }
 }
 
@@ -69,6 +117,8 @@ pub enum SendErrorKind {
     InsecureScheme,
     /// The request already carries an `Authorization` header.
     CredentialsPresent,
+    /// The request sets its own `Host` header (it could reach another virtual host).
+    HostOverride,
     /// The token is the caller's own access token (token passthrough).
     InboundToken,
     /// The request failed on the way (connect, timeout, …).
@@ -160,12 +210,8 @@ impl DownstreamClient {
             )
         })?;
         let url = request.url();
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
-        if !rules.iter().any(|r| r.matches(&host)) {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        if !rules.iter().any(|r| r.matches(url)) {
             return Err(SendError::new(
                 SendErrorKind::HostNotAllowed,
                 format!("`{host}` is not a host of `{provider}`"),
@@ -180,6 +226,12 @@ impl DownstreamClient {
             return Err(SendError::new(
                 SendErrorKind::InsecureScheme,
                 "tokens go over https only (http only to a loopback host)",
+            ));
+        }
+        if request.headers().contains_key(reqwest::header::HOST) {
+            return Err(SendError::new(
+                SendErrorKind::HostOverride,
+                "the request sets its own Host header",
             ));
         }
         if request.headers().contains_key(AUTHORIZATION) {
@@ -229,8 +281,9 @@ impl DownstreamClient {
 }
 
 impl DownstreamClientBuilder {
-    /// The hosts `provider`'s tokens may go to: exact host names (or IP addresses) and
-    /// `*.domain` for every subdomain of `domain`.
+    /// The hosts `provider`'s tokens may go to: exact host names (or IP addresses, IPv6 in
+    /// brackets) and `*.domain` for every subdomain of `domain`, each with `:port` when not
+    /// the scheme's default port (443 for https).
     pub fn provider<S: Into<String>>(
         mut self,
         provider: impl Into<String>,
@@ -284,6 +337,8 @@ impl DownstreamClientBuilder {
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // No proxy from the environment: tokens go to the provider's hosts only.
+            .no_proxy()
             .timeout(timeout)
             .build()
             .map_err(|e| {
@@ -303,18 +358,44 @@ mod tests {
 
     #[test]
     fn host_rules() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
         let exact = HostRule::parse("API.Example.com.").unwrap();
-        assert!(exact.matches("api.example.com"));
-        assert!(!exact.matches("xapi.example.com"));
-        assert!(!exact.matches("api.example.com.evil.test"));
+        assert!(exact.matches(&url("https://api.example.com/x")));
+        assert!(exact.matches(&url("https://api.example.com:443/x")));
+        assert!(
+            !exact.matches(&url("https://api.example.com:8443/x")),
+            "another port"
+        );
+        assert!(!exact.matches(&url("https://xapi.example.com/")));
+        assert!(!exact.matches(&url("https://api.example.com.evil.test/")));
         let sub = HostRule::parse("*.example.com").unwrap();
-        assert!(sub.matches("a.example.com"));
-        assert!(sub.matches("b.a.example.com"));
-        assert!(!sub.matches("example.com"));
-        assert!(!sub.matches("evilexample.com"));
-        assert!(!sub.matches("example.com.evil.test"));
-        assert!(HostRule::parse("127.0.0.1").unwrap().matches("127.0.0.1"));
-        for bad in ["", "*.", "a..b", "*.*.x", "a/b", "http://x", "*.::1", "a b"] {
+        assert!(sub.matches(&url("https://a.example.com/")));
+        assert!(sub.matches(&url("https://b.a.example.com/")));
+        assert!(!sub.matches(&url("https://example.com/")));
+        assert!(!sub.matches(&url("https://evilexample.com/")));
+        assert!(!sub.matches(&url("https://example.com.evil.test/")));
+        let local = HostRule::parse("127.0.0.1:8000").unwrap();
+        assert!(local.matches(&url("http://127.0.0.1:8000/acme")));
+        assert!(!local.matches(&url("http://127.0.0.1:8001/acme")));
+        assert!(!local.matches(&url("http://127.0.0.1/acme")));
+        let v6 = HostRule::parse("[::1]:9").unwrap();
+        assert!(v6.matches(&url("http://[::1]:9/")));
+        assert!(!v6.matches(&url("http://[::2]:9/")));
+        for bad in [
+            "",
+            "*.",
+            "a..b",
+            "*.*.x",
+            "a/b",
+            "http://x",
+            "a b",
+            "*.::1",
+            "*.com",
+            "*.10.0.0.1",
+            "x:99999",
+            "[::1",
+            "[zz]",
+        ] {
             assert!(HostRule::parse(bad).is_none(), "{bad}");
         }
     }

@@ -112,11 +112,9 @@ impl fmt::Display for Denial {
             DenialKind::Forbidden => "forbidden",
             DenialKind::Unavailable => "temporarily unavailable",
         };
-        write!(f, "{kind}: {}", self.message)?;
-        if let Some(url) = &self.url {
-            write!(f, " (authorize at {url})")?;
-        }
-        Ok(())
+        // The URL is not printed: a per-user authorization link in a log could be completed
+        // by whoever reads it (account injection). `url()` gives it to the user.
+        write!(f, "{kind}: {}", self.message)
     }
 }
 

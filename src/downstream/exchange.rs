@@ -22,6 +22,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct TokenExchangeBroker {
     token_endpoint: String,
+    /// Only tokens of this issuer are exchanged (compared without trailing `/`).
+    issuer: String,
     auth: ClientAuth,
     profile: ExchangeProfile,
     http: reqwest::Client,
@@ -32,16 +34,22 @@ pub struct TokenExchangeBroker {
 #[must_use]
 pub struct TokenExchangeBrokerBuilder {
     token_endpoint: String,
+    issuer: Option<String>,
     auth: Option<Result<ClientAuth, ConfigError>>,
     profile: ExchangeProfile,
     timeout: Duration,
 }
 
 impl TokenExchangeBroker {
-    /// A broker exchanging at `token_endpoint` (an `https` URL, or `http` on a loopback host).
+    /// A broker exchanging at `token_endpoint` (an `https` URL, or `http` on a loopback host)
+    /// the tokens of one issuer, named with
+    /// [`issuer`](TokenExchangeBrokerBuilder::issuer) (required: a caller's token is never
+    /// sent to an authorization server other than the one that issued it). The vendor
+    /// constructors below set both.
     pub fn builder(token_endpoint: impl Into<String>) -> TokenExchangeBrokerBuilder {
         TokenExchangeBrokerBuilder {
             token_endpoint: token_endpoint.into(),
+            issuer: None,
             auth: None,
             profile: ExchangeProfile::Rfc8693,
             timeout: DEFAULT_TIMEOUT,
@@ -56,12 +64,13 @@ impl TokenExchangeBroker {
             "{}/protocol/openid-connect/token",
             realm_url.trim_end_matches('/')
         ))
+        .issuer(realm_url)
     }
 
     /// Okta's token exchange at the custom authorization server `issuer` (for example
     /// `https://acme.okta.com/oauth2/default`): RFC 8693; Okta requires a `scope`.
     pub fn okta(issuer: &str) -> TokenExchangeBrokerBuilder {
-        Self::builder(format!("{}/v1/token", issuer.trim_end_matches('/')))
+        Self::builder(format!("{}/v1/token", issuer.trim_end_matches('/'))).issuer(issuer)
     }
 
     /// Auth0 Token Vault at the tenant `domain_url` (for example `https://acme.us.auth0.com`):
@@ -70,17 +79,19 @@ impl TokenExchangeBroker {
         domain_url: &str,
         connection: impl Into<String>,
     ) -> TokenExchangeBrokerBuilder {
-        Self::builder(format!("{}/oauth/token", domain_url.trim_end_matches('/'))).profile(
-            ExchangeProfile::Auth0TokenVault {
+        Self::builder(format!("{}/oauth/token", domain_url.trim_end_matches('/')))
+            .issuer(domain_url)
+            .profile(ExchangeProfile::Auth0TokenVault {
                 connection: connection.into(),
                 login_hint: None,
-            },
-        )
+            })
     }
 
     /// Microsoft Entra ID on-behalf-of at `authority` (for example
     /// `https://login.microsoftonline.com/<tenant id>`): the v2.0 token endpoint, the
-    /// JWT-bearer grant; name the downstream API's scopes in the [`TokenNeed`].
+    /// JWT-bearer grant, for v2.0 tokens (issuer `<authority>/v2.0`; set
+    /// [`issuer`](TokenExchangeBrokerBuilder::issuer) for another); name the downstream
+    /// API's scopes in the [`TokenNeed`].
     pub fn entra_on_behalf_of(authority: &str) -> TokenExchangeBrokerBuilder {
         Self::builder(format!(
             "{}/oauth2/v2.0/token",
@@ -141,6 +152,13 @@ impl TokenExchangeBrokerBuilder {
         self
     }
 
+    /// The issuer whose tokens this broker exchanges (a caller from any other trusted issuer
+    /// gets a [`Denial`] before anything is sent).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
     /// The whole exchange's time limit (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -149,7 +167,8 @@ impl TokenExchangeBrokerBuilder {
 
     /// # Errors
     /// A [`ConfigError`] naming `token_endpoint` (not https, nor http on a loopback host),
-    /// `client_auth` (none given, or an empty client id) or `timeout` (zero).
+    /// `issuer` (not given), `client_auth` (none given, or an empty client id) or `timeout`
+    /// (zero).
     pub fn build(self) -> Result<TokenExchangeBroker, ConfigError> {
         let url = reqwest::Url::parse(&self.token_endpoint).map_err(|e| {
             ConfigError::new(ConfigErrorKind::InvalidUrl, "token_endpoint", e.to_string())
@@ -159,13 +178,25 @@ impl TokenExchangeBrokerBuilder {
             "http" => crate::config::check::is_loopback_host(&url),
             _ => false,
         };
-        if !ok || url.fragment().is_some() {
+        if !ok || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some()
+        {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidUrl,
                 "token_endpoint",
                 "must be https (http only on a loopback host), without fragment",
             ));
         }
+        let issuer = self
+            .issuer
+            .map(|i| i.trim_end_matches('/').to_owned())
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    ConfigErrorKind::Missing,
+                    "issuer",
+                    "name the issuer whose tokens are exchanged",
+                )
+            })?;
         let auth = self.auth.ok_or_else(|| {
             ConfigError::new(
                 ConfigErrorKind::Missing,
@@ -189,6 +220,9 @@ impl TokenExchangeBrokerBuilder {
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // No proxy from the environment: the caller's token and the client's secret go
+            // to the token endpoint and nowhere else.
+            .no_proxy()
             .timeout(self.timeout)
             .build()
             .map_err(|e| {
@@ -196,6 +230,7 @@ impl TokenExchangeBrokerBuilder {
             })?;
         Ok(TokenExchangeBroker {
             token_endpoint: self.token_endpoint,
+            issuer,
             auth,
             profile: self.profile,
             http,
@@ -227,6 +262,11 @@ impl TokenExchangeBroker {
         owner: &ResourceOwner,
         need: &TokenNeed,
     ) -> Result<DownstreamToken, Denial> {
+        if owner.issuer().trim_end_matches('/') != self.issuer {
+            return Err(Denial::forbidden(
+                "the caller's token is from an issuer this broker does not exchange for",
+            ));
+        }
         let Some(subject) = owner.bearer_token() else {
             return Err(Denial::forbidden(
                 "the caller's access token is not available for exchange",
@@ -238,7 +278,10 @@ impl TokenExchangeBroker {
             .post(&self.token_endpoint)
             .header(ACCEPT, "application/json");
         if let Some(basic) = self.auth.basic_header() {
-            request = request.header(AUTHORIZATION, basic);
+            let mut value = reqwest::header::HeaderValue::from_str(&basic)
+                .map_err(|_| Denial::unavailable(None, "the client credentials can not be sent"))?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
         }
         form.extend(self.auth.body_params(&self.token_endpoint).ok_or_else(|| {
             Denial::unavailable(None, "the client assertion could not be signed")
@@ -261,12 +304,19 @@ impl TokenExchangeBroker {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // At most a day: a hostile value must not overflow a caller's clock arithmetic.
+            .map(|s| Duration::from_secs(s.min(86_400)));
         let bytes = read_capped(response).await?;
         if status.is_success() {
             let issued: Issued = serde_json::from_slice(&bytes).map_err(|_| {
                 Denial::unavailable(None, "the token endpoint's answer is not a token response")
             })?;
+            if issued.access_token.is_empty() {
+                return Err(Denial::unavailable(
+                    None,
+                    "the token endpoint issued an empty token",
+                ));
+            }
             let mut token = DownstreamToken::new(issued.access_token)
                 .with_token_type(issued.token_type.unwrap_or_else(|| "Bearer".to_owned()));
             if let Some(secs) = issued.expires_in {
@@ -298,11 +348,14 @@ fn denial(status: u16, code: Option<&str>, retry_after: Option<Duration>) -> Den
         Some(c @ ("consent_required" | "interaction_required" | "login_required")) => {
             Denial::reauthorization_required(None, format!("the user must authorize again ({c})"))
         }
-        Some(c @ ("invalid_target" | "invalid_scope" | "access_denied" | "invalid_request")) => {
-            Denial::forbidden(format!(
-                "the authorization server refused the exchange ({c})"
-            ))
-        }
+        // RFC 8693 §2.2.2: the subject token is invalid or unacceptable (expired, say).
+        Some("invalid_request") => Denial::reauthorization_required(
+            None,
+            "the authorization server did not accept the user's token (invalid_request)",
+        ),
+        Some(c @ ("invalid_target" | "invalid_scope" | "access_denied")) => Denial::forbidden(
+            format!("the authorization server refused the exchange ({c})"),
+        ),
         Some(c @ ("invalid_client" | "unauthorized_client" | "unsupported_grant_type")) => {
             Denial::unavailable(
                 None,
@@ -317,9 +370,15 @@ fn denial(status: u16, code: Option<&str>, retry_after: Option<Duration>) -> Den
             retry_after,
             format!("the token endpoint answered HTTP {status}"),
         ),
-        _ => Denial::forbidden(format!(
+        // A bare 403 (or an unknown error code with 400 or 403): a refusal.
+        Some(_) | None if matches!(status, 400 | 403) => Denial::forbidden(format!(
             "the token endpoint refused the exchange (HTTP {status})"
         )),
+        // 3xx (never followed), 401 without an error code, 404, 405…: a misconfiguration.
+        _ => Denial::unavailable(
+            None,
+            format!("the token endpoint answered HTTP {status}: check its URL"),
+        ),
     }
 }
 

@@ -50,7 +50,7 @@ async fn arcade_authorizations_become_tokens_or_denials() {
         .build()
         .unwrap();
     let need = TokenNeed::new("github").scopes(["repo", "read:user"]);
-    let broker = |key: &str, user_id| {
+    let broker = |key: &str, user_id: ArcadeUserId| {
         Arc::new(
             ArcadeBroker::builder(key)
                 .base_url(&arcade.base)
@@ -59,9 +59,10 @@ async fn arcade_authorizations_become_tokens_or_denials() {
                 .unwrap(),
         )
     };
+    let at_inbound = ArcadeUserId::SubjectAt(inbound.issuer().to_owned());
     let app = tool_app(
         auth.clone(),
-        broker("arc_test", ArcadeUserId::Subject),
+        broker("arc_test", at_inbound.clone()),
         need.clone(),
     );
     let served = serve(|_| app).await;
@@ -82,6 +83,30 @@ async fn arcade_authorizations_become_tokens_or_denials() {
         (kind(&dave), dave["retry_after"].as_u64()),
         (Some("Unavailable"), Some(5))
     );
+    // A caller of another trusted issuer with the same sub: refused before Arcade is asked.
+    let asked = bodies.lock().unwrap().len();
+    let other = MockAuthorizationServer::start().await.unwrap();
+    let both = ResourceServerAuth::builder()
+        .canonical_url(canonical)
+        .authorization_server(inbound.entry())
+        .authorization_server(other.entry())
+        .build()
+        .unwrap();
+    let app = tool_app(
+        both,
+        broker(
+            "arc_test",
+            ArcadeUserId::SubjectAt(inbound.issuer().to_owned()),
+        ),
+        need.clone(),
+    );
+    let two = serve(|_| app).await;
+    let bob_elsewhere = other.token().audience(canonical).subject("bob").sign();
+    assert_eq!(
+        kind(&call(&two.base, &bob_elsewhere).await),
+        Some("Forbidden")
+    );
+    assert_eq!(bodies.lock().unwrap().len(), asked, "Arcade was not asked");
     {
         let bodies = bodies.lock().unwrap();
         assert_eq!(
@@ -101,11 +126,12 @@ async fn arcade_authorizations_become_tokens_or_denials() {
     );
     let qualified = serve(|_| app).await;
     call(&qualified.base, &token("alice")).await;
+    let encoded: String = form_urlencoded::byte_serialize(inbound.issuer().as_bytes()).collect();
     assert_eq!(
         bodies.lock().unwrap().last().unwrap()["user_id"],
-        format!("{} alice", inbound.issuer())
+        format!("{encoded} alice")
     );
-    let app = tool_app(auth, broker("arc_wrong", ArcadeUserId::Subject), need);
+    let app = tool_app(auth, broker("arc_wrong", at_inbound), need);
     let wrong = serve(|_| app).await;
     assert_eq!(
         kind(&call(&wrong.base, &token("bob")).await),
@@ -114,16 +140,21 @@ async fn arcade_authorizations_become_tokens_or_denials() {
 
     let err = ArcadeBroker::builder("").build().unwrap_err();
     assert_eq!(err.field(), "api_key");
+    let err = ArcadeBroker::builder("k").build().unwrap_err();
+    assert_eq!(
+        err.field(),
+        "user_id",
+        "no default: sub alone is only safe for one issuer"
+    );
     let err = ArcadeBroker::builder("k")
+        .user_id(ArcadeUserId::IssuerAndSubject)
         .base_url("http://arcade.example")
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "base_url");
-    assert!(
-        !format!(
-            "{:?}",
-            ArcadeBroker::builder("arc_secret_key").build().unwrap()
-        )
-        .contains("arc_secret_key")
-    );
+    let broker = ArcadeBroker::builder("arc_secret_key")
+        .user_id(ArcadeUserId::IssuerAndSubject)
+        .build()
+        .unwrap();
+    assert!(!format!("{broker:?}").contains("arc_secret_key"));
 }

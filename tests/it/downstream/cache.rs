@@ -89,6 +89,29 @@ async fn one_user_never_gets_anothers_token_even_with_the_same_sub() {
     );
     assert_eq!(broker.get_ref().calls.load(Ordering::SeqCst), 3);
 
+    // The same user through a token with other scopes (or of another client): its own entry,
+    // so a token obtained through an admin session never serves a narrower one.
+    let admin = a
+        .token()
+        .audience(canonical)
+        .subject("alice")
+        .scope("mcp:tools mcp:admin")
+        .sign();
+    assert_eq!(
+        call(&served.base, &admin).await["secret"],
+        format!("{}|alice|github|repo|3", a.issuer())
+    );
+    let other_client = a
+        .token()
+        .audience(canonical)
+        .subject("alice")
+        .claim("client_id", "other")
+        .sign();
+    assert_eq!(
+        call(&served.base, &other_client).await["secret"],
+        format!("{}|alice|github|repo|4", a.issuer())
+    );
+
     // Another need (other scopes) is another entry.
     let other = tool_app(
         auth.clone(),
@@ -98,7 +121,7 @@ async fn one_user_never_gets_anothers_token_even_with_the_same_sub() {
     let served_other = serve(|_| other).await;
     assert_eq!(
         call(&served_other.base, &token(&a, "alice")).await["secret"],
-        format!("{}|alice|github|repo,user|3", a.issuer())
+        format!("{}|alice|github|repo,user|5", a.issuer())
     );
 
     // Denials are not kept: each call asks again.
@@ -110,7 +133,7 @@ async fn one_user_never_gets_anothers_token_even_with_the_same_sub() {
             Some("Forbidden")
         );
     }
-    assert_eq!(broker.get_ref().calls.load(Ordering::SeqCst), 6);
+    assert_eq!(broker.get_ref().calls.load(Ordering::SeqCst), 8);
 }
 
 #[tokio::test]

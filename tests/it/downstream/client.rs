@@ -44,9 +44,10 @@ async fn recording() -> (super::Served, Arc<Mutex<Vec<Option<String>>>>) {
 async fn tokens_reach_the_providers_hosts_only() {
     let (provider, provider_seen) = recording().await;
     let port = provider.base.rsplit(':').next().unwrap().to_owned();
+    let other_port = port.parse::<u16>().unwrap().wrapping_add(1);
     let client = Arc::new(
         DownstreamClient::builder()
-            .provider("acme", ["127.0.0.1"])
+            .provider("acme", [format!("127.0.0.1:{port}")])
             .provider("lookalike", ["*.acme.test"])
             .provider("plain", ["example.com"])
             .build()
@@ -65,15 +66,16 @@ async fn tokens_reach_the_providers_hosts_only() {
             "/tool",
             any(move |owner: ResourceOwner| {
                 let (client, base, port) = (client.clone(), base.clone(), port.clone());
+                let other_port = other_port;
                 async move {
                     let down = DownstreamToken::new("down-secret");
-                    let send = |provider: &'static str, url: String, token: DownstreamToken, with_auth: bool| {
+                    let send = |provider: &'static str, url: String, token: DownstreamToken, extra: Option<(&'static str, &'static str)>| {
                         let client = client.clone();
                         let owner = owner.clone();
                         async move {
                             let mut req = client.request(reqwest::Method::GET, &url);
-                            if with_auth {
-                                req = req.header("authorization", "Bearer smuggled");
+                            if let Some((name, value)) = extra {
+                                req = req.header(name, value);
                             }
                             match client.send(&owner, provider, &token, req.build().unwrap()).await {
                                 Ok(res) => json!(res.status().as_u16()),
@@ -83,15 +85,17 @@ async fn tokens_reach_the_providers_hosts_only() {
                     };
                     let own = DownstreamToken::new(owner.bearer_token().unwrap().to_owned());
                     axum::Json(json!({
-                        "ok": send("acme", format!("{base}/profile"), down.clone(), false).await,
-                        "other_host": send("acme", format!("http://localhost:{port}/profile"), down.clone(), false).await,
-                        "redirect": send("acme", format!("{base}/redirect"), down.clone(), false).await,
-                        "lookalike": send("lookalike", "http://evilacme.test/x".to_owned(), down.clone(), false).await,
-                        "lookalike2": send("lookalike", "http://a.acme.test.evil.example/x".to_owned(), down.clone(), false).await,
-                        "insecure": send("plain", "http://example.com/x".to_owned(), down.clone(), false).await,
-                        "unknown": send("nobody", format!("{base}/x"), down.clone(), false).await,
-                        "smuggled": send("acme", format!("{base}/x"), down.clone(), true).await,
-                        "inbound": send("acme", format!("{base}/x"), own, false).await,
+                        "ok": send("acme", format!("{base}/profile"), down.clone(), None).await,
+                        "other_host": send("acme", format!("http://localhost:{port}/profile"), down.clone(), None).await,
+                        "redirect": send("acme", format!("{base}/redirect"), down.clone(), None).await,
+                        "lookalike": send("lookalike", "http://evilacme.test/x".to_owned(), down.clone(), None).await,
+                        "lookalike2": send("lookalike", "http://a.acme.test.evil.example/x".to_owned(), down.clone(), None).await,
+                        "insecure": send("plain", "http://example.com/x".to_owned(), down.clone(), None).await,
+                        "unknown": send("nobody", format!("{base}/x"), down.clone(), None).await,
+                        "smuggled": send("acme", format!("{base}/x"), down.clone(), Some(("authorization", "Bearer smuggled"))).await,
+                        "host_header": send("acme", format!("{base}/x"), down.clone(), Some(("host", "other.example"))).await,
+                        "other_port": send("acme", format!("http://127.0.0.1:{other_port}/x"), down.clone(), None).await,
+                        "inbound": send("acme", format!("{base}/x"), own, None).await,
                     }))
                 }
             }),
@@ -116,6 +120,12 @@ async fn tokens_reach_the_providers_hosts_only() {
     assert_eq!(v["unknown"], kind(SendErrorKind::UnknownProvider));
     assert_eq!(v["smuggled"], kind(SendErrorKind::CredentialsPresent));
     assert_eq!(v["inbound"], kind(SendErrorKind::InboundToken));
+    assert_eq!(v["host_header"], kind(SendErrorKind::HostOverride));
+    assert_eq!(
+        v["other_port"],
+        kind(SendErrorKind::HostNotAllowed),
+        "another port of the same host"
+    );
     // The provider saw the downstream token once (the redirect answer is a route, not logged);
     // the redirect target (the same server by another name) was never asked.
     assert_eq!(

@@ -60,7 +60,7 @@ async fn the_development_server_exchanges_the_users_token_for_another_resource()
             reg["client_id"].as_str().unwrap().to_owned(),
             reg["client_secret"].as_str().unwrap().to_owned(),
         );
-        let builder = TokenExchangeBroker::builder(format!("{issuer}/token"));
+        let builder = TokenExchangeBroker::builder(format!("{issuer}/token")).issuer(&issuer);
         let broker = if method == "client_secret_basic" {
             builder.client_secret_basic(&id, &secret)
         } else {
@@ -181,6 +181,7 @@ async fn token_endpoint_answers_become_typed_denials() {
         .unwrap();
     let broker = Arc::new(
         TokenExchangeBroker::builder(format!("{}/token", endpoint.base))
+            .issuer(inbound.issuer())
             .client_secret_basic("svc", "s p&c")
             .timeout(Duration::from_secs(1))
             .build()
@@ -189,7 +190,7 @@ async fn token_endpoint_answers_become_typed_denials() {
     let need = TokenNeed::new("acme")
         .audience("acme-api")
         .scopes(["b", "a"]);
-    let app = tool_app(auth, broker, need);
+    let app = tool_app(auth, broker.clone(), need.clone());
     let served = serve(|_| app).await;
     let token = inbound.token().audience(&canonical).subject("alice").sign();
 
@@ -307,6 +308,18 @@ async fn token_endpoint_answers_become_typed_denials() {
             None,
         ),
         (403, "", None, 0, "Forbidden", None),
+        (
+            400,
+            r#"{"error":"invalid_request"}"#,
+            None,
+            0,
+            "ReauthorizationRequired",
+            None,
+        ),
+        (404, "", None, 0, "Unavailable", None),
+        (302, "", None, 0, "Unavailable", None),
+        (401, "", None, 0, "Unavailable", None),
+        (200, r#"{"access_token":""}"#, None, 0, "Unavailable", None),
     ] {
         set(status, body, retry, delay);
         let answer = call(&served.base, &token).await;
@@ -322,6 +335,25 @@ async fn token_endpoint_answers_become_typed_denials() {
             "the server's description is not passed on"
         );
     }
+
+    // A caller of another trusted issuer: its token is not sent to this broker's token
+    // endpoint at all.
+    let other = MockAuthorizationServer::start().await.unwrap();
+    let both = ResourceServerAuth::builder()
+        .canonical_url(&canonical)
+        .authorization_server(inbound.entry())
+        .authorization_server(other.entry())
+        .build()
+        .unwrap();
+    let app = tool_app(both, broker, need);
+    let two = serve(|_| app).await;
+    fake.lock().unwrap().seen_form.clear();
+    let elsewhere = other.token().audience(&canonical).subject("alice").sign();
+    assert_eq!(kind(&call(&two.base, &elsewhere).await), Some("Forbidden"));
+    assert!(
+        fake.lock().unwrap().seen_form.is_empty(),
+        "nothing was sent"
+    );
 }
 
 #[tokio::test]
@@ -332,12 +364,22 @@ async fn configuration_errors_name_the_field_and_debug_hides_the_secret() {
         ("not a url", "token_endpoint"),
     ] {
         let err = TokenExchangeBroker::builder(endpoint)
+            .issuer("https://auth.example")
             .client_secret_basic("a", "b")
             .build()
             .unwrap_err();
         assert_eq!(err.field(), field, "{endpoint}");
     }
     let err = TokenExchangeBroker::builder("https://auth.example/token")
+        .client_secret_basic("a", "b")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ConfigErrorKind::Missing, "issuer")
+    );
+    let err = TokenExchangeBroker::builder("https://auth.example/token")
+        .issuer("https://auth.example")
         .build()
         .unwrap_err();
     assert_eq!(
@@ -345,12 +387,14 @@ async fn configuration_errors_name_the_field_and_debug_hides_the_secret() {
         (ConfigErrorKind::Missing, "client_auth")
     );
     let err = TokenExchangeBroker::builder("https://auth.example/token")
+        .issuer("https://auth.example")
         .client_secret_post("a", "b")
         .timeout(Duration::ZERO)
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "timeout");
     let broker = TokenExchangeBroker::builder("https://auth.example/token")
+        .issuer("https://auth.example")
         .client_secret_post("a", "very-secret")
         .build()
         .unwrap();

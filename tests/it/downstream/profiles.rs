@@ -121,6 +121,9 @@ async fn each_profile_sends_its_vendors_shape() {
         ),
     ];
     for (name, builder, need, path) in cases {
+        // The vendor constructors name the vendor's issuer; these callers' tokens come from
+        // the test kit's server.
+        let builder = builder.issuer(inbound.issuer());
         let app = tool_app(auth.clone(), Arc::new(builder.build().unwrap()), need);
         let served = serve(|_| app).await;
         let answer = call(&served.base, &user).await;
