@@ -53,6 +53,7 @@ impl Key {
 /// # fn main() -> Result<(), protected_resource::ConfigError> {
 /// let broker = CachedBroker::new(
 ///     TokenExchangeBroker::builder("https://auth.example.com/oauth/token")
+///         .issuer("https://auth.example.com")
 ///         .client_secret_post("mcp-server", "secret")
 ///         .build()?,
 /// );

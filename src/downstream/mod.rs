@@ -26,7 +26,7 @@
 //!
 //! # async fn tool(owner: ResourceOwner) -> Result<String, Box<dyn std::error::Error>> {
 //! let broker = CachedBroker::new(
-//!     TokenExchangeBroker::builder("https://auth.example.com/oauth/token")
+//!     TokenExchangeBroker::keycloak("https://auth.example.com/realms/acme")
 //!         .client_secret_basic("mcp-server", "client-secret")
 //!         .build()?,
 //! );
