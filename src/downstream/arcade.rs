@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -131,33 +131,8 @@ impl ArcadeBrokerBuilder {
             )
         })?;
         let base = self.base_url.trim_end_matches('/').to_owned();
-        let ok = reqwest::Url::parse(&base).is_ok_and(|u| match u.scheme() {
-            "https" => u.host().is_some(),
-            "http" => crate::config::check::is_loopback_host(&u),
-            _ => false,
-        });
-        if !ok {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidUrl,
-                "base_url",
-                "must be https (http only on a loopback host)",
-            ));
-        }
-        if self.timeout.is_zero() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidValue,
-                "timeout",
-                "must be greater than zero",
-            ));
-        }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| {
-                ConfigError::new(ConfigErrorKind::HttpClient, "base_url", e.to_string())
-            })?;
+        super::http::check_endpoint(&base, "base_url")?;
+        let http = super::http::client(self.timeout, "base_url")?;
         Ok(ArcadeBroker {
             base_url: base,
             api_key: self.api_key,
@@ -220,7 +195,7 @@ impl ArcadeBroker {
         let mut key = reqwest::header::HeaderValue::from_str(&self.api_key)
             .map_err(|_| Denial::unavailable(None, "the Arcade API key can not be sent"))?;
         key.set_sensitive(true);
-        let mut response = self
+        let response = self
             .http
             .post(format!("{}/v1/auth/authorize", self.base_url))
             // Arcade's clients send the key itself as the Authorization value.
@@ -241,23 +216,8 @@ impl ArcadeBroker {
                 )
             })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s.min(86_400)));
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|_| Denial::unavailable(None, "Arcade's answer was cut off"))?
-        {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(Denial::unavailable(None, "Arcade's answer is too large"));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let retry_after = super::http::retry_after(response.headers());
+        let bytes = super::http::read_capped(response, MAX_RESPONSE_BYTES, "Arcade").await?;
         if !status.is_success() {
             return Err(match status.as_u16() {
                 401 | 403 => Denial::unavailable(None, "Arcade refused this server's API key"),

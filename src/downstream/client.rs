@@ -327,27 +327,8 @@ impl DownstreamClientBuilder {
             }
             providers.insert(name, rules);
         }
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidValue,
-                "timeout",
-                "must be greater than zero",
-            ));
-        }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // No proxy from the environment: tokens go to the provider's hosts only.
-            .no_proxy()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| {
-                ConfigError::new(
-                    ConfigErrorKind::HttpClient,
-                    "downstream client",
-                    e.to_string(),
-                )
-            })?;
+        let http =
+            super::http::client(self.timeout.unwrap_or(DEFAULT_TIMEOUT), "downstream client")?;
         Ok(DownstreamClient { http, providers })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 
 use super::client_auth::ClientAuth;
@@ -170,22 +170,7 @@ impl TokenExchangeBrokerBuilder {
     /// `issuer` (not given), `client_auth` (none given, or an empty client id) or `timeout`
     /// (zero).
     pub fn build(self) -> Result<TokenExchangeBroker, ConfigError> {
-        let url = reqwest::Url::parse(&self.token_endpoint).map_err(|e| {
-            ConfigError::new(ConfigErrorKind::InvalidUrl, "token_endpoint", e.to_string())
-        })?;
-        let ok = match url.scheme() {
-            "https" => url.host().is_some(),
-            "http" => crate::config::check::is_loopback_host(&url),
-            _ => false,
-        };
-        if !ok || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some()
-        {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidUrl,
-                "token_endpoint",
-                "must be https (http only on a loopback host), without fragment",
-            ));
-        }
+        super::http::check_endpoint(&self.token_endpoint, "token_endpoint")?;
         let issuer = self
             .issuer
             .map(|i| i.trim_end_matches('/').to_owned())
@@ -211,23 +196,7 @@ impl TokenExchangeBrokerBuilder {
                 "empty client id",
             ));
         }
-        if self.timeout.is_zero() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidValue,
-                "timeout",
-                "must be greater than zero",
-            ));
-        }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // No proxy from the environment: the caller's token and the client's secret go
-            // to the token endpoint and nowhere else.
-            .no_proxy()
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| {
-                ConfigError::new(ConfigErrorKind::HttpClient, "token_endpoint", e.to_string())
-            })?;
+        let http = super::http::client(self.timeout, "token_endpoint")?;
         Ok(TokenExchangeBroker {
             token_endpoint: self.token_endpoint,
             issuer,
@@ -299,14 +268,9 @@ impl TokenExchangeBroker {
             .await
             .map_err(|e| Denial::unavailable(None, transport(&e)))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            // At most a day: a hostile value must not overflow a caller's clock arithmetic.
-            .map(|s| Duration::from_secs(s.min(86_400)));
-        let bytes = read_capped(response).await?;
+        let retry_after = super::http::retry_after(response.headers());
+        let bytes =
+            super::http::read_capped(response, MAX_RESPONSE_BYTES, "the token endpoint").await?;
         if status.is_success() {
             let issued: Issued = serde_json::from_slice(&bytes).map_err(|_| {
                 Denial::unavailable(None, "the token endpoint's answer is not a token response")
@@ -388,28 +352,6 @@ fn transport(e: &reqwest::Error) -> String {
     } else {
         "the token endpoint could not be reached".to_owned()
     }
-}
-
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Denial> {
-    let too_large = || Denial::unavailable(None, "the token endpoint's answer is too large");
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Denial::unavailable(None, transport(&e)))?
-    {
-        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }
 
 impl TokenBroker for TokenExchangeBroker {

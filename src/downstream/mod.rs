@@ -42,6 +42,7 @@ mod client;
 mod client_auth;
 mod denial;
 mod exchange;
+mod http;
 mod profile;
 mod token;
 
