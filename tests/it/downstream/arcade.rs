@@ -8,12 +8,11 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use protected_resource::ResourceServerAuth;
 use protected_resource::downstream::{ArcadeBroker, ArcadeUserId, TokenNeed};
 use protected_resource::testkit::MockAuthorizationServer;
 use serde_json::{Value, json};
 
-use super::{call, kind, serve, tool_app};
+use super::{CANONICAL, auth_for, call, kind, serve, tool_app};
 
 #[tokio::test]
 async fn arcade_authorizations_become_tokens_or_denials() {
@@ -43,12 +42,8 @@ async fn arcade_authorizations_become_tokens_or_denials() {
     })
     .await;
     let inbound = MockAuthorizationServer::start().await.unwrap();
-    let canonical = "http://127.0.0.1:8000/tool";
-    let auth = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(inbound.entry())
-        .build()
-        .unwrap();
+    let canonical = CANONICAL;
+    let auth = auth_for(&[&inbound]);
     let need = TokenNeed::new("github").scopes(["repo", "read:user"]);
     let broker = |key: &str, user_id: ArcadeUserId| {
         Arc::new(
@@ -86,12 +81,7 @@ async fn arcade_authorizations_become_tokens_or_denials() {
     // A caller of another trusted issuer with the same sub: refused before Arcade is asked.
     let asked = bodies.lock().unwrap().len();
     let other = MockAuthorizationServer::start().await.unwrap();
-    let both = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(inbound.entry())
-        .authorization_server(other.entry())
-        .build()
-        .unwrap();
+    let both = auth_for(&[&inbound, &other]);
     let app = tool_app(
         both,
         broker(

@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use protected_resource::ResourceOwner;
-use protected_resource::ResourceServerAuth;
 use protected_resource::downstream::{
     BrokerFuture, CachedBroker, Denial, DownstreamToken, TokenBroker, TokenNeed,
 };
 use protected_resource::testkit::MockAuthorizationServer;
 
-use super::{call, kind, serve, tool_app};
+use super::{CANONICAL, auth_for, call, kind, serve, tool_app};
 
 /// Mints `issuer|subject|provider|scopes|n` (n counts calls), valid for `lifetime`; denies
 /// the provider `nope`.
@@ -47,13 +46,8 @@ async fn one_user_never_gets_anothers_token_even_with_the_same_sub() {
         MockAuthorizationServer::start().await.unwrap(),
         MockAuthorizationServer::start().await.unwrap(),
     );
-    let canonical = "http://127.0.0.1:8000/tool";
-    let auth = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(a.entry())
-        .authorization_server(b.entry())
-        .build()
-        .unwrap();
+    let canonical = CANONICAL;
+    let auth = auth_for(&[&a, &b]);
     let broker = Arc::new(CachedBroker::new(Counting {
         calls: AtomicUsize::new(0),
         lifetime: Duration::from_secs(3600),
@@ -139,12 +133,8 @@ async fn one_user_never_gets_anothers_token_even_with_the_same_sub() {
 #[tokio::test]
 async fn tokens_near_expiry_are_fetched_again() {
     let a = MockAuthorizationServer::start().await.unwrap();
-    let canonical = "http://127.0.0.1:8000/tool";
-    let auth = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(a.entry())
-        .build()
-        .unwrap();
+    let canonical = CANONICAL;
+    let auth = auth_for(&[&a]);
     // Tokens live 30 s: inside the default minute before expiry, so never kept.
     let broker = Arc::new(CachedBroker::new(Counting {
         calls: AtomicUsize::new(0),
@@ -162,12 +152,8 @@ async fn tokens_near_expiry_are_fetched_again() {
 #[tokio::test]
 async fn forget_drops_one_users_tokens() {
     let a = MockAuthorizationServer::start().await.unwrap();
-    let canonical = "http://127.0.0.1:8000/tool";
-    let auth = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(a.entry())
-        .build()
-        .unwrap();
+    let canonical = CANONICAL;
+    let auth = auth_for(&[&a]);
     let broker = Arc::new(CachedBroker::new(Counting {
         calls: AtomicUsize::new(0),
         lifetime: Duration::from_secs(3600),

@@ -8,10 +8,10 @@ use axum::http::HeaderMap;
 use axum::routing::{any, get};
 use protected_resource::downstream::{DownstreamClient, DownstreamToken, SendErrorKind};
 use protected_resource::testkit::MockAuthorizationServer;
-use protected_resource::{ProtectedResourceLayer, ResourceOwner, ResourceServerAuth};
+use protected_resource::{ProtectedResourceLayer, ResourceOwner};
 use serde_json::{Value, json};
 
-use super::serve;
+use super::{CANONICAL, auth_for, serve};
 
 /// A server recording the `Authorization` header of every request it gets.
 async fn recording() -> (super::Served, Arc<Mutex<Vec<Option<String>>>>) {
@@ -54,12 +54,8 @@ async fn tokens_reach_the_providers_hosts_only() {
             .unwrap(),
     );
     let inbound = MockAuthorizationServer::start().await.unwrap();
-    let canonical = "http://127.0.0.1:8000/tool";
-    let auth = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(inbound.entry())
-        .build()
-        .unwrap();
+    let canonical = CANONICAL;
+    let auth = auth_for(&[&inbound]);
     let base = provider.base.clone();
     let app = Router::new()
         .route(

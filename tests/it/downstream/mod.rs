@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::any;
 use protected_resource::downstream::{TokenBroker, TokenNeed};
+use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{ProtectedResourceLayer, ResourceOwner, ResourceServerAuth};
 use serde_json::{Value, json};
 
@@ -37,6 +38,21 @@ pub(super) async fn serve(app: impl FnOnce(&str) -> Router) -> Served {
         let _ = axum::serve(listener, app).await;
     });
     Served { base, task }
+}
+
+/// The canonical URL of the protected `/tool` in these tests.
+pub(super) const CANONICAL: &str = "http://127.0.0.1:8000/tool";
+
+/// The front door's configuration for [`CANONICAL`], trusting `servers`.
+pub(super) fn auth_for(servers: &[&MockAuthorizationServer]) -> ResourceServerAuth {
+    servers
+        .iter()
+        .fold(
+            ResourceServerAuth::builder().canonical_url(CANONICAL),
+            |b, s| b.authorization_server(s.entry()),
+        )
+        .build()
+        .unwrap()
 }
 
 /// A protected `/tool` whose handler asks `broker` for `need` for the caller and answers the

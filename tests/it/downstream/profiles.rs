@@ -15,12 +15,12 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use protected_resource::Algorithm;
 use protected_resource::downstream::{TokenExchangeBroker, TokenNeed};
 use protected_resource::testkit::MockAuthorizationServer;
-use protected_resource::{Algorithm, ResourceServerAuth};
 use serde_json::{Value, json};
 
-use super::{call, serve, tool_app};
+use super::{CANONICAL, auth_for, call, serve, tool_app};
 
 type Seen = Arc<Mutex<HashMap<String, (HashMap<String, String>, Option<String>)>>>;
 
@@ -62,12 +62,8 @@ async fn vendor() -> (super::Served, Seen) {
 async fn each_profile_sends_its_vendors_shape() {
     let (vendor, seen) = vendor().await;
     let inbound = MockAuthorizationServer::start().await.unwrap();
-    let canonical = "http://127.0.0.1:8000/tool";
-    let auth = ResourceServerAuth::builder()
-        .canonical_url(canonical)
-        .authorization_server(inbound.entry())
-        .build()
-        .unwrap();
+    let canonical = CANONICAL;
+    let auth = auth_for(&[&inbound]);
     let user = inbound.token().audience(canonical).subject("alice").sign();
     let v = &vendor.base;
 
