@@ -336,6 +336,8 @@ pub mod future;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
+#[cfg(any(feature = "dev-auth", feature = "downstream"))]
+mod html;
 mod layer;
 mod mcp_admit;
 mod mcp_arguments;

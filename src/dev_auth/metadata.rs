@@ -67,6 +67,8 @@ pub(crate) async fn metadata(State(inner): State<Arc<Inner>>) -> Json<Value> {
         "authorization_endpoint": inner.endpoint("authorize"),
         "token_endpoint": inner.endpoint("token"),
         "registration_endpoint": inner.endpoint("register"),
+        "revocation_endpoint": inner.endpoint("revoke"),
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "jwks_uri": inner.endpoint("jwks"),
         "scopes_supported": inner.scopes,
         "response_types_supported": ["code"],

@@ -56,6 +56,7 @@ mod metadata;
 mod page;
 mod params;
 mod register;
+mod revoke;
 mod store;
 mod token;
 mod token_exchange;
@@ -218,7 +219,8 @@ impl DevAuthorizationServer {
             )
             .route(&format!("{p}/jwks"), get(metadata::jwks))
             .route(&format!("{p}/register"), post(register::register))
-            .route(&format!("{p}/token"), post(token::token));
+            .route(&format!("{p}/token"), post(token::token))
+            .route(&format!("{p}/revoke"), post(revoke::revoke));
         if !p.is_empty() {
             api = api.route(
                 &format!("{p}/.well-known/openid-configuration"),
@@ -256,12 +258,40 @@ impl DevAuthorizationServer {
         {
             return None;
         }
+        self.register_in_process(name, grant_types, &[])
+    }
+
+    /// Registers a confidential web client in process (as `POST /register` would) for the
+    /// authorization-code and refresh-token grants with these exact `redirect_uris`: for the
+    /// application's own login, say the connect pages of
+    /// [`ConnectedAccounts`](crate::downstream::ConnectedAccounts). Answers the client id and
+    /// secret; `None` when no randomness is available.
+    #[must_use]
+    pub fn register_web_client(
+        &self,
+        name: &str,
+        redirect_uris: &[&str],
+    ) -> Option<(String, String)> {
+        self.register_in_process(
+            name,
+            &["authorization_code", "refresh_token"],
+            redirect_uris,
+        )
+    }
+
+    /// A confidential `client_secret_basic` client, registered in process.
+    fn register_in_process(
+        &self,
+        name: &str,
+        grant_types: &[&str],
+        redirect_uris: &[&str],
+    ) -> Option<(String, String)> {
         let (id, secret) = (store::random_handle()?, store::random_handle()?);
         let client = store::Client {
             id: id.clone(),
             secret: Some(secret.clone()),
             name: Some(name.to_owned()),
-            redirect_uris: Vec::new(),
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
             grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
             auth_method: store::AuthMethod::ClientSecretBasic,
         };

@@ -2,27 +2,14 @@
 //! error page shown when no redirect can be trusted. Every value from a request or a client
 //! registration is HTML-escaped.
 
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::store::Grant;
+use crate::html::{escape, page_headers};
 
 /// The user logged in as unless the form says otherwise.
 pub(crate) const DEFAULT_USER: &str = "dev-user";
-
-/// Headers for every page: not cached, not framed (clickjacking), no referrer.
-fn page_headers() -> [(HeaderName, &'static str); 5] {
-    [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ]
-}
 
 /// A user name the page accepts: 1 to 128 characters, no control characters, not blank.
 pub(crate) fn acceptable_user(user: &str) -> bool {
@@ -121,33 +108,9 @@ fn destination(redirect_uri: &str) -> String {
     }
 }
 
-/// `&`, `<`, `>`, `"` and `'` as character references.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape(r#"<script>"x"&'y'</script>"#),
-            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
-        );
-    }
 
     #[test]
     fn names_and_destinations() {

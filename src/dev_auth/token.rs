@@ -27,23 +27,9 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form_urlencoded = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_urlencoded {
-        return error(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into_response();
-    }
-    let Some(form) = params::unique(&body) else {
-        return error("invalid_request", "a parameter is repeated").into_response();
+    let form = match form_body(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
     };
     let client = match authenticate(&inner, &headers, &form).await {
         Ok(c) => c,
@@ -67,9 +53,31 @@ pub(crate) async fn token(
     }
 }
 
+/// The parameters of an `application/x-www-form-urlencoded` body, each once.
+pub(super) fn form_body(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, Refused> {
+    let form_urlencoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_urlencoded {
+        return Err(error(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    params::unique(body).ok_or_else(|| error("invalid_request", "a parameter is repeated"))
+}
+
 /// The client the request authenticates as; refusals are 401 `invalid_client` (with a
 /// `Basic` challenge when the request used Basic) or 400 `invalid_request`.
-async fn authenticate(
+pub(super) async fn authenticate(
     inner: &Inner,
     headers: &HeaderMap,
     form: &HashMap<String, String>,

@@ -79,6 +79,13 @@ impl Denial {
         }
     }
 
+    /// The same denial saying `message` (what to tell the user; never a secret).
+    #[must_use]
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// The kind of denial.
     #[must_use]
     pub fn kind(&self) -> DenialKind {

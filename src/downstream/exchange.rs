@@ -5,7 +5,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 
 use super::client_auth::ClientAuth;
@@ -13,8 +12,6 @@ use super::{BrokerFuture, Denial, DownstreamToken, ExchangeProfile, TokenBroker,
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::{Algorithm, ResourceOwner};
 
-/// Largest token-endpoint answer read.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Exchanges the caller's access token for a downstream token (RFC 8693); see the module
@@ -241,37 +238,17 @@ impl TokenExchangeBroker {
                 "the caller's access token is not available for exchange",
             ));
         };
-        let mut form = self.profile.params(subject, need);
-        let mut request = self
-            .http
-            .post(&self.token_endpoint)
-            .header(ACCEPT, "application/json");
-        if let Some(basic) = self.auth.basic_header() {
-            let mut value = reqwest::header::HeaderValue::from_str(&basic)
-                .map_err(|_| Denial::unavailable(None, "the client credentials can not be sent"))?;
-            value.set_sensitive(true);
-            request = request.header(AUTHORIZATION, value);
-        }
-        form.extend(self.auth.body_params(&self.token_endpoint).ok_or_else(|| {
-            Denial::unavailable(None, "the client assertion could not be signed")
-        })?);
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        let response = request
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Denial::unavailable(None, transport(&e)))?;
-        let status = response.status();
-        let retry_after = super::http::retry_after(response.headers());
-        let bytes =
-            super::http::read_capped(response, MAX_RESPONSE_BYTES, "the token endpoint").await?;
-        if status.is_success() {
+        let form = self.profile.params(subject, need);
+        let answer = super::http::post_form(
+            &self.http,
+            &self.token_endpoint,
+            &self.auth,
+            form,
+            "the token endpoint",
+        )
+        .await?;
+        let (status, retry_after, bytes) = (answer.status, answer.retry_after, answer.body);
+        if (200..300).contains(&status) {
             let issued: Issued = serde_json::from_slice(&bytes).map_err(|_| {
                 Denial::unavailable(None, "the token endpoint's answer is not a token response")
             })?;
@@ -297,13 +274,13 @@ impl TokenExchangeBroker {
         let code = serde_json::from_slice::<Refusal>(&bytes)
             .map(|r| r.error)
             .ok();
-        Err(denial(status.as_u16(), code.as_deref(), retry_after))
+        Err(denial(status, code.as_deref(), retry_after))
     }
 }
 
 /// RFC 6749 §5.2 / RFC 8693 §2.2.2 errors as denials (the server's description is not
 /// passed on: it may echo the token).
-fn denial(status: u16, code: Option<&str>, retry_after: Option<Duration>) -> Denial {
+pub(super) fn denial(status: u16, code: Option<&str>, retry_after: Option<Duration>) -> Denial {
     match code {
         Some("invalid_grant") => Denial::reauthorization_required(
             None,
@@ -343,14 +320,6 @@ fn denial(status: u16, code: Option<&str>, retry_after: Option<Duration>) -> Den
             None,
             format!("the token endpoint answered HTTP {status}: check its URL"),
         ),
-    }
-}
-
-fn transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "the token endpoint timed out".to_owned()
-    } else {
-        "the token endpoint could not be reached".to_owned()
     }
 }
 

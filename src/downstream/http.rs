@@ -83,3 +83,63 @@ pub(crate) async fn read_capped(
     }
     Ok(bytes)
 }
+
+/// A token endpoint's answer: status, `Retry-After` and the body (capped).
+pub(crate) struct FormAnswer {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// POSTs `form` to a token-style `endpoint` with the client's authentication (RFC 6749
+/// §2.3: Basic header, body parameters or an assertion), asking for JSON; `who` names the
+/// server in denials. Transport failures are [`Denial::unavailable`].
+pub(crate) async fn post_form(
+    http: &reqwest::Client,
+    endpoint: &str,
+    auth: &super::client_auth::ClientAuth,
+    mut form: Vec<(&'static str, String)>,
+    who: &str,
+) -> Result<FormAnswer, Denial> {
+    use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+    let mut request = http.post(endpoint).header(ACCEPT, "application/json");
+    if let Some(basic) = auth.basic_header() {
+        let mut value = HeaderValue::from_str(&basic)
+            .map_err(|_| Denial::unavailable(None, "the client credentials can not be sent"))?;
+        value.set_sensitive(true);
+        request = request.header(AUTHORIZATION, value);
+    }
+    form.extend(
+        auth.body_params(endpoint)
+            .ok_or_else(|| Denial::unavailable(None, "the client assertion could not be signed"))?,
+    );
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
+    let response = request
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            Denial::unavailable(
+                None,
+                if e.is_timeout() {
+                    format!("{who} timed out")
+                } else {
+                    format!("{who} could not be reached")
+                },
+            )
+        })?;
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = read_capped(response, MAX_FORM_ANSWER_BYTES, who).await?;
+    Ok(FormAnswer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// Largest token-endpoint answer read.
+const MAX_FORM_ANSWER_BYTES: usize = 64 * 1024;

@@ -36,6 +36,7 @@
 //! # }
 //! ```
 
+mod accounts;
 mod arcade;
 mod cache;
 mod client;
@@ -43,17 +44,30 @@ mod client_auth;
 mod denial;
 mod exchange;
 mod http;
+#[cfg(feature = "rmcp")]
+mod mcp;
 mod profile;
 mod token;
 
 use std::future::Future;
 use std::pin::Pin;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::accounts::RedisTokenStore;
+pub use self::accounts::{
+    AccountKey, ConnectedAccounts, ConnectedAccountsBuilder, Disconnection, EncryptionKey,
+    MemoryTokenStore, OAuthProvider, OAuthProviderBuilder, StoreError, StoreErrorKind, StoreFuture,
+    TokenStore,
+};
 pub use self::arcade::{ArcadeBroker, ArcadeBrokerBuilder, ArcadeUserId};
 pub use self::cache::CachedBroker;
 pub use self::client::{DownstreamClient, DownstreamClientBuilder, SendError, SendErrorKind};
 pub use self::denial::{Denial, DenialKind};
 pub use self::exchange::{TokenExchangeBroker, TokenExchangeBrokerBuilder};
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+pub use self::mcp::{URL_ELICITATION_REQUIRED, denial_response};
 pub use self::profile::ExchangeProfile;
 pub use self::token::DownstreamToken;
 use crate::ResourceOwner;

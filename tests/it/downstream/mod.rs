@@ -3,6 +3,7 @@
 //! shape (`exchange.rs`), each vendor's exchange shape (`profiles.rs`), the per-user cache (`cache.rs`), and where credentials may go
 //! (`client.rs`), and Arcade as a backend (`arcade.rs`).
 
+mod accounts;
 mod arcade;
 mod cache;
 mod client;
