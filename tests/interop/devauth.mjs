@@ -15,7 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import * as V2 from '@modelcontextprotocol/client';
 
-import { scriptedLogin } from './login.mjs';
+import { codeProvider, connectV1, scriptedLogin } from './login.mjs';
 import {
   HERE, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run, start, stopAll,
 } from './lib.mjs';
@@ -36,51 +36,6 @@ async function example(env = {}) {
   });
   const base = `http://127.0.0.1:${port}`;
   return { base, mcp: `${base}/mcp`, issuer: `${base}/dev-auth` };
-}
-
-/** An OAuth client provider (SDK v1 and v2 share the shape) whose browser is the scripted login. */
-async function codeProvider(user, { answer = 'approve', metadata = {} } = {}) {
-  const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
-  return {
-    _tokens: undefined, _info: undefined, _verifier: undefined, response: undefined, requestedScope: undefined,
-    get redirectUrl() { return redirectUri; },
-    get clientMetadata() {
-      return {
-        client_name: 'interop-dev', redirect_uris: [redirectUri],
-        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-        token_endpoint_auth_method: 'none', ...metadata,
-      };
-    },
-    clientInformation() { return this._info; },
-    saveClientInformation(i) { this._info = i; },
-    tokens() { return this._tokens; },
-    saveTokens(t) { this._tokens = t; },
-    async redirectToAuthorization(url) {
-      this.requestedScope = url.searchParams.get('scope');
-      this.response = await scriptedLogin(url, redirectUri, user, { answer });
-    },
-    saveCodeVerifier(v) { this._verifier = v; },
-    codeVerifier() { return this._verifier; },
-    // SDK v2 (SEP-2352): the authorization server the flow started with, checked on return.
-    saveDiscoveryState(d) { this._discovery = d; },
-    discoveryState() { return this._discovery; },
-  };
-}
-
-/** Connects an SDK v1 client with `provider`, logging in first when the server asks. */
-async function connectV1(mcp, provider) {
-  const first = new StreamableHTTPClientTransport(new URL(mcp), { authProvider: provider });
-  try {
-    await new Client({ name: 'interop-dev', version: '1.0.0' }).connect(first);
-  } catch (e) {
-    if (!(e instanceof UnauthorizedError)) throw e;
-    assert(provider.response?.code, `no authorization code: ${JSON.stringify(provider.response)}`);
-    await first.finishAuth(provider.response.code);
-  }
-  const client = new Client({ name: 'interop-dev', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(mcp), { authProvider: provider });
-  await client.connect(transport);
-  return { client, transport };
 }
 
 const text = (result) => JSON.parse(result.content[0].text);

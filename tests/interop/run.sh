@@ -40,8 +40,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 mkdir -p .logs
 
-echo "interop: cargo build --example mcp_server" >&2
-(cd "$root" && cargo build --quiet --example mcp_server)
+echo "interop: cargo build --example mcp_server --example connected_accounts" >&2
+(cd "$root" && cargo build --quiet --example mcp_server --example connected_accounts)
 
 status=0
 # The connected-account tests on a real Redis (the same bodies as the in-memory ones): a
@@ -60,4 +60,5 @@ node run.mjs || status=1
 node devauth.mjs || status=1
 node browser.mjs || status=1
 node replicas.mjs || status=1
+node accounts.mjs || status=1
 exit $status

@@ -35,7 +35,7 @@ impl fmt::Debug for ConnectedAccountsBuilder {
 }
 
 impl ConnectedAccountsBuilder {
-    /// A provider users can connect (its name is the [`TokenNeed`] provider).
+    /// A provider users can connect (its name is the [`TokenNeed`](crate::downstream::TokenNeed) provider).
     pub fn provider(mut self, provider: OAuthProvider) -> Self {
         self.providers.push(provider);
         self
