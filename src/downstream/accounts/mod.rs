@@ -18,6 +18,7 @@ mod provider;
 mod record;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod refresh;
 mod seal;
 mod store;
 
@@ -29,7 +30,6 @@ use std::time::Duration;
 use moka::future::Cache;
 
 pub use self::builder::ConnectedAccountsBuilder;
-use self::provider::Refresh;
 pub use self::provider::{OAuthProvider, OAuthProviderBuilder};
 use self::record::{Account, Link};
 #[cfg(feature = "redis")]
@@ -203,57 +203,11 @@ impl ConnectedAccounts {
         if account.refresh_token.is_none() {
             return Err(inner.connect(owner, need, &account.scopes));
         }
-        // One refresh per account at a time; whoever waited finds the new tokens.
+        // One refresh per account at a time, here and (through the store) across replicas;
+        // whoever waited finds the new tokens.
         let lock = inner.lock(&key).await;
         let _guard = lock.lock().await;
-        let Some(account) = inner.load(&key).await? else {
-            return Err(inner.connect(owner, need, &[]));
-        };
-        if account.is_fresh(margin) {
-            return Ok(account.token());
-        }
-        let Some(refresh_token) = account.refresh_token.clone() else {
-            return Err(inner.connect(owner, need, &account.scopes));
-        };
-        match provider.refresh(&refresh_token).await {
-            Ok(issued) => {
-                let renewed = Account {
-                    access_token: issued.access_token,
-                    token_type: issued.token_type.unwrap_or_else(|| "Bearer".to_owned()),
-                    expires_at: issued
-                        .expires_in
-                        .map(|s| record::now_secs().saturating_add(s)),
-                    // A provider that does not rotate keeps the old refresh token valid.
-                    refresh_token: issued.refresh_token.or(Some(refresh_token)),
-                    scopes: if issued.scope.is_some() {
-                        record::granted_scopes(issued.scope.as_deref(), &account.scopes)
-                    } else {
-                        account.scopes.clone()
-                    },
-                    connected_at: account.connected_at,
-                };
-                inner.save(&key, &renewed).await?;
-                if renewed.covers(need.get_scopes()) {
-                    Ok(renewed.token())
-                } else {
-                    Err(inner.connect(owner, need, &renewed.scopes))
-                }
-            }
-            Err(Refresh::InvalidGrant) => {
-                // Another replica may have refreshed (and rotated) meanwhile.
-                if let Some(now) = inner.load(&key).await?
-                    && now.refresh_token != account.refresh_token
-                    && now.is_fresh(margin)
-                    && now.covers(need.get_scopes())
-                {
-                    return Ok(now.token());
-                }
-                // Only the provider's word that the grant is gone deletes the account.
-                inner.store.delete(&key).await.map_err(store_denial)?;
-                Err(inner.reconnect(owner, need, &account.scopes))
-            }
-            Err(Refresh::Failed(denial)) => Err(denial),
-        }
+        inner.refresh(owner, need, provider, &key).await
     }
 
     /// A tool's report that the provider refused `rejected` (HTTP 401, say: the user revoked
@@ -372,7 +326,7 @@ impl Inner {
 }
 
 #[allow(clippy::needless_pass_by_value)] // the shape `map_err` hands over
-fn store_denial(e: StoreError) -> Denial {
+pub(super) fn store_denial(e: StoreError) -> Denial {
     Denial::unavailable(None, e.to_string())
 }
 

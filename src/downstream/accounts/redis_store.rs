@@ -9,7 +9,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::store::{AccountKey, StoreError, StoreErrorKind, StoreFuture, TokenStore};
 
-/// Connected accounts in Redis: several replicas of an MCP server share them.
+/// Deletes a lock only when it still holds the caller's value.
+const UNLOCK: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// Connected accounts in Redis: several replicas of an MCP server share them, and their
+/// refresh locks (`SET NX PX`): one replica refreshes an account at a time.
 ///
 /// ```no_run
 /// use protected_resource::downstream::RedisTokenStore;
@@ -87,6 +91,43 @@ impl TokenStore for RedisTokenStore {
                 .conn
                 .clone()
                 .set(self.key(key), record)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Ok(())
+        })
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a AccountKey,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            // SET NX PX: taken by exactly one process, released by itself or by time.
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(format!("{}:lock", self.key(key)))
+                .arg(holder)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Ok(taken.is_some())
+        })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a AccountKey, holder: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            // Only the holder's own lock: one that expired and was taken by another stays.
+            let _: i64 = redis::cmd("EVAL")
+                .arg(UNLOCK)
+                .arg(1)
+                .arg(format!("{}:lock", self.key(key)))
+                .arg(holder)
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(|e| unavailable(&e))?;
             Ok(())

@@ -8,6 +8,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::ResourceOwner;
 
@@ -147,6 +148,27 @@ pub trait TokenStore: Send + Sync {
     fn save<'a>(&'a self, key: &'a AccountKey, record: Vec<u8>) -> StoreFuture<'a, ()>;
     /// Removes the record under `key`; `true` when there was one.
     fn delete<'a>(&'a self, key: &'a AccountKey) -> StoreFuture<'a, bool>;
+
+    /// Takes the refresh lock of `key` for `holder` (a random value) for at most `ttl`, across
+    /// every process that shares this store: `true` when taken, `false` while another holds
+    /// it. The default takes it at once: right for a store only one process uses; a shared
+    /// store should implement it (refresh tokens that rotate are lost when two processes
+    /// refresh one account at the same instant).
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a AccountKey,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let _ = (key, holder, ttl);
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Releases the lock of `key` if `holder` still holds it.
+    fn unlock<'a>(&'a self, key: &'a AccountKey, holder: &'a str) -> StoreFuture<'a, ()> {
+        let _ = (key, holder);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
@@ -159,10 +181,22 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
     fn delete<'a>(&'a self, key: &'a AccountKey) -> StoreFuture<'a, bool> {
         (**self).delete(key)
     }
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a AccountKey,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        (**self).try_lock(key, holder, ttl)
+    }
+    fn unlock<'a>(&'a self, key: &'a AccountKey, holder: &'a str) -> StoreFuture<'a, ()> {
+        (**self).unlock(key, holder)
+    }
 }
 
 /// Connected accounts in this process's memory, at most `capacity` of them (a save beyond
-/// answers [`StoreErrorKind::Full`]; nobody's account is pushed out).
+/// answers [`StoreErrorKind::Full`]; nobody's account is pushed out). Its refresh locks hold
+/// across every [`ConnectedAccounts`](super::ConnectedAccounts) sharing it.
 ///
 /// ```
 /// use protected_resource::downstream::MemoryTokenStore;
@@ -173,6 +207,8 @@ impl<S: TokenStore + ?Sized> TokenStore for std::sync::Arc<S> {
 pub struct MemoryTokenStore {
     capacity: usize,
     records: Mutex<HashMap<AccountKey, Vec<u8>>>,
+    /// Refresh locks: holder and deadline (at most one per stored account).
+    locks: Mutex<HashMap<AccountKey, (String, Instant)>>,
 }
 
 impl MemoryTokenStore {
@@ -182,6 +218,7 @@ impl MemoryTokenStore {
         Self {
             capacity,
             records: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -230,5 +267,37 @@ impl TokenStore for MemoryTokenStore {
     fn delete<'a>(&'a self, key: &'a AccountKey) -> StoreFuture<'a, bool> {
         let removed = self.with(|m| m.remove(key).is_some());
         Box::pin(async move { Ok(removed) })
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a AccountKey,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let now = Instant::now();
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.retain(|_, (_, until)| *until > now);
+        let taken = if locks.contains_key(key) || locks.len() >= self.capacity {
+            false
+        } else {
+            locks.insert(key.clone(), (holder.to_owned(), now + ttl));
+            true
+        };
+        Box::pin(async move { Ok(taken) })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a AccountKey, holder: &'a str) -> StoreFuture<'a, ()> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if locks.get(key).is_some_and(|(h, _)| h == holder) {
+            locks.remove(key);
+        }
+        Box::pin(async { Ok(()) })
     }
 }

@@ -20,6 +20,8 @@ use super::{Served, serve};
 struct Fixture {
     served: Served,
     accounts: ConnectedAccounts,
+    /// Another replica sharing the store and the key.
+    replica: ConnectedAccounts,
     /// The same accounts with a rotated key.
     rotated: ConnectedAccounts,
     auth: ResourceServerAuth,
@@ -81,17 +83,20 @@ async fn fixture(
                 .unwrap()
         };
         let accounts = build(key.clone());
+        // Another replica: same key and store, its own process-local locks.
+        let replica = build(key.clone());
         // A replica after a key rotation: a new key, the old one still accepted.
         let rotated = build(EncryptionKey::random().unwrap().with_previous(&key));
         let app = mcp.router().merge(gh.router()).merge(accounts.router());
-        out = Some((accounts, rotated, auth, mcp));
+        out = Some((accounts, replica, rotated, auth, mcp));
         app
     })
     .await;
-    let (accounts, rotated, auth, mcp) = out.unwrap();
+    let (accounts, replica, rotated, auth, mcp) = out.unwrap();
     Fixture {
         served,
         accounts,
+        replica,
         rotated,
         auth,
         mcp,
@@ -290,6 +295,39 @@ async fn refresh_is_single_flight_and_rotates(store: Arc<dyn TokenStore>) {
     assert!(f.accounts.is_connected(&alice, "github").await.unwrap());
 }
 
+async fn replicas_refresh_one_at_a_time(store: Arc<dyn TokenStore>) {
+    // Every use refreshes; the provider rotates refresh tokens and refuses a used one. Two
+    // replicas (process-local locks of their own) refresh one account at once: the store's
+    // lock makes them take turns, and every call gets a token.
+    let f = fixture(
+        store,
+        EncryptionKey::random().unwrap(),
+        Duration::from_secs(7200),
+    )
+    .await;
+    let alice = f.owner("alice").await;
+    let link = f
+        .accounts
+        .token(&alice, &need())
+        .await
+        .unwrap_err()
+        .url()
+        .unwrap()
+        .to_owned();
+    assert_eq!(f.browse(&link, "alice", Cookie::Own).await.0, 200);
+    let need = need();
+    for _ in 0..3 {
+        let calls = (0..6).map(|i| {
+            let replica = if i % 2 == 0 { &f.accounts } else { &f.replica };
+            replica.token(&alice, &need)
+        });
+        for result in futures_util::future::join_all(calls).await {
+            let token = result.unwrap();
+            assert_eq!(f.provider_sees(token.secret()).await, "octocat");
+        }
+    }
+}
+
 async fn links_connect_only_their_user(store: Arc<dyn TokenStore>) {
     let f = fixture(
         store,
@@ -444,4 +482,5 @@ both_stores! {
     links_connect_only_their_user => links_connect_only_their_user;
     records_are_bound_to_their_user_and_key => records_are_bound_to_their_user_and_key;
     rotation_reseals_under_the_new_key => rotation_reseals_under_the_new_key;
+    replicas_refresh_one_at_a_time => replicas_refresh_one_at_a_time;
 }

@@ -1,0 +1,120 @@
+//! Refreshing a connected account's tokens: one refresh per account at a time across every
+//! process sharing the store (the store's lock, bounded wait), since a provider that rotates
+//! refresh tokens refuses the second use of one; only the provider's `invalid_grant` ends the
+//! account.
+
+use std::time::Duration;
+
+use super::provider::{OAuthProvider, Refresh};
+use super::record::{self, Account};
+use super::{AccountKey, Inner, store_denial};
+use crate::ResourceOwner;
+use crate::downstream::{Denial, DownstreamToken, TokenNeed};
+
+/// The store lock's lifetime: longer than a refresh may take (the provider's time limit).
+const LOCK_TTL: Duration = Duration::from_secs(15);
+/// How often and how many times a replica checks for another's refresh before it gives up.
+const WAIT_STEP: Duration = Duration::from_millis(100);
+const WAIT_STEPS: u32 = 100;
+
+impl Inner {
+    /// The account's tokens, refreshed unless another process did it meanwhile.
+    pub(super) async fn refresh(
+        &self,
+        owner: &ResourceOwner,
+        need: &TokenNeed,
+        provider: &OAuthProvider,
+        key: &AccountKey,
+    ) -> Result<DownstreamToken, Denial> {
+        let margin = self.refresh_before.as_secs();
+        let holder = record::random()
+            .ok_or_else(|| Denial::unavailable(None, "no randomness for the refresh lock"))?;
+        let mut steps = 0;
+        while !self
+            .store
+            .try_lock(key, &holder, LOCK_TTL)
+            .await
+            .map_err(store_denial)?
+        {
+            steps += 1;
+            if steps > WAIT_STEPS {
+                return Err(Denial::unavailable(
+                    Some(Duration::from_secs(1)),
+                    "another replica is refreshing this account",
+                ));
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+            if let Some(account) = self.load(key).await?
+                && account.is_fresh(margin)
+                && account.covers(need.get_scopes())
+            {
+                return Ok(account.token());
+            }
+        }
+        let result = self
+            .refresh_locked(owner, need, provider, key, margin)
+            .await;
+        if let Err(e) = self.store.unlock(key, &holder).await {
+            tracing::warn!(reason = %e, "releasing a refresh lock failed (it expires by itself)");
+        }
+        result
+    }
+
+    async fn refresh_locked(
+        &self,
+        owner: &ResourceOwner,
+        need: &TokenNeed,
+        provider: &OAuthProvider,
+        key: &AccountKey,
+        margin: u64,
+    ) -> Result<DownstreamToken, Denial> {
+        let Some(account) = self.load(key).await? else {
+            return Err(self.connect(owner, need, &[]));
+        };
+        if account.is_fresh(margin) {
+            return Ok(account.token());
+        }
+        let Some(refresh_token) = account.refresh_token.clone() else {
+            return Err(self.connect(owner, need, &account.scopes));
+        };
+        match provider.refresh(&refresh_token).await {
+            Ok(issued) => {
+                let renewed = Account {
+                    access_token: issued.access_token,
+                    token_type: issued.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+                    expires_at: issued
+                        .expires_in
+                        .map(|s| record::now_secs().saturating_add(s)),
+                    // A provider that does not rotate keeps the old refresh token valid.
+                    refresh_token: issued.refresh_token.or(Some(refresh_token)),
+                    scopes: if issued.scope.is_some() {
+                        record::granted_scopes(issued.scope.as_deref(), &account.scopes)
+                    } else {
+                        account.scopes.clone()
+                    },
+                    connected_at: account.connected_at,
+                };
+                self.save(key, &renewed).await?;
+                if renewed.covers(need.get_scopes()) {
+                    Ok(renewed.token())
+                } else {
+                    Err(self.connect(owner, need, &renewed.scopes))
+                }
+            }
+            Err(Refresh::InvalidGrant) => {
+                // Another replica may have refreshed (and rotated) meanwhile.
+                if let Some(now) = self.load(key).await?
+                    && now.refresh_token != account.refresh_token
+                    && now.is_fresh(margin)
+                    && now.covers(need.get_scopes())
+                {
+                    return Ok(now.token());
+                }
+                // Only the provider's word that the grant is gone deletes the account.
+                self.store.delete(key).await.map_err(store_denial)?;
+                Err(self.reconnect(owner, need, &account.scopes))
+            }
+            Err(Refresh::Failed(denial)) => Err(denial),
+        }
+    }
+}
