@@ -7,7 +7,10 @@
 // credentials, authorization code + PKCE with the development login/consent pages, and
 // resource indicators so that access tokens are JWTs (`typ: at+jwt`) whose `aud` is the
 // requested resource. Static clients `cc-<alg>` (secret `secret`, HTTP Basic) get tokens signed with
-// <alg>; `cc-hs256` gets HS256 tokens and `cc-opaque` opaque ones.
+// <alg>; `cc-hs256` gets HS256 tokens and `cc-opaque` opaque ones. The static client `exchanger`
+// (same secret) may only use the RFC 8693 token-exchange grant: it trades a JWT access token of the
+// same server (`subject_token`) for an RS256 `at+jwt` token whose `aud` is the `resource` or
+// `audience` asked for, with the same `sub`, at most the subject's scope and expiry (and 600 s).
 //
 // Usage: node as.mjs '{"a":PORT,"b":PORT,"x":PORT,"resource":"http://127.0.0.1:P/mcp"}'
 // Prints one line `READY` when all three listen. `POST /__rotate?alg=RS256` on a server
@@ -17,13 +20,17 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { Readable } from 'node:stream';
 
-import Provider from 'oidc-provider';
+import * as jose from 'jose'; // oidc-provider's own dependency
+import Provider, { errors } from 'oidc-provider';
 
 const config = JSON.parse(process.argv[2]);
 // `Ed25519` is RFC 9864's fully-specified name for EdDSA with Ed25519 keys.
 const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 const SCOPES = 'mcp:tools mcp:admin';
 const HS_SECRET = crypto.randomBytes(32);
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const TOKEN_TYPES = [ACCESS_TOKEN_TYPE, 'urn:ietf:params:oauth:token-type:jwt'];
 
 function keyFor(alg) {
   let pair;
@@ -40,10 +47,10 @@ function keyFor(alg) {
   return { ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(4).toString('hex')}` };
 }
 
-const clients = [...ALGS.map((alg) => `cc-${alg.toLowerCase()}`), 'cc-hs256', 'cc-opaque'].map((client_id) => ({
+const clients = [...ALGS.map((alg) => `cc-${alg.toLowerCase()}`), 'cc-hs256', 'cc-opaque', 'exchanger'].map((client_id) => ({
   client_id,
   client_secret: 'secret',
-  grant_types: ['client_credentials'],
+  grant_types: [client_id === 'exchanger' ? TOKEN_EXCHANGE : 'client_credentials'],
   redirect_uris: [],
   response_types: [],
   token_endpoint_auth_method: 'client_secret_basic',
@@ -95,7 +102,71 @@ function makeProvider(issuer, keys, currentKid) {
     },
   });
   provider.on('server_error', (ctx, err) => console.error(`[${issuer}] server_error`, err));
+  registerTokenExchange(provider, issuer, keys, currentKid);
   return provider;
+}
+
+// RFC 8693 token exchange for `exchanger`; errors are those of RFC 8693 §2.2.2.
+function registerTokenExchange(provider, issuer, keys, currentKid) {
+  const { InvalidRequest, InvalidScope, InvalidTarget } = errors;
+  // Every signing key this server has published (private members dropped).
+  const jwks = jose.createLocalJWKSet({ keys: keys.map(({ d, p, q, dp, dq, qi, ...pub }) => pub) });
+  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const { params, client } = ctx.oidc;
+    if (!params.subject_token) throw new InvalidRequest('missing required parameter \'subject_token\'');
+    if (!TOKEN_TYPES.includes(params.subject_token_type)) throw new InvalidRequest('unsupported subject_token_type');
+    if (params.requested_token_type !== undefined && !TOKEN_TYPES.includes(params.requested_token_type)) {
+      throw new InvalidRequest('unsupported requested_token_type');
+    }
+    let subject;
+    try {
+      ({ payload: subject } = await jose.jwtVerify(params.subject_token, jwks, {
+        issuer, typ: 'at+jwt', algorithms: ALGS, requiredClaims: ['sub', 'exp'],
+      }));
+    } catch (cause) {
+      throw new InvalidRequest('subject_token is not a valid access token of this server', undefined, { cause });
+    }
+    const { resource, audience } = params;
+    if (resource !== undefined && audience !== undefined) throw new InvalidTarget('give either resource or audience, not both');
+    if (resource !== undefined && (!URL.canParse(resource) || resource.includes('#'))) {
+      throw new InvalidTarget('resource must be an absolute URI without a fragment');
+    }
+    const aud = resource ?? audience;
+    if (!aud) throw new InvalidTarget('resource or audience is required');
+    const held = (subject.scope || '').split(' ').filter(Boolean);
+    const asked = params.scope === undefined ? held : params.scope.split(' ').filter(Boolean);
+    const wider = asked.filter((s) => !held.includes(s));
+    if (wider.length) throw new InvalidScope('requested scope exceeds the subject token\'s scope', wider.join(' '));
+    const now = Math.floor(Date.now() / 1000);
+    const token = new provider.AccessToken({
+      client,
+      accountId: subject.sub,
+      scope: asked.join(' ') || undefined,
+      exp: Math.min(subject.exp, now + 600),
+      gty: TOKEN_EXCHANGE,
+      resourceServer: new provider.ResourceServer(aud, {
+        scope: SCOPES, audience: aud, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256', kid: currentKid.RS256 } },
+      }),
+    });
+    ctx.oidc.entity('AccessToken', token);
+    const accessToken = await token.save();
+    ctx.body = {
+      access_token: accessToken,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: token.exp - now,
+      scope: token.scope,
+    };
+  }, ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope']);
+  // oidc-provider answers invalid_request to a client without this grant; RFC 6749 §5.2 (and
+  // RFC 8693) say unauthorized_client, so that is the answer here (other grants are untouched).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'token' && ctx.oidc.params?.grant_type === TOKEN_EXCHANGE
+      && ctx.body?.error === 'invalid_request' && ctx.oidc.client && !ctx.oidc.client.grantTypeAllowed(TOKEN_EXCHANGE)) {
+      ctx.body = { ...ctx.body, error: 'unauthorized_client' };
+    }
+  });
 }
 
 function serve(port) {

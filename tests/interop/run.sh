@@ -61,4 +61,5 @@ node devauth.mjs || status=1
 node browser.mjs || status=1
 node replicas.mjs || status=1
 node accounts.mjs || status=1
+node exchange.mjs || status=1
 exit $status

@@ -8,6 +8,7 @@ mod arcade;
 mod cache;
 mod client;
 mod exchange;
+mod oidc_provider;
 mod profiles;
 
 use std::sync::Arc;
