@@ -200,3 +200,43 @@ async fn forget_drops_one_users_tokens() {
         "bob's was kept"
     );
 }
+
+/// [`Counting`], taking 200 ms per token.
+struct Slow(Counting);
+
+impl TokenBroker for Slow {
+    fn token<'a>(&'a self, owner: &'a ResourceOwner, need: &'a TokenNeed) -> BrokerFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.0.token(owner, need).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_of_one_user_share_one_fetch() {
+    let a = MockAuthorizationServer::start().await.unwrap();
+    let auth = auth_for(&[&a]);
+    let broker = Arc::new(CachedBroker::new(Slow(Counting {
+        calls: AtomicUsize::new(0),
+        lifetime: Duration::from_secs(3600),
+    })));
+    let app = tool_app(auth, broker.clone(), TokenNeed::new("github"));
+    let served = serve(|_| app).await;
+    let alice = a.token().audience(CANONICAL).subject("alice").sign();
+    let bob = a.token().audience(CANONICAL).subject("bob").sign();
+    let calls = (0..10).map(|i| call(&served.base, if i % 2 == 0 { &alice } else { &bob }));
+    let answers = futures_util::future::join_all(calls).await;
+    // One fetch per user, however many asked at once; each user got their own token.
+    assert_eq!(broker.get_ref().0.calls.load(Ordering::SeqCst), 2);
+    for (i, answer) in answers.iter().enumerate() {
+        let user = if i % 2 == 0 { "alice" } else { "bob" };
+        assert!(
+            answer["secret"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("|{user}|")),
+            "{answer}"
+        );
+    }
+}

@@ -11,12 +11,12 @@ use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use protected_resource::dev_auth::DevAuthorizationServer;
-use protected_resource::downstream::{TokenExchangeBroker, TokenNeed};
+use protected_resource::downstream::{TokenBroker, TokenExchangeBroker, TokenNeed};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{ConfigErrorKind, ResourceServerAuth};
 use serde_json::{Value, json};
 
-use super::{call, kind, serve, tool_app};
+use super::{CANONICAL, call, kind, serve, tool_app};
 
 fn claims(token: &str) -> Value {
     serde_json::from_slice(
@@ -353,6 +353,53 @@ async fn token_endpoint_answers_become_typed_denials() {
     assert!(
         fake.lock().unwrap().seen_form.is_empty(),
         "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off_early() {
+    // A token endpoint that streams without end (no Content-Length): the broker stops reading
+    // at its cap and answers unavailable; it does not wait for the end or hold the whole body.
+    let endpoint = serve(|_| {
+        Router::new().route(
+            "/token",
+            post(|| async {
+                let chunk = bytes::Bytes::from(vec![b'x'; 8192]);
+                let endless = futures_util::stream::repeat_with(move || {
+                    Ok::<_, std::convert::Infallible>(chunk.clone())
+                });
+                axum::body::Body::from_stream(endless)
+            }),
+        )
+    })
+    .await;
+    let inbound = MockAuthorizationServer::start().await.unwrap();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANONICAL)
+        .authorization_server(inbound.entry())
+        .build()
+        .unwrap();
+    let broker = TokenExchangeBroker::builder(format!("{}/token", endpoint.base))
+        .issuer(inbound.issuer())
+        .client_secret_basic("svc", "secret")
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let token = inbound.token().audience(CANONICAL).subject("alice").sign();
+    let owner = auth.validate(&token).await.unwrap();
+    let started = std::time::Instant::now();
+    let denial = broker
+        .token(&owner, &TokenNeed::new("acme").audience("acme-api"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denial.kind(),
+        protected_resource::downstream::DenialKind::Unavailable
+    );
+    assert!(denial.message().contains("too large"), "{denial}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not read to a time limit"
     );
 }
 
