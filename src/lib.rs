@@ -241,7 +241,8 @@
 //! | `aws_lc_rs` | yes | aws-lc-rs crypto: keys parsed once per key set; supports ES512 |
 //! | `rust_crypto` | no | jsonwebtoken's pure-Rust backend (no ES512) |
 //! | `test-util` | no | [`testkit`]: a real mock authorization server for tests |
-//! | `downstream` | no | [`downstream`]: tool-level authorization, per-user tokens for third-party APIs (RFC 8693 token exchange, a per-user cache) |
+//! | `downstream` | no | [`downstream`]: tool-level authorization, per-user tokens for third-party APIs (RFC 8693 token exchange, connected accounts, Arcade, a per-user cache; with `rmcp`, denials as MCP URL elicitation) |
+//! | `redis` | no | `downstream::RedisTokenStore`: connected accounts shared by replicas through Redis |
 //! | `dev-auth` | no | [`dev_auth`]: a development authorization server MCP clients log in to (the example's embedded one) |
 //! | `rmcp` | no | [`ResourceOwner`] as an rmcp tool or prompt parameter; `ResourceOwner::from_mcp_context` |
 //!

@@ -17,6 +17,10 @@
 //!   token of a completed authorization, or the URL of a pending one.
 //! - [`DownstreamClient`]: sends a provider's token only to that provider's hosts, follows no
 //!   redirect, and never sends the caller's own access token.
+//! - [`ConnectedAccounts`]: for providers that do not federate, the MCP server is their OAuth
+//!   client and keeps each user's tokens (sealed, in a [`TokenStore`]: memory or Redis); a user
+//!   without an account gets a connect link bound to them.
+//! - `denial_response` (with the feature `rmcp`): a denial as MCP URL elicitation.
 //!
 //! ```no_run
 //! use protected_resource::ResourceOwner;
