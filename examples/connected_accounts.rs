@@ -41,6 +41,7 @@ use protected_resource::{
     JwksTokenValidator, ProtectedResourceLayer, ResourceOwner, ResourceServerAuth,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::InputResponses;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, ServerCapabilities, ServerConfig,
 };
@@ -264,11 +265,12 @@ impl Tools {
         &self,
         owner: ResourceOwner,
         ctx: RequestContext<RoleServer>,
+        InputResponses(responses): InputResponses,
     ) -> Result<CallToolResponse, ErrorData> {
         let need = TokenNeed::new(PROVIDER).scopes(["profile", "offline_access"]);
         let token = match self.accounts.token(&owner, &need).await {
             Ok(token) => token,
-            Err(denial) => return denial_response(&ctx, &denial),
+            Err(denial) => return denial_response(&ctx, &denial, responses.as_ref()),
         };
         let request = self
             .client

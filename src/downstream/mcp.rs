@@ -7,12 +7,15 @@
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, ElicitRequest, ElicitRequestParams, ErrorCode,
-    InputRequest, InputRequests, InputRequiredResult, ProtocolVersion,
+    InputRequest, InputRequests, InputRequiredResult, InputResponses, ProtocolVersion,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::json;
 
 use super::{Denial, DenialKind};
+
+/// The key of the URL elicitation in `inputRequests` (and of its answer in `inputResponses`).
+const INPUT_KEY: &str = "authorization";
 
 /// JSON-RPC error code of MCP 2025-11-25's URL-elicitation-required error.
 pub const URL_ELICITATION_REQUIRED: i32 = -32042;
@@ -23,9 +26,16 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 /// error result carrying the URL and what to do (every other client, and denials without a
 /// URL). A retry of the tool after the user has authorized succeeds.
 ///
+/// `responses` are the 2026-07-28 retry's `inputResponses` (rmcp's `InputResponses`
+/// extractor): when the client answered this elicitation (`authorization`) and the user is still
+/// not authorized, the user is not asked again in a loop: a decline or cancel ends in a tool
+/// error saying so, an accept (the user opened the link but has not finished) in a tool error
+/// saying to finish in the browser and call the tool again.
+///
 /// ```no_run
 /// use protected_resource::ResourceOwner;
 /// use protected_resource::downstream::{denial_response, TokenBroker, TokenNeed};
+/// use rmcp::handler::server::tool::InputResponses;
 /// use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 /// use rmcp::service::{RequestContext, RoleServer};
 /// use rmcp::ErrorData;
@@ -34,11 +44,12 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 ///     broker: &dyn TokenBroker,
 ///     owner: ResourceOwner,
 ///     ctx: RequestContext<RoleServer>,
+///     InputResponses(responses): InputResponses,
 /// ) -> Result<CallToolResponse, ErrorData> {
 ///     let need = TokenNeed::new("github").scopes(["read:user"]);
 ///     match broker.token(&owner, &need).await {
 ///         Ok(token) => Ok(CallToolResult::success(vec![ContentBlock::text("…")]).into()),
-///         Err(denial) => denial_response(&ctx, &denial),
+///         Err(denial) => denial_response(&ctx, &denial, responses.as_ref()),
 ///     }
 /// }
 /// ```
@@ -48,6 +59,7 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 pub fn denial_response(
     ctx: &RequestContext<RoleServer>,
     denial: &Denial,
+    responses: Option<&InputResponses>,
 ) -> Result<CallToolResponse, ErrorData> {
     let url = match denial.kind() {
         DenialKind::AuthorizationRequired | DenialKind::ReauthorizationRequired => denial.url(),
@@ -76,19 +88,35 @@ pub fn denial_response(
         ))])
         .into());
     }
+    let modern = ctx
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+    if modern && let Some(answer) = responses.and_then(|r| r.get(INPUT_KEY)) {
+        // The client already put this to the user: do not ask again in a loop.
+        let text = match answer.get("action").and_then(serde_json::Value::as_str) {
+            Some("accept") => format!(
+                "{}: finish authorizing in the browser ({url}), then call this tool again.",
+                denial.message()
+            ),
+            _ => format!("{}: the authorization was declined.", denial.message()),
+        };
+        return Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into());
+    }
     let params = ElicitRequestParams::UrlElicitationParams {
         meta: None,
         message: message.clone(),
         url: url.to_owned(),
-        elicitation_id: elicitation_id(),
+        // MCP 2026-07-28 dropped the id (and the completion notification it served).
+        elicitation_id: if modern {
+            String::new()
+        } else {
+            elicitation_id()
+        },
     };
-    let modern = ctx
-        .protocol_version()
-        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
     if modern {
         let mut requests = InputRequests::new();
         requests.insert(
-            "authorization".to_owned(),
+            INPUT_KEY.to_owned(),
             InputRequest::Elicitation(ElicitRequest::new(params)),
         );
         Ok(InputRequiredResult::from_input_requests(requests).into())

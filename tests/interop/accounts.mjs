@@ -145,6 +145,32 @@ async function suite(name, server) {
     }
   });
 
+  for (const [action, expected] of [['accept', /finish authorizing in the browser/], ['decline', /declined/]]) {
+    await check(`${name}: SDK v2: the user ${action}s but does not connect: asked once, then a tool error (no loop)`, async () => {
+      const provider = await codeProvider(`erin-${action}`);
+      const options = { versionNegotiation: { mode: { pin: '2026-07-28' } }, ...ELICITATION };
+      const first = new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider });
+      try {
+        await new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options).connect(first);
+      } catch (e) {
+        if (!(e instanceof V2.UnauthorizedError)) throw e;
+        await first.finishAuth(provider.response.code, provider.response.iss);
+      }
+      const client = new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options);
+      let asked = 0;
+      client.setRequestHandler('elicitation/create', async () => { asked += 1; return { action }; });
+      await client.connect(new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider }));
+      try {
+        const result = await client.callTool({ name: 'cloud_profile', arguments: {} });
+        eq(result.isError, true, `isError: ${JSON.stringify(result)}`);
+        assert(expected.test(result.content[0].text), result.content[0].text);
+        eq(asked, 1, 'asked once');
+      } finally {
+        await client.close();
+      }
+    });
+  }
+
   await check(`${name}: a client without elicitation gets a tool error carrying the link`, async () => {
     const { client } = await connectV1(server.mcp, await codeProvider('dave'));
     try {

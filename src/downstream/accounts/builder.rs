@@ -125,6 +125,7 @@ impl ConnectedAccountsBuilder {
             inner: Arc::new(Inner {
                 base,
                 path,
+                secure: url.scheme() == "https",
                 key: self.key,
                 store: self.store,
                 providers,

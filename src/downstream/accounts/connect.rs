@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// connects at once do not disturb each other); `__Host-` on https (no sibling subdomain can
 /// set it).
 fn cookie_name(inner: &Inner, provider: &str) -> String {
-    if inner.base.starts_with("https://") {
+    if inner.secure {
         format!("__Host-pr_connect_{provider}")
     } else {
         format!("pr_connect_{provider}")
@@ -28,7 +28,7 @@ fn cookie_name(inner: &Inner, provider: &str) -> String {
 /// `Set-Cookie` for the binding `value`, or clearing it (`None`).
 fn set_cookie(inner: &Inner, provider: &str, value: Option<&str>) -> Option<HeaderValue> {
     let name = cookie_name(inner, provider);
-    let (path, secure) = if inner.base.starts_with("https://") {
+    let (path, secure) = if inner.secure {
         ("/".to_owned(), "; Secure")
     } else {
         (format!("{}/", inner.path), "")
@@ -370,10 +370,11 @@ fn step(
             ))
         })?;
     if q.get("error").is_some() {
-        return Err(Box::new(page(
+        let refused = page(
             StatusCode::FORBIDDEN,
             "The authorization was refused. Nothing was connected.",
-        )));
+        );
+        return Err(Box::new(finish(inner, &state.link.provider, refused)));
     }
     Ok((q, state, binding))
 }

@@ -43,6 +43,10 @@ use crate::{ResourceOwner, ResourceServerAuth};
 
 const LINK_SECONDS: u64 = 600;
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(60);
+/// A store lock for work without a provider call lives the provider's time limit plus this.
+const STORE_MARGIN: Duration = Duration::from_secs(20);
+/// How long a call waits for this process's refresh of the same account.
+const LOCAL_WAIT: Duration = Duration::from_secs(30);
 
 /// Connected accounts: a [`TokenBroker`] over stored per-user provider tokens, and the
 /// browser flow that connects them. See the module docs.
@@ -80,6 +84,8 @@ struct Inner {
     base: String,
     /// The path of `base`.
     path: String,
+    /// `base` is https (cookies `__Host-` and `Secure`).
+    secure: bool,
     key: EncryptionKey,
     store: Arc<dyn TokenStore>,
     providers: HashMap<String, OAuthProvider>,
@@ -140,11 +146,19 @@ impl ConnectedAccounts {
     ) -> Result<Disconnection, Denial> {
         let p = self.inner.provider(provider)?;
         let key = AccountKey::of(owner, provider);
-        // Not while a refresh of this account is saving new tokens.
+        // Not while a refresh of this account (here or in another replica) saves new tokens.
         let lock = self.inner.lock(&key).await;
         let _guard = lock.lock().await;
-        let account = self.inner.load(&key).await?;
-        let deleted = self.inner.store.delete(&key).await.map_err(store_denial)?;
+        let never = || async { Ok(None) };
+        let work = || async {
+            let account = self.inner.load(&key).await?;
+            let deleted = self.inner.store.delete(&key).await.map_err(store_denial)?;
+            Ok((account, deleted))
+        };
+        let (account, deleted) = self
+            .inner
+            .with_store_lock(&key, p.timeout + STORE_MARGIN, never, work)
+            .await?;
         let Some(account) = account else {
             return Ok(if deleted {
                 Disconnection::DeletedOnly
@@ -204,10 +218,22 @@ impl ConnectedAccounts {
             return Err(inner.connect(owner, need, &account.scopes));
         }
         // One refresh per account at a time, here and (through the store) across replicas;
-        // whoever waited finds the new tokens.
-        let lock = inner.lock(&key).await;
-        let _guard = lock.lock().await;
-        inner.refresh(owner, need, provider, &key).await
+        // whoever waited finds the new tokens. In a task of its own: a caller that gives up
+        // does not cut it between the provider's answer and the save.
+        let (inner, owner, need) = (self.inner.clone(), owner.clone(), need.clone());
+        let task = tokio::spawn(async move {
+            let lock = inner.lock(&key).await;
+            let Ok(_guard) = tokio::time::timeout(LOCAL_WAIT, lock.lock()).await else {
+                return Err(Denial::unavailable(
+                    Some(Duration::from_secs(1)),
+                    "this account is being refreshed",
+                ));
+            };
+            let provider = inner.provider(need.get_provider())?;
+            inner.refresh(&owner, &need, provider, &key).await
+        });
+        task.await
+            .unwrap_or_else(|_| Err(Denial::unavailable(None, "the refresh failed")))
     }
 
     /// A tool's report that the provider refused `rejected` (HTTP 401, say: the user revoked
@@ -223,27 +249,33 @@ impl ConnectedAccounts {
         provider: &str,
         rejected: &DownstreamToken,
     ) -> Result<(), Denial> {
-        self.inner.provider(provider)?;
+        let p = self.inner.provider(provider)?;
         let key = AccountKey::of(owner, provider);
         let lock = self.inner.lock(&key).await;
         let _guard = lock.lock().await;
-        let Some(mut account) = self.inner.load(&key).await? else {
-            return Ok(());
+        let never = || async { Ok(None) };
+        let work = || async {
+            let Some(mut account) = self.inner.load(&key).await? else {
+                return Ok(());
+            };
+            if account.access_token != rejected.secret() {
+                return Ok(());
+            }
+            if account.refresh_token.is_some() {
+                account.expires_at = Some(0);
+                self.inner.save(&key, &account).await
+            } else {
+                self.inner
+                    .store
+                    .delete(&key)
+                    .await
+                    .map(|_| ())
+                    .map_err(store_denial)
+            }
         };
-        if account.access_token != rejected.secret() {
-            return Ok(());
-        }
-        if account.refresh_token.is_some() {
-            account.expires_at = Some(0);
-            self.inner.save(&key, &account).await
-        } else {
-            self.inner
-                .store
-                .delete(&key)
-                .await
-                .map(|_| ())
-                .map_err(store_denial)
-        }
+        self.inner
+            .with_store_lock(&key, p.timeout + STORE_MARGIN, never, work)
+            .await
     }
 }
 

@@ -31,6 +31,8 @@ pub struct OAuthProvider {
     revocation_endpoint: Option<String>,
     auth: ClientAuth,
     pub(super) authorize_params: Vec<(String, String)>,
+    /// Each call's time limit.
+    pub(super) timeout: Duration,
     http: reqwest::Client,
 }
 
@@ -372,6 +374,7 @@ impl OAuthProviderBuilder {
             revocation_endpoint: self.revocation_endpoint,
             auth,
             authorize_params: self.authorize_params,
+            timeout: self.timeout,
             http: http::client(self.timeout, "token_endpoint")?,
         })
     }
