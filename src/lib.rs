@@ -350,6 +350,7 @@ mod mcp_params;
 mod mcp_policy;
 mod mcp_response;
 mod mcp_scopes;
+mod readiness;
 mod require_scopes;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
@@ -374,6 +375,7 @@ pub use crate::mcp_policy::{McpOperation, McpOperationKind, McpRequirement};
 #[allow(deprecated)]
 pub use crate::mcp_scopes::{McpScopes, McpScopesLayer, McpToolScopes, McpToolScopesLayer};
 pub use crate::owner::{MissingResourceOwner, ResourceOwner};
+pub use crate::readiness::{IssuerNotReady, NotReadyReason, Readiness};
 pub use crate::require_scopes::{RequireScopes, RequireScopesLayer};
 pub use crate::scope::{InsufficientScope, ScopeRequirement};
 pub use crate::sealing_key::SealingKey;

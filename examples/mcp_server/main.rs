@@ -24,6 +24,10 @@
 //! | `MCP_SERVER_SESSION_STORE` | unset: sessions live in this process; `redis://host:port` shares them with every replica through Redis (rmcp's `SessionStore`) |
 //! | `MCP_SERVER_TOOL_GATE` | `body`: the scope gate reads every `POST` body; `headers`: it decides MCP 2026-07-28 requests from their `Mcp-Method` / `Mcp-Name` headers without buffering the body (rmcp refuses a body that disagrees with them) |
 //!
+//! `GET /healthz` (200 while the process runs) and `GET /readyz` (200 when every issuer has
+//! usable keys, else 503 naming those without) are served outside the token check; the key
+//! sets are fetched at start without blocking.
+//!
 //! The MCP endpoint is served at the path of the canonical URL, for MCP 2025-06-18 and
 //! 2025-11-25 clients (sessions) and 2026-07-28 clients (no sessions, `server/discover`)
 //! alike. Tools, prompts and resources:
@@ -310,6 +314,17 @@ async fn run() -> Result<(), String> {
         app = front.fallback_service(app);
     }
 
+    // Probes, outside the token check: /healthz while the process runs, /readyz when every
+    // issuer has usable keys (no I/O: the key sets' state). The key sets are fetched at
+    // start without holding up the listener.
+    let app = probes(auth.clone()).fallback_service(app);
+    let warm = auth.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.warm_up(std::time::Duration::from_secs(10)).await {
+            tracing::warn!("starting without some keys (they are fetched on demand): {e}");
+        }
+    });
+
     // Answers (SSE especially) go out in several small writes: without TCP_NODELAY each
     // waits for the client's delayed ACK (Nagle), about 40 ms per request on a keep-alive
     // connection.
@@ -344,6 +359,32 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// `GET /healthz` (200 while the process runs) and `GET /readyz` (200 when every issuer has
+/// usable keys, else 503 naming those without), never cached.
+fn probes(auth: ResourceServerAuth) -> Router {
+    use axum::http::{StatusCode, header};
+    let no_store = || [(header::CACHE_CONTROL, "no-store")];
+    Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(move || async move { (no_store(), "ok") }),
+        )
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let readiness = auth.readiness();
+                async move {
+                    let status = if readiness.is_ready() {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, no_store(), axum::Json(readiness.to_json()))
+                }
+            }),
+        )
 }
 
 fn print_instructions(dev: &DevAuthorizationServer, auth: &ResourceServerAuth, auto: Option<&str>) {

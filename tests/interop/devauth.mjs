@@ -17,7 +17,7 @@ import * as V2 from '@modelcontextprotocol/client';
 
 import { codeProvider, connectV1, scriptedLogin } from './login.mjs';
 import {
-  HERE, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run, start, stopAll,
+  HERE, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run, sleep, start, stopAll,
 } from './lib.mjs';
 
 const ZERO_CONFIG = {
@@ -43,6 +43,47 @@ const text = (result) => JSON.parse(result.content[0].text);
 try {
   const dev = await example();
   const auto = await example({ MCP_SERVER_DEV_AUTO_APPROVE: 'robot' });
+
+  await check('probes: /healthz without a token; /readyz 200 once the embedded keys are fetched (warmed at start)', async () => {
+    const health = await fetch(`${dev.base}/healthz`);
+    eq(health.status, 200, 'healthz');
+    eq(await health.text(), 'ok', 'healthz body');
+    let ready;
+    for (let i = 0; i < 50; i += 1) {
+      ready = await fetch(`${dev.base}/readyz`);
+      if (ready.status === 200) break;
+      await ready.body?.cancel();
+      await sleep(100);
+    }
+    eq(ready.status, 200, 'readyz');
+    eq(JSON.stringify(await ready.json()), '{"ready":true}', 'readyz body');
+    eq(ready.headers.get('cache-control'), 'no-store', 'not cached');
+  });
+
+  await check('probes: /readyz 503 naming the issuer whose keys can not be fetched', async () => {
+    const port = await freePort();
+    const dead = 'http://127.0.0.1:9';
+    await start(`example:${port}`, SERVER_BIN, [], {
+      env: {
+        ...ZERO_CONFIG, MCP_SERVER_BIND: `127.0.0.1:${port}`,
+        MCP_SERVER_AUTH_CANONICAL_URL: `http://127.0.0.1:${port}/mcp`,
+        MCP_SERVER_AUTH_AUTHORIZATION_SERVERS: JSON.stringify([{ issuer: dead, jwks_uri: `${dead}/jwks` }]),
+      },
+      ready: (l) => l.startsWith('Protected MCP server on'),
+    });
+    let res;
+    for (let i = 0; i < 50; i += 1) {
+      res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      const body = await res.json();
+      if (body.issuers?.[0]?.reason === 'fetch_failing') {
+        eq(res.status, 503, 'status');
+        eq(JSON.stringify(body), JSON.stringify({ issuers: [{ issuer: dead, reason: 'fetch_failing' }], ready: false }), 'body');
+        return;
+      }
+      await sleep(100);
+    }
+    throw new Error('never reported fetch_failing');
+  });
 
   await check('zero-config: 401 asks for mcp:tools; metadata names the embedded issuer', async () => {
     const res = await fetch(dev.mcp, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

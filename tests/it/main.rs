@@ -16,6 +16,7 @@ mod mcp_operations;
 mod mcp_whoami;
 mod metadata_config;
 mod providers;
+mod readiness;
 mod scopes;
 mod sessions;
 mod token_kinds;
