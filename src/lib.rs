@@ -242,6 +242,7 @@
 //! | `rust_crypto` | no | jsonwebtoken's pure-Rust backend (no ES512) |
 //! | `test-util` | no | [`testkit`]: a real mock authorization server for tests |
 //! | `downstream` | no | [`downstream`]: tool-level authorization, per-user tokens for third-party APIs (RFC 8693 token exchange, connected accounts, Arcade, a per-user cache; with `rmcp`, denials as MCP URL elicitation) |
+//! | `metrics` | no | `metrics`: counters and gauges through the `metrics` facade (fixed names, bounded labels) |
 //! | `redis` | no | `downstream::RedisTokenStore`: connected accounts shared by replicas through Redis |
 //! | `dev-auth` | no | [`dev_auth`]: a development authorization server MCP clients log in to (the example's embedded one) |
 //! | `rmcp` | no | [`ResourceOwner`] as an rmcp tool or prompt parameter; `ResourceOwner::from_mcp_context` |
@@ -350,6 +351,9 @@ mod mcp_params;
 mod mcp_policy;
 mod mcp_response;
 mod mcp_scopes;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod readiness;
 mod require_scopes;
 #[cfg(feature = "rmcp")]

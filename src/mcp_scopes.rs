@@ -373,8 +373,22 @@ where
         McpScopesFuture::new(Box::pin(async move {
             let (parts, body) = req.into_parts();
             let admitted = match admit(&settings, &parts, body).await {
-                Ok(admitted) => admitted,
-                Err(refusal) => return Ok(refusal),
+                Ok(admitted) => {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::tool_decision("allowed");
+                    admitted
+                }
+                Err(refusal) => {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::tool_decision(
+                        if refusal.status() == http::StatusCode::FORBIDDEN {
+                            "insufficient_scope"
+                        } else {
+                            "refused_body"
+                        },
+                    );
+                    return Ok(refusal);
+                }
             };
             let owner = ResourceOwner::from_parts(&parts).cloned();
             let res = inner_call(Request::from_parts(parts, admitted.body)).await?;

@@ -22,6 +22,7 @@
 //! | `MCP_SERVER_DEV_AUTH_DANGEROUS_ALLOW_NON_LOOPBACK` | `false`: with the embedded server, a `MCP_SERVER_BIND` that is not a loopback address stops the server (exit 2); `true` allows it |
 //! | `MCP_SERVER_SESSION_KEY` (`_FILE`), `MCP_SERVER_SESSION_KEY_PREVIOUS` (`_FILE`) | a random key per process (warned): sessions and note handles then end with it |
 //! | `MCP_SERVER_SESSION_STORE` | unset: sessions live in this process; `redis://host:port` shares them with every replica through Redis (rmcp's `SessionStore`) |
+//! | `MCP_SERVER_METRICS_BIND` | unset: no metrics; `host:port`: Prometheus text at `/metrics` there (the crate's `metrics` feature) |
 //! | `MCP_SERVER_TOOL_GATE` | `body`: the scope gate reads every `POST` body; `headers`: it decides MCP 2026-07-28 requests from their `Mcp-Method` / `Mcp-Name` headers without buffering the body (rmcp refuses a body that disagrees with them) |
 //!
 //! `GET /healthz` (200 while the process runs) and `GET /readyz` (200 when every issuer has
@@ -82,6 +83,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 mod acme;
+mod metrics;
 mod redis_store;
 mod server;
 
@@ -181,6 +183,7 @@ async fn run() -> Result<(), String> {
         ));
     }
     let auto_approve = dev_auto_approve()?;
+    let metrics_bind = metrics::bind()?;
     // Bound first, so that the port (also an OS-chosen one, `:0`) is known to the URLs.
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -318,6 +321,10 @@ async fn run() -> Result<(), String> {
     // issuer has usable keys (no I/O: the key sets' state). The key sets are fetched at
     // start without holding up the listener.
     let app = probes(auth.clone()).fallback_service(app);
+    if let Some(bind) = metrics_bind {
+        let local = metrics::serve(bind, auth.clone()).await?;
+        println!("Metrics (Prometheus text): http://{local}/metrics");
+    }
     let warm = auth.clone();
     tokio::spawn(async move {
         if let Err(e) = warm.warm_up(std::time::Duration::from_secs(10)).await {

@@ -468,6 +468,7 @@ impl ResourceServerAuthBuilder {
                 sealing_key,
                 cors,
                 challenger,
+                issuer_labels: entries.iter().map(|e| Arc::from(e.get_issuer())).collect(),
                 entries,
                 scopes_supported,
                 forward_bearer_token: self.forward_bearer_token,

@@ -59,6 +59,8 @@ where
             headers.append(MCP_SESSION_ID, id);
         }
     }
+    #[cfg(feature = "metrics")]
+    crate::metrics::accepted(auth, owner.issuer());
     let note = auth.inner.sessions.is_some().then(|| SessionNote {
         owner: owner.clone(),
     });
@@ -156,6 +158,8 @@ where
 }
 
 fn log_rejection(rejection: &Rejection) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::refused(rejection);
     match rejection {
         Rejection::NoCredentials => tracing::debug!("request without bearer token refused"),
         Rejection::InvalidRequest(why) => {

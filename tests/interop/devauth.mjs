@@ -85,6 +85,35 @@ try {
     throw new Error('never reported fetch_failing');
   });
 
+  await check('metrics: MCP_SERVER_METRICS_BIND serves Prometheus text; a known sequence gives exact counts', async () => {
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    await start(`example:${port}`, SERVER_BIN, [], {
+      env: { ...ZERO_CONFIG, MCP_SERVER_BIND: `127.0.0.1:${port}`, MCP_SERVER_METRICS_BIND: `127.0.0.1:${metricsPort}` },
+      ready: (l) => l.startsWith('Protected MCP server on'),
+    });
+    const mcp = `http://127.0.0.1:${port}/mcp`;
+    const post = (headers) => fetch(mcp, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' });
+    for (let i = 0; i < 3; i += 1) eq((await post({})).status, 401, 'no token');
+    eq((await post({ authorization: 'Bearer not-a-jwt' })).status, 401, 'malformed');
+    await (await fetch(`http://127.0.0.1:${port}/healthz`)).text();
+    await (await fetch(`http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const count = (labels) => {
+      const line = text.split('\n').find((l) => l.startsWith('protected_resource_requests_total{') && labels.every((x) => l.includes(x)));
+      return line ? Number(line.split(' ').pop()) : undefined;
+    };
+    eq(count(['reason="missing_token"', 'outcome="refused"', 'issuer="unknown"']), 3, `missing_token in\n${text}`);
+    eq(count(['reason="malformed"']), 1, 'malformed');
+    eq(count(['outcome="accepted"']), undefined, 'nothing accepted; probes and metadata not counted');
+    assert(/protected_resource_keys\{issuer="http:\/\/127\.0\.0\.1:\d+\/dev-auth"\} 1/.test(text), `keys gauge in\n${text}`);
+  });
+
+  await check('metrics: a bad MCP_SERVER_METRICS_BIND exits 2 naming it', async () => {
+    const r = await run('example', SERVER_BIN, [], { env: { ...ZERO_CONFIG, MCP_SERVER_BIND: `127.0.0.1:${await freePort()}`, MCP_SERVER_METRICS_BIND: 'nowhere' } });
+    eq(r.code, 2, 'exit code');
+    assert(r.stderr.includes('MCP_SERVER_METRICS_BIND'), r.stderr);
+  });
+
   await check('zero-config: 401 asks for mcp:tools; metadata names the embedded issuer', async () => {
     const res = await fetch(dev.mcp, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     eq(res.status, 401, 'status');

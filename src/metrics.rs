@@ -1,0 +1,165 @@
+//! Metrics (feature `metrics`) through the [`metrics`](https://docs.rs/metrics) facade: the
+//! application installs the recorder (Prometheus, OpenTelemetry, …). Names and labels are
+//! fixed; label values are bounded and never copied from a token: `issuer` is a configured
+//! issuer or `unknown`.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `protected_resource_requests_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`), `reason` (`none`, or one word per refusal: [`reason`]), `issuer` |
+//! | `protected_resource_tool_decisions_total` | counter | `decision` (`allowed`, `insufficient_scope`, `refused_body`) |
+//! | `protected_resource_key_fetches_total` | counter | `issuer`, `result` (`sent`, `failed`, `not_modified`) |
+//! | `protected_resource_unknown_kid_refetches_total` | counter | `issuer` |
+//! | `protected_resource_keys` | gauge | `issuer` |
+//! | `protected_resource_key_set_age_seconds` | gauge | `issuer` |
+//!
+//! Request counters are recorded as requests are decided (metadata, health and probe
+//! requests are not counted: they never reach a decision); the key-set ones are published
+//! from [`KeySetStats`] by [`record_key_sets`], which an exporter calls
+//! before each scrape. Refused requests carry `issuer="unknown"`: the layer does not attribute
+//! a token it did not accept to an issuer.
+//!
+//! ```
+//! use protected_resource::metrics;
+//!
+//! // Once, after installing the recorder: names, units and help texts.
+//! metrics::describe_metrics();
+//! ```
+
+use std::sync::Arc;
+
+use crate::auth::ResourceServerAuth;
+use crate::challenge::Rejection;
+use crate::error::ValidationErrorKind;
+use crate::keys::KeySetStats;
+
+/// Requests decided by the front door.
+pub const REQUESTS: &str = "protected_resource_requests_total";
+/// MCP operations decided by the scope gate.
+pub const TOOL_DECISIONS: &str = "protected_resource_tool_decisions_total";
+/// Key-set fetches.
+pub const KEY_FETCHES: &str = "protected_resource_key_fetches_total";
+/// Fetches caused by unknown key ids.
+pub const UNKNOWN_KID_REFETCHES: &str = "protected_resource_unknown_kid_refetches_total";
+/// Usable keys held.
+pub const KEYS: &str = "protected_resource_keys";
+/// Seconds since the keys were last confirmed.
+pub const KEY_SET_AGE: &str = "protected_resource_key_set_age_seconds";
+
+/// Describes every metric to the installed recorder (units and help texts).
+pub fn describe_metrics() {
+    use ::metrics::{Unit, describe_counter, describe_gauge};
+    describe_counter!(
+        REQUESTS,
+        Unit::Count,
+        "Requests decided by the protected-resource front door"
+    );
+    describe_counter!(
+        TOOL_DECISIONS,
+        Unit::Count,
+        "MCP operations decided by the scope gate"
+    );
+    describe_counter!(KEY_FETCHES, Unit::Count, "Key-set fetches by result");
+    describe_counter!(
+        UNKNOWN_KID_REFETCHES,
+        Unit::Count,
+        "Key-set fetches caused by unknown key ids"
+    );
+    describe_gauge!(KEYS, Unit::Count, "Usable signing keys held per issuer");
+    describe_gauge!(
+        KEY_SET_AGE,
+        Unit::Seconds,
+        "Seconds since the issuer's keys were last confirmed"
+    );
+}
+
+/// The `reason` label of a refusal kind (snake_case, one per [`ValidationErrorKind`]).
+#[must_use]
+pub fn reason(kind: ValidationErrorKind) -> &'static str {
+    use ValidationErrorKind as K;
+    match kind {
+        K::Malformed => "malformed",
+        K::TooLarge => "too_large",
+        K::AlgorithmNotAllowed => "algorithm_not_allowed",
+        K::CriticalHeader => "critical_header",
+        K::InvalidType => "invalid_type",
+        K::IdToken => "id_token",
+        K::SenderConstrained => "sender_constrained",
+        K::UnknownIssuer => "untrusted_issuer",
+        K::UnknownKey => "unknown_key",
+        K::KeyAlgorithmMismatch => "key_algorithm_mismatch",
+        K::AmbiguousKey => "ambiguous_key",
+        K::InvalidSignature => "invalid_signature",
+        K::Expired => "expired",
+        K::NotYetValid => "not_yet_valid",
+        K::IssuedInFuture => "issued_in_future",
+        K::MissingClaim => "missing_claim",
+        K::InvalidClaim => "invalid_claim",
+        K::InvalidAudience => "invalid_audience",
+        K::MissingSubject => "missing_subject",
+        K::KeysUnavailable => "keys_unavailable",
+    }
+}
+
+/// An accepted request of a token of `issuer` (one of the configured issuers).
+pub(crate) fn accepted(auth: &ResourceServerAuth, issuer: &str) {
+    let label = auth
+        .inner
+        .issuer_labels
+        .iter()
+        .find(|l| &***l == issuer)
+        .map_or_else(
+            || "unknown".into(),
+            |l| ::metrics::SharedString::from(Arc::clone(l)),
+        );
+    ::metrics::counter!(REQUESTS, "outcome" => "accepted", "reason" => "none", "issuer" => label)
+        .increment(1);
+}
+
+/// A refused (or, keys unavailable, unanswerable) request.
+pub(crate) fn refused(rejection: &Rejection) {
+    let (outcome, reason) = match rejection {
+        Rejection::NoCredentials => ("refused", "missing_token"),
+        Rejection::InvalidRequest(_) => ("refused", "invalid_request"),
+        Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
+            ("unavailable", "keys_unavailable")
+        }
+        Rejection::InvalidToken(e) => ("refused", reason(e.kind())),
+    };
+    ::metrics::counter!(REQUESTS, "outcome" => outcome, "reason" => reason, "issuer" => "unknown")
+        .increment(1);
+}
+
+/// A scope-gate decision: `allowed`, `insufficient_scope` or `refused_body`.
+pub(crate) fn tool_decision(decision: &'static str) {
+    ::metrics::counter!(TOOL_DECISIONS, "decision" => decision).increment(1);
+}
+
+/// Publishes the key sets' state ([`ResourceServerAuth::key_set_stats`]) as the key-set
+/// metrics: call it before each scrape (cheap: a few atomics per key set).
+///
+/// ```
+/// # fn run(auth: protected_resource::ResourceServerAuth) {
+/// protected_resource::metrics::record_key_sets(&auth.key_set_stats());
+/// # }
+/// ```
+pub fn record_key_sets(stats: &[KeySetStats]) {
+    for s in stats {
+        for issuer in &s.issuers {
+            let issuer = ::metrics::SharedString::from(issuer.clone());
+            let fetches = |result: &'static str, value: u64| {
+                ::metrics::counter!(KEY_FETCHES, "issuer" => issuer.clone(), "result" => result)
+                    .absolute(value);
+            };
+            fetches("sent", s.fetches);
+            fetches("failed", s.failures);
+            fetches("not_modified", s.not_modified);
+            ::metrics::counter!(UNKNOWN_KID_REFETCHES, "issuer" => issuer.clone())
+                .absolute(s.unknown_kid_refetches);
+            #[allow(clippy::cast_precision_loss)] // a key count
+            ::metrics::gauge!(KEYS, "issuer" => issuer.clone()).set(s.keys as f64);
+            if let Some(age) = s.age {
+                ::metrics::gauge!(KEY_SET_AGE, "issuer" => issuer).set(age.as_secs_f64());
+            }
+        }
+    }
+}
