@@ -56,8 +56,7 @@ pub(crate) struct AuthInner {
     pub(crate) cors: Option<CorsLayer>,
     pub(crate) challenger: Challenger,
     pub(crate) entries: Vec<AuthorizationServerEntry>,
-    /// The configured issuers, shared as metric label values.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    /// The configured issuers, shared as metric and span label values.
     pub(crate) issuer_labels: Vec<Arc<str>>,
     pub(crate) scopes_supported: Vec<String>,
     /// `None` when session binding is off.

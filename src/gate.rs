@@ -16,6 +16,7 @@ use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::Rejection;
 use crate::future::gate::{Admitted, GateFuture, forward};
 use crate::owner::ResourceOwner;
+use crate::request_span::RequestSpan;
 use crate::session::{MCP_SESSION_ID, SessionIds};
 
 /// The token check in front of `S`.
@@ -60,15 +61,18 @@ where
             return GateFuture::ready(res, auth);
         }
 
+        let trace = RequestSpan::start();
         let max = inner_auth.validator.max_token_bytes();
         let token = match bearer::extract(req.headers(), req.uri().query(), max) {
             Ok(Bearer::Token(token)) => token,
-            Ok(Bearer::None) => return GateFuture::reject(&Rejection::NoCredentials, auth),
+            Ok(Bearer::None) => {
+                return GateFuture::reject(&Rejection::NoCredentials, auth, trace);
+            }
             Err(ExtractError::InvalidRequest(why)) => {
-                return GateFuture::reject(&Rejection::InvalidRequest(why), auth);
+                return GateFuture::reject(&Rejection::InvalidRequest(why), auth, trace);
             }
             Err(ExtractError::InvalidToken(e)) => {
-                return GateFuture::reject(&Rejection::InvalidToken(e), auth);
+                return GateFuture::reject(&Rejection::InvalidToken(e), auth, trace);
             }
         };
 
@@ -86,11 +90,12 @@ where
         if let Some(outcome) = inner_auth.validator.validate_now(token) {
             let owner = match outcome {
                 Ok(owner) => owner.with_bearer_token(token.to_owned()),
-                Err(e) => return GateFuture::reject(&Rejection::InvalidToken(e), auth),
+                Err(e) => return GateFuture::reject(&Rejection::InvalidToken(e), auth, trace),
             };
             let sessions = inbound_sessions(&auth, &sent, &owner);
-            let (future, note) = forward(&mut self.inner, req, Admitted { owner, sessions }, &auth);
-            return GateFuture::calling(future, note, auth);
+            let admitted = Admitted { owner, sessions };
+            let (future, note) = forward(&mut self.inner, req, admitted, &auth, &trace);
+            return GateFuture::calling(future, note, auth, trace);
         }
 
         // The keys must be fetched or refreshed first.
@@ -107,7 +112,7 @@ where
         // Use the service that poll_ready made ready; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        GateFuture::validate(validation, inner, req, auth)
+        GateFuture::validate(validation, inner, req, auth, trace)
     }
 }
 

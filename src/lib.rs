@@ -355,6 +355,7 @@ mod mcp_scopes;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod readiness;
+mod request_span;
 mod require_scopes;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]

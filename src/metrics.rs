@@ -75,29 +75,7 @@ pub fn describe_metrics() {
 /// The `reason` label of a refusal kind (snake_case, one per [`ValidationErrorKind`]).
 #[must_use]
 pub fn reason(kind: ValidationErrorKind) -> &'static str {
-    use ValidationErrorKind as K;
-    match kind {
-        K::Malformed => "malformed",
-        K::TooLarge => "too_large",
-        K::AlgorithmNotAllowed => "algorithm_not_allowed",
-        K::CriticalHeader => "critical_header",
-        K::InvalidType => "invalid_type",
-        K::IdToken => "id_token",
-        K::SenderConstrained => "sender_constrained",
-        K::UnknownIssuer => "untrusted_issuer",
-        K::UnknownKey => "unknown_key",
-        K::KeyAlgorithmMismatch => "key_algorithm_mismatch",
-        K::AmbiguousKey => "ambiguous_key",
-        K::InvalidSignature => "invalid_signature",
-        K::Expired => "expired",
-        K::NotYetValid => "not_yet_valid",
-        K::IssuedInFuture => "issued_in_future",
-        K::MissingClaim => "missing_claim",
-        K::InvalidClaim => "invalid_claim",
-        K::InvalidAudience => "invalid_audience",
-        K::MissingSubject => "missing_subject",
-        K::KeysUnavailable => "keys_unavailable",
-    }
+    crate::request_span::reason(kind)
 }
 
 /// An accepted request of a token of `issuer` (one of the configured issuers).
@@ -117,14 +95,7 @@ pub(crate) fn accepted(auth: &ResourceServerAuth, issuer: &str) {
 
 /// A refused (or, keys unavailable, unanswerable) request.
 pub(crate) fn refused(rejection: &Rejection) {
-    let (outcome, reason) = match rejection {
-        Rejection::NoCredentials => ("refused", "missing_token"),
-        Rejection::InvalidRequest(_) => ("refused", "invalid_request"),
-        Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
-            ("unavailable", "keys_unavailable")
-        }
-        Rejection::InvalidToken(e) => ("refused", reason(e.kind())),
-    };
+    let (outcome, reason) = crate::request_span::labels(rejection);
     ::metrics::counter!(REQUESTS, "outcome" => outcome, "reason" => reason, "issuer" => "unknown")
         .increment(1);
 }

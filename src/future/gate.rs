@@ -17,6 +17,7 @@ use tower::Service;
 use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;
 use crate::owner::ResourceOwner;
+use crate::request_span::RequestSpan;
 use crate::session::{MCP_SESSION_ID, SessionIds};
 
 /// A request the token check admits.
@@ -42,6 +43,7 @@ pub(crate) fn forward<S, ReqBody>(
     mut request: Request<ReqBody>,
     Admitted { owner, sessions }: Admitted,
     auth: &ResourceServerAuth,
+    trace: &RequestSpan,
 ) -> (S::Future, Option<SessionNote>)
 where
     S: Service<Request<ReqBody>>,
@@ -61,11 +63,16 @@ where
     }
     #[cfg(feature = "metrics")]
     crate::metrics::accepted(auth, owner.issuer());
+    trace.accepted(auth, owner.issuer());
     let note = auth.inner.sessions.is_some().then(|| SessionNote {
         owner: owner.clone(),
     });
     request.extensions_mut().insert(owner);
-    (service.call(request), note)
+    let future = {
+        let _in_span = trace.span().enter();
+        service.call(request)
+    };
+    (future, note)
 }
 
 pin_project! {
@@ -79,6 +86,7 @@ pin_project! {
         state: State<S, ReqBody>,
         auth: ResourceServerAuth,
         session: Option<SessionNote>,
+        trace: RequestSpan,
     }
 }
 
@@ -109,20 +117,30 @@ where
 {
     /// The front door answers itself.
     pub(crate) fn ready(response: Response<Body>, auth: ResourceServerAuth) -> Self {
+        Self::answer(response, auth, RequestSpan::none())
+    }
+
+    fn answer(response: Response<Body>, auth: ResourceServerAuth, trace: RequestSpan) -> Self {
         Self {
             state: State::Ready {
                 response: Some(response),
             },
             auth,
             session: None,
+            trace,
         }
     }
 
     /// The front door refuses.
-    pub(crate) fn reject(rejection: &Rejection, auth: ResourceServerAuth) -> Self {
-        log_rejection(rejection);
+    pub(crate) fn reject(
+        rejection: &Rejection,
+        auth: ResourceServerAuth,
+        mut trace: RequestSpan,
+    ) -> Self {
+        log_rejection(rejection, &trace);
         let response = auth.inner.challenger.respond(rejection);
-        Self::ready(response, auth)
+        trace.finish();
+        Self::answer(response, auth, trace)
     }
 
     /// The inner service was called at once (the request was admitted without waiting).
@@ -130,11 +148,13 @@ where
         future: S::Future,
         session: Option<SessionNote>,
         auth: ResourceServerAuth,
+        trace: RequestSpan,
     ) -> Self {
         Self {
             state: State::Calling { future },
             auth,
             session,
+            trace,
         }
     }
 
@@ -144,6 +164,7 @@ where
         service: S,
         request: Request<ReqBody>,
         auth: ResourceServerAuth,
+        trace: RequestSpan,
     ) -> Self {
         Self {
             state: State::Validating {
@@ -153,13 +174,16 @@ where
             },
             auth,
             session: None,
+            trace,
         }
     }
 }
 
-fn log_rejection(rejection: &Rejection) {
+fn log_rejection(rejection: &Rejection, trace: &RequestSpan) {
     #[cfg(feature = "metrics")]
     crate::metrics::refused(rejection);
+    trace.refused(rejection);
+    let _in_span = trace.span().enter();
     match rejection {
         Rejection::NoCredentials => tracing::debug!("request without bearer token refused"),
         Rejection::InvalidRequest(why) => {
@@ -181,57 +205,78 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Validating {
-                    validation,
-                    service,
-                    request,
-                } => {
-                    let outcome = ready!(validation.as_mut().poll(cx));
-                    let (Some(mut service), Some(request)) = (service.take(), request.take())
-                    else {
-                        return Poll::Ready(Ok(polled_after_completion()));
-                    };
-                    match outcome {
-                        Ok(admitted) => {
-                            let (future, note) =
-                                forward(&mut service, request, admitted, this.auth);
-                            *this.session = note;
-                            this.state.set(State::Calling { future });
-                        }
-                        Err(rejection) => {
-                            log_rejection(&rejection);
-                            return Poll::Ready(Ok(this.auth.inner.challenger.respond(&rejection)));
-                        }
+        let answer = {
+            let _in_span = this.trace.span().enter();
+            ready!(poll_state(
+                this.state.as_mut(),
+                this.auth,
+                this.session,
+                this.trace,
+                cx
+            ))
+        };
+        this.trace.finish();
+        Poll::Ready(answer)
+    }
+}
+
+fn poll_state<S, ReqBody, ResBody>(
+    mut state: Pin<&mut State<S, ReqBody>>,
+    auth: &ResourceServerAuth,
+    session: &mut Option<SessionNote>,
+    trace: &RequestSpan,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<Body>, S::Error>>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    loop {
+        match state.as_mut().project() {
+            StateProj::Validating {
+                validation,
+                service,
+                request,
+            } => {
+                let outcome = ready!(validation.as_mut().poll(cx));
+                let (Some(mut service), Some(request)) = (service.take(), request.take()) else {
+                    return Poll::Ready(Ok(polled_after_completion()));
+                };
+                match outcome {
+                    Ok(admitted) => {
+                        let (future, note) = forward(&mut service, request, admitted, auth, trace);
+                        *session = note;
+                        state.set(State::Calling { future });
+                    }
+                    Err(rejection) => {
+                        log_rejection(&rejection, trace);
+                        return Poll::Ready(Ok(auth.inner.challenger.respond(&rejection)));
                     }
                 }
-                StateProj::Calling { future } => {
-                    let mut res = ready!(future.poll(cx))?;
-                    if let (Some(note), Some(seal)) =
-                        (this.session.take(), &this.auth.inner.sessions)
-                        && res.headers().contains_key(MCP_SESSION_ID)
-                    {
-                        // The client gets the session id sealed to this caller; an id that
-                        // can not be sealed is not passed on.
-                        let sealed: Vec<HeaderValue> = res
-                            .headers()
-                            .get_all(MCP_SESSION_ID)
-                            .iter()
-                            .filter_map(|id| seal.seal(id, &note.owner))
-                            .collect();
-                        res.headers_mut().remove(MCP_SESSION_ID);
-                        for id in sealed {
-                            res.headers_mut().append(MCP_SESSION_ID, id);
-                        }
+            }
+            StateProj::Calling { future } => {
+                let mut res = ready!(future.poll(cx))?;
+                if let (Some(note), Some(seal)) = (session.take(), &auth.inner.sessions)
+                    && res.headers().contains_key(MCP_SESSION_ID)
+                {
+                    // The client gets the session id sealed to this caller; an id that
+                    // can not be sealed is not passed on.
+                    let sealed: Vec<HeaderValue> = res
+                        .headers()
+                        .get_all(MCP_SESSION_ID)
+                        .iter()
+                        .filter_map(|id| seal.seal(id, &note.owner))
+                        .collect();
+                    res.headers_mut().remove(MCP_SESSION_ID);
+                    for id in sealed {
+                        res.headers_mut().append(MCP_SESSION_ID, id);
                     }
-                    return Poll::Ready(Ok(res.map(Body::new)));
                 }
-                StateProj::Ready { response } => {
-                    return Poll::Ready(Ok(response
-                        .take()
-                        .unwrap_or_else(polled_after_completion)));
-                }
+                return Poll::Ready(Ok(res.map(Body::new)));
+            }
+            StateProj::Ready { response } => {
+                return Poll::Ready(Ok(response.take().unwrap_or_else(polled_after_completion)));
             }
         }
     }

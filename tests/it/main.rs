@@ -17,6 +17,7 @@ mod mcp_whoami;
 mod metadata_config;
 mod providers;
 mod readiness;
+mod request_span;
 mod scopes;
 mod sessions;
 mod token_kinds;
