@@ -67,6 +67,23 @@ async function browse(url, user) {
 
 const text = (result) => JSON.parse(result.content[0].text);
 
+/** An SDK v2 client pinned to 2026-07-28 with URL elicitation, logged in as `user`. */
+async function connectV2(server, user, onElicitation) {
+  const provider = await codeProvider(user);
+  const options = { versionNegotiation: { mode: { pin: '2026-07-28' } }, ...ELICITATION };
+  const first = new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider });
+  try {
+    await new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options).connect(first);
+  } catch (e) {
+    if (!(e instanceof V2.UnauthorizedError)) throw e;
+    await first.finishAuth(provider.response.code, provider.response.iss);
+  }
+  const client = new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options);
+  client.setRequestHandler('elicitation/create', onElicitation);
+  await client.connect(new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider }));
+  return client;
+}
+
 /** The -32042 error of a v1 call, or a failure. */
 async function elicitation(client) {
   try {
@@ -116,24 +133,13 @@ async function suite(name, server) {
   });
 
   await check(`${name}: SDK v2 pinned to 2026-07-28: input_required with a URL elicitation; the handler connects; callTool answers`, async () => {
-    const provider = await codeProvider('carol');
-    const options = { versionNegotiation: { mode: { pin: '2026-07-28' } }, ...ELICITATION };
-    const first = new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider });
-    try {
-      await new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options).connect(first);
-    } catch (e) {
-      if (!(e instanceof V2.UnauthorizedError)) throw e;
-      await first.finishAuth(provider.response.code, provider.response.iss);
-    }
-    const client = new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options);
     const asked = [];
-    client.setRequestHandler('elicitation/create', async (request) => {
+    const client = await connectV2(server, 'carol', async (request) => {
       asked.push(request.params);
       const page = await browse(request.params.url, 'carol');
       eq(page.status, 200, `connect page: ${page.html}`);
       return { action: 'accept' };
     });
-    await client.connect(new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider }));
     try {
       const result = await client.callTool({ name: 'cloud_profile', arguments: {} });
       assert(!result.isError, JSON.stringify(result));
@@ -147,19 +153,8 @@ async function suite(name, server) {
 
   for (const [action, expected] of [['accept', /finish authorizing in the browser/], ['decline', /declined/]]) {
     await check(`${name}: SDK v2: the user ${action}s but does not connect: asked once, then a tool error (no loop)`, async () => {
-      const provider = await codeProvider(`erin-${action}`);
-      const options = { versionNegotiation: { mode: { pin: '2026-07-28' } }, ...ELICITATION };
-      const first = new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider });
-      try {
-        await new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options).connect(first);
-      } catch (e) {
-        if (!(e instanceof V2.UnauthorizedError)) throw e;
-        await first.finishAuth(provider.response.code, provider.response.iss);
-      }
-      const client = new V2.Client({ name: 'interop-accounts-v2', version: '1.0.0' }, options);
       let asked = 0;
-      client.setRequestHandler('elicitation/create', async () => { asked += 1; return { action }; });
-      await client.connect(new V2.StreamableHTTPClientTransport(new URL(server.mcp), { authProvider: provider }));
+      const client = await connectV2(server, `erin-${action}`, async () => { asked += 1; return { action }; });
       try {
         const result = await client.callTool({ name: 'cloud_profile', arguments: {} });
         eq(result.isError, true, `isError: ${JSON.stringify(result)}`);

@@ -112,6 +112,15 @@ impl Fixture {
             .unwrap()
     }
 
+    /// `user`, with their account connected through the pages (asserted).
+    async fn connected(&self, user: &str) -> ResourceOwner {
+        let owner = self.owner(user).await;
+        let denial = self.accounts.token(&owner, &need()).await.unwrap_err();
+        let (status, page) = self.browse(denial.url().unwrap(), user, Cookie::Own).await;
+        assert_eq!(status, 200, "{page}");
+        owner
+    }
+
     /// Follows a connect link in a browser that logs in as `user`: the status and text of
     /// the last page, and whether the browser sent its cookie to the callback (`cookie`).
     async fn browse(&self, link: &str, user: &str, cookie: Cookie) -> (u16, String) {
@@ -272,16 +281,7 @@ async fn refresh_is_single_flight_and_rotates(store: Arc<dyn TokenStore>) {
         Duration::from_secs(7200),
     )
     .await;
-    let alice = f.owner("alice").await;
-    let link = f
-        .accounts
-        .token(&alice, &need())
-        .await
-        .unwrap_err()
-        .url()
-        .unwrap()
-        .to_owned();
-    assert_eq!(f.browse(&link, "alice", Cookie::Own).await.0, 200);
+    let alice = f.connected("alice").await;
     let first = f.accounts.token(&alice, &need()).await.unwrap();
     let second = f.accounts.token(&alice, &need()).await.unwrap();
     assert_ne!(first.secret(), second.secret(), "refreshed");
@@ -305,16 +305,7 @@ async fn replicas_refresh_one_at_a_time(store: Arc<dyn TokenStore>) {
         Duration::from_secs(7200),
     )
     .await;
-    let alice = f.owner("alice").await;
-    let link = f
-        .accounts
-        .token(&alice, &need())
-        .await
-        .unwrap_err()
-        .url()
-        .unwrap()
-        .to_owned();
-    assert_eq!(f.browse(&link, "alice", Cookie::Own).await.0, 200);
+    let alice = f.connected("alice").await;
     let need = need();
     for _ in 0..3 {
         let calls = (0..6).map(|i| {
@@ -388,17 +379,8 @@ async fn links_connect_only_their_user(store: Arc<dyn TokenStore>) {
 async fn records_are_bound_to_their_user_and_key(store: Arc<dyn TokenStore>) {
     let key = EncryptionKey::random().unwrap();
     let f = fixture(store.clone(), key.clone(), Duration::from_secs(60)).await;
-    let alice = f.owner("alice").await;
+    let alice = f.connected("alice").await;
     let bob = f.owner("bob").await;
-    let link = f
-        .accounts
-        .token(&alice, &need())
-        .await
-        .unwrap_err()
-        .url()
-        .unwrap()
-        .to_owned();
-    assert_eq!(f.browse(&link, "alice", Cookie::Own).await.0, 200);
     // Alice's sealed record copied under Bob's key does not open for Bob.
     let sealed = store
         .load(&AccountKey::of(&alice, "github"))
@@ -426,16 +408,7 @@ async fn rotation_reseals_under_the_new_key(store: Arc<dyn TokenStore>) {
         Duration::from_secs(7200),
     )
     .await;
-    let alice = f.owner("alice").await;
-    let link = f
-        .accounts
-        .token(&alice, &need())
-        .await
-        .unwrap_err()
-        .url()
-        .unwrap()
-        .to_owned();
-    assert_eq!(f.browse(&link, "alice", Cookie::Own).await.0, 200);
+    let alice = f.connected("alice").await;
     // Every use refreshes here: the rotated replica opens the old record, refreshes and
     // seals the new one with the new key, which the old key alone does not open.
     assert!(f.rotated.token(&alice, &need()).await.is_ok());
