@@ -206,6 +206,67 @@ async fn refresh_tokens_need_offline_access_rotate_and_never_widen() {
 }
 
 #[tokio::test]
+async fn rfc7009_revocation_ends_a_refresh_token_for_its_own_client_only() {
+    let dev = start(|b| b).await;
+    let client = dev.public_client().await;
+    let other = dev.public_client().await;
+    let c = challenge(VERIFIER);
+    let params = dev.request(
+        &client,
+        &[
+            ("code_challenge", &c),
+            ("scope", "mcp:tools offline_access"),
+        ],
+    );
+    let code = dev.approve(&params, "dave").await;
+    let (status, body, _) = dev.token(&code_form(&code, &client), None).await;
+    assert_eq!(status, 200, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let revoke = |form: Vec<(&'static str, String)>| {
+        let req = dev.http.post(format!("{}/revoke", dev.issuer)).form(&form);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.text().await.unwrap())
+        }
+    };
+    // Another client may not revoke it (RFC 7009 §2.1); unknown tokens answer 200 (§2.2).
+    let (status, body) = revoke(vec![
+        ("token", refresh.clone()),
+        ("client_id", other.clone()),
+    ])
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unauthorized_client"));
+    let (status, _) = revoke(vec![
+        ("token", "no-such-token".into()),
+        ("client_id", client.clone()),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = revoke(vec![("client_id", client.clone())]).await;
+    assert_eq!((status, body.contains("invalid_request")), (400, true));
+    // The still-valid token, revoked by its client: refreshing with it fails from now on.
+    let (status, _) = revoke(vec![
+        ("token", refresh.clone()),
+        ("token_type_hint", "refresh_token".into()),
+        ("client_id", client.clone()),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", client.as_str()),
+    ];
+    let (status, body, _) = dev.token(&form, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
 async fn confidential_clients_get_client_credentials_tokens() {
     let dev = start(|b| b).await;
     let (status, body) = dev
