@@ -97,6 +97,21 @@ impl Challenger {
                     .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
                 return res;
             }
+            Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::ClientNotAllowed => {
+                // RFC 6750 §3.1: a valid token without the privileges this resource needs.
+                let description = e.kind().description();
+                (
+                    StatusCode::FORBIDDEN,
+                    self.header(
+                        &[
+                            ("error", "insufficient_scope"),
+                            ("error_description", description),
+                        ],
+                        &[],
+                    ),
+                    format!("insufficient_scope: {description}"),
+                )
+            }
             Rejection::InvalidToken(e) => {
                 let description = e.kind().description();
                 (

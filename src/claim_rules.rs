@@ -96,6 +96,29 @@ pub(crate) fn check_claims(
     {
         return Err(ValidationError::of(K::IssuedInFuture));
     }
+    if let Some(max) = o.max_token_age {
+        let iat = numeric(&claims.iat, "iat")?.ok_or(ValidationError::new(
+            K::TooOld,
+            "no iat while a maximum age is set",
+        ))?;
+        if now - iat > max.as_secs_f64() + leeway {
+            return Err(ValidationError::new(
+                K::TooOld,
+                "issued longer ago than the maximum age",
+            ));
+        }
+    }
+    if !o.allowed_clients.is_empty() {
+        let client = [&claims.client_id, &claims.azp, &claims.cid, &claims.appid]
+            .into_iter()
+            .find_map(Claim::non_empty);
+        if !client.is_some_and(|c| o.allowed_clients.iter().any(|a| a == c)) {
+            return Err(ValidationError::new(
+                K::ClientNotAllowed,
+                "client not in allowed_clients",
+            ));
+        }
+    }
     let audience_ok = match &claims.aud {
         Claim::Absent => return Err(ValidationError::new(K::MissingClaim, "aud")),
         Claim::Str(a) => rules.audiences.iter().any(|e| same_resource(e, a)),

@@ -15,8 +15,9 @@
 //! `authorization_server_url` (default: the issuer), `algorithm` (a string) **or** `algorithms` (an array; default
 //! `["RS256"]`), `expected_audiences` (array of strings; default the canonical URL) and
 //! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
-//! `leeway`: seconds; `require_at_jwt_type`, `reject_id_token_claims`: booleans). Unknown keys
-//! are errors, not ignored.
+//! `leeway`: seconds; `require_at_jwt_type`, `reject_id_token_claims`: booleans;
+//! `allowed_clients`: array of client ids; `max_token_age`: seconds). Unknown keys are errors,
+//! not ignored.
 //!
 //! Values set in code win over the environment. When both a name and its alias are set, the
 //! `MCP_SERVER_AUTH_*` name wins. Empty variables count as unset.
@@ -155,6 +156,8 @@ struct OptionsJson {
     leeway: Option<f64>,
     require_at_jwt_type: Option<bool>,
     reject_id_token_claims: Option<bool>,
+    allowed_clients: Option<Vec<String>>,
+    max_token_age: Option<f64>,
 }
 
 fn split_scopes(v: &str) -> Vec<String> {
@@ -295,6 +298,28 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
             options.reject_id_token_claims = o
                 .reject_id_token_claims
                 .unwrap_or(options.reject_id_token_claims);
+            if let Some(clients) = o.allowed_clients {
+                if clients.iter().any(|c| c.trim().is_empty()) {
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::InvalidValue,
+                        "validation_options.allowed_clients",
+                        "a client id is empty",
+                    )
+                    .within(&at));
+                }
+                options.allowed_clients = clients;
+            }
+            if let Some(age) = o.max_token_age {
+                if !(1.0..=31_536_000.0).contains(&age) {
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::InvalidValue,
+                        "validation_options.max_token_age",
+                        "max_token_age must be between 1 and 31536000 seconds",
+                    )
+                    .within(&at));
+                }
+                options.max_token_age = Some(Duration::from_secs_f64(age));
+            }
             if let Some(l) = o.leeway {
                 if !(0.0..=86_400.0).contains(&l) {
                     return Err(ConfigError::new(

@@ -168,6 +168,14 @@ pub enum ValidationErrorKind {
     MissingSubject,
     /// The issuer's keys could not be obtained and no cached key fits (answered 503).
     KeysUnavailable,
+    /// The token's client (`client_id`, `azp`, `cid` or `appid`) is not one the entry allows
+    /// ([`AccessTokenValidationOptions::allowed_clients`](crate::AccessTokenValidationOptions::allowed_clients)).
+    /// Answered 403: the token is valid, but not for this resource.
+    ClientNotAllowed,
+    /// The token was issued longer ago than the entry accepts
+    /// ([`AccessTokenValidationOptions::max_token_age`](crate::AccessTokenValidationOptions::max_token_age)),
+    /// or has no `iat` while a maximum age is set.
+    TooOld,
 }
 
 impl ValidationErrorKind {
@@ -197,6 +205,8 @@ impl ValidationErrorKind {
             Self::InvalidAudience => "The access token audience does not include this resource",
             Self::MissingSubject => "The access token has no subject",
             Self::KeysUnavailable => "The authorization server keys are unavailable",
+            Self::ClientNotAllowed => "The access token is not allowed for this resource",
+            Self::TooOld => "The access token is too old",
         }
     }
 }

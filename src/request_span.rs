@@ -119,5 +119,7 @@ pub(crate) fn reason(kind: ValidationErrorKind) -> &'static str {
         K::InvalidAudience => "invalid_audience",
         K::MissingSubject => "missing_subject",
         K::KeysUnavailable => "keys_unavailable",
+        K::ClientNotAllowed => "client_not_allowed",
+        K::TooOld => "too_old",
     }
 }

@@ -57,6 +57,15 @@ pub struct AccessTokenValidationOptions {
     /// keys and audience as its access tokens, and would otherwise be accepted as access
     /// tokens (see `docs/identity-providers.md`).
     pub reject_id_token_claims: bool,
+    /// The clients whose tokens are accepted, by the token's `client_id`, else `azp`, `cid`
+    /// or `appid` (the first present; a client ID metadata document's URL is compared
+    /// exactly). Empty (the default): any client. A token of another client, or naming none,
+    /// is answered 403 (`insufficient_scope`, a fixed description that does not say which
+    /// rule failed; the log does).
+    pub allowed_clients: Vec<String>,
+    /// Tokens issued (`iat`) longer ago than this are refused (401 `invalid_token`), and so
+    /// are tokens without `iat`. `None` (the default): no limit beyond `exp`.
+    pub max_token_age: Option<Duration>,
 }
 
 impl Default for AccessTokenValidationOptions {
@@ -69,6 +78,8 @@ impl Default for AccessTokenValidationOptions {
             leeway: Duration::ZERO,
             require_at_jwt_type: false,
             reject_id_token_claims: false,
+            allowed_clients: Vec::new(),
+            max_token_age: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One `tracing` span per decided request (`protected_resource::request`): issuer (configured
 //! or `unknown`), outcome, reason and duration, never the token; metadata requests have none.
-//! A capturing subscriber on this test's thread (current-thread runtime: the server runs here).
+//! A capturing subscriber installed globally: its own test binary, since a thread-local one
+//! races with other tests over tracing's per-callsite interest cache.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -59,7 +60,7 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
 async fn each_decided_request_has_one_span_with_outcome_reason_issuer_and_duration() {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let a = MockAuthorizationServer::start().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

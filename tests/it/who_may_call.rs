@@ -1,0 +1,144 @@
+//! Who may call, per entry: the allowed clients (`client_id`, else `azp`, `cid`, `appid`)
+//! and a maximum token age from `iat`, in code and in the environment JSON. A disallowed
+//! client gets 403 `insufficient_scope` with a fixed description (the rule is not named); a
+//! token too old gets 401 `invalid_token`; the inner service is never called.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use protected_resource::testkit::MockAuthorizationServer;
+use protected_resource::{AccessTokenValidationOptions, ConfigErrorKind, ResourceServerAuth};
+
+use crate::common::{App, CANON, METADATA_URL};
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn app_with(options: AccessTokenValidationOptions) -> (MockAuthorizationServer, App) {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(server.entry().validation_options(options))
+        .build()
+        .unwrap();
+    (server, App::new(auth))
+}
+
+#[tokio::test]
+async fn only_allowed_clients_get_in_and_others_get_a_403_that_names_no_rule() {
+    let mut options = AccessTokenValidationOptions::default();
+    options.allowed_clients = vec![
+        "claude-desktop".into(),
+        "https://app.example/client.json".into(),
+    ];
+    let (server, app) = app_with(options).await;
+    let token =
+        |claim: &str, client: &str| server.token().audience(CANON).claim(claim, client).sign();
+    for (claim, client) in [
+        ("client_id", "claude-desktop"),
+        ("azp", "claude-desktop"),
+        ("cid", "https://app.example/client.json"),
+        ("appid", "claude-desktop"),
+    ] {
+        assert_eq!(
+            app.with_token(&token(claim, client)).await.status,
+            StatusCode::OK,
+            "{claim}"
+        );
+    }
+    let calls = app.calls();
+    let other = server
+        .token()
+        .audience(CANON)
+        .claim("client_id", "other")
+        .claim("azp", "claude-desktop")
+        .sign();
+    for refused in [
+        token("client_id", "other"),
+        other,
+        token("client_id", "Claude-Desktop"),
+        server.token().audience(CANON).sign(),
+    ] {
+        let a = app.with_token(&refused).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+        assert_eq!(
+            a.www(),
+            Some(format!("Bearer error=\"insufficient_scope\", error_description=\"The access token is not allowed for this resource\", resource_metadata=\"{METADATA_URL}\"").as_str())
+        );
+        assert!(
+            !a.body.contains("client"),
+            "the rule is not named: {}",
+            a.body
+        );
+    }
+    assert_eq!(app.calls(), calls, "the inner service was not called");
+}
+
+#[tokio::test]
+async fn tokens_older_than_the_maximum_age_are_refused() {
+    let mut options = AccessTokenValidationOptions::default();
+    options.max_token_age = Some(Duration::from_secs(60));
+    let (server, app) = app_with(options).await;
+    let fresh = server
+        .token()
+        .audience(CANON)
+        .claim("iat", now() - 30)
+        .sign();
+    assert_eq!(app.with_token(&fresh).await.status, StatusCode::OK);
+    let calls = app.calls();
+    let old = server
+        .token()
+        .audience(CANON)
+        .claim("iat", now() - 120)
+        .sign();
+    app.assert_invalid_token(&old, "The access token is too old")
+        .await;
+    let without = server.token().audience(CANON).without_claim("iat").sign();
+    app.assert_invalid_token(&without, "The access token is too old")
+        .await;
+    assert_eq!(app.calls(), calls);
+}
+
+#[test]
+fn the_environment_sets_both_and_names_bad_values() {
+    let server = |options: &str| {
+        format!(
+            r#"[{{"issuer":"https://as.example","jwks_uri":"https://as.example/jwks","validation_options":{options}}}]"#
+        )
+    };
+    let build = |options: &str| {
+        ResourceServerAuth::builder()
+            .with_env_vars([
+                ("MCP_SERVER_AUTH_CANONICAL_URL".to_owned(), CANON.to_owned()),
+                (
+                    "MCP_SERVER_AUTH_AUTHORIZATION_SERVERS".to_owned(),
+                    server(options),
+                ),
+            ])
+            .build()
+    };
+    let auth = build(r#"{"allowed_clients":["a","b"],"max_token_age":300}"#).unwrap();
+    let options = auth.authorization_servers()[0].get_validation_options();
+    assert_eq!(options.allowed_clients, ["a", "b"]);
+    assert_eq!(options.max_token_age, Some(Duration::from_secs(300)));
+    for (bad, field) in [
+        (r#"{"max_token_age":0}"#, "validation_options.max_token_age"),
+        (
+            r#"{"allowed_clients":[""]}"#,
+            "validation_options.allowed_clients",
+        ),
+    ] {
+        let e = build(bad).unwrap_err();
+        assert_eq!(e.kind(), ConfigErrorKind::InvalidValue);
+        assert!(e.field().contains(field), "{e}");
+        assert!(
+            e.to_string()
+                .contains("MCP_SERVER_AUTH_AUTHORIZATION_SERVERS"),
+            "{e}"
+        );
+    }
+}
