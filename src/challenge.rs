@@ -97,7 +97,12 @@ impl Challenger {
                     .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
                 return res;
             }
-            Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::ClientNotAllowed => {
+            Rejection::InvalidToken(e)
+                if matches!(
+                    e.kind(),
+                    ValidationErrorKind::ClientNotAllowed | ValidationErrorKind::ClaimsNotAllowed
+                ) =>
+            {
                 // RFC 6750 §3.1: a valid token without the privileges this resource needs.
                 let description = e.kind().description();
                 (

@@ -16,8 +16,9 @@
 //! `["RS256"]`), `expected_audiences` (array of strings; default the canonical URL) and
 //! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
 //! `leeway`: seconds; `require_at_jwt_type`, `reject_id_token_claims`: booleans;
-//! `allowed_clients`: array of client ids; `max_token_age`: seconds). Unknown keys are errors,
-//! not ignored.
+//! `allowed_clients`: array of client ids; `max_token_age`: seconds; `required_claims`: an
+//! object from claim path to a value or an array of values, all required). Unknown keys are
+//! errors, not ignored.
 //!
 //! Values set in code win over the environment. When both a name and its alias are set, the
 //! `MCP_SERVER_AUTH_*` name wins. Empty variables count as unset.
@@ -52,6 +53,7 @@ use crate::config::{
     AccessTokenValidationOptions, AuthorizationServerEntry, check_canonical_url, clean_scopes,
 };
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::required_claims::RequiredClaim;
 use crate::sealing_key::SealingKey;
 
 /// The canonical URL variable.
@@ -158,6 +160,15 @@ struct OptionsJson {
     reject_id_token_claims: Option<bool>,
     allowed_clients: Option<Vec<String>>,
     max_token_age: Option<f64>,
+    required_claims: Option<std::collections::BTreeMap<String, OneOrMany>>,
+}
+
+/// A required claim's value: one string, or several (all required).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 fn split_scopes(v: &str) -> Vec<String> {
@@ -308,6 +319,25 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
                     .within(&at));
                 }
                 options.allowed_clients = clients;
+            }
+            if let Some(required) = o.required_claims {
+                for (path, values) in required {
+                    let values = match values {
+                        OneOrMany::One(v) => vec![v],
+                        OneOrMany::Many(v) => v,
+                    };
+                    if path.is_empty() || values.is_empty() {
+                        return Err(ConfigError::new(
+                            ConfigErrorKind::InvalidValue,
+                            "validation_options.required_claims",
+                            "a claim path or its values are empty",
+                        )
+                        .within(&at));
+                    }
+                    options
+                        .required_claims
+                        .extend(values.into_iter().map(|v| RequiredClaim::new(&path, v)));
+                }
             }
             if let Some(age) = o.max_token_age {
                 if !(1.0..=31_536_000.0).contains(&age) {

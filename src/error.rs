@@ -172,6 +172,10 @@ pub enum ValidationErrorKind {
     /// ([`AccessTokenValidationOptions::allowed_clients`](crate::AccessTokenValidationOptions::allowed_clients)).
     /// Answered 403: the token is valid, but not for this resource.
     ClientNotAllowed,
+    /// A claim value the entry requires is missing
+    /// ([`AccessTokenValidationOptions::required_claims`](crate::AccessTokenValidationOptions::required_claims)).
+    /// Answered 403, like [`ClientNotAllowed`](Self::ClientNotAllowed), with the same text.
+    ClaimsNotAllowed,
     /// The token was issued longer ago than the entry accepts
     /// ([`AccessTokenValidationOptions::max_token_age`](crate::AccessTokenValidationOptions::max_token_age)),
     /// or has no `iat` while a maximum age is set.
@@ -205,7 +209,9 @@ impl ValidationErrorKind {
             Self::InvalidAudience => "The access token audience does not include this resource",
             Self::MissingSubject => "The access token has no subject",
             Self::KeysUnavailable => "The authorization server keys are unavailable",
-            Self::ClientNotAllowed => "The access token is not allowed for this resource",
+            Self::ClientNotAllowed | Self::ClaimsNotAllowed => {
+                "The access token is not allowed for this resource"
+            }
             Self::TooOld => "The access token is too old",
         }
     }

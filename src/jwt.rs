@@ -33,6 +33,7 @@ use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::json::Text;
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
+use crate::required_claims;
 use crate::scope::ScopeContext;
 
 /// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
@@ -170,7 +171,7 @@ impl Validator {
             token.signature,
         )
         .await?;
-        let owner = self.admit(&route, &header, &claims)?;
+        let owner = self.admit(&route, &header, &claims, &token.claims)?;
         drop((header, claims));
         Ok(owner.with_raw_claims(token.claims))
     }
@@ -208,7 +209,7 @@ impl Validator {
         if !key.key.verify(route.alg, token.message, token.signature) {
             return Some(Err(ValidationError::of(K::InvalidSignature)));
         }
-        let owner = self.admit(&route, &header, &claims);
+        let owner = self.admit(&route, &header, &claims, &token.claims);
         drop((header, claims));
         Some(owner.map(|o| o.with_raw_claims(token.claims)))
     }
@@ -257,6 +258,7 @@ impl Validator {
         route: &Route<'_>,
         header: &Header<'_>,
         claims: &Claims<'_>,
+        raw: &str,
     ) -> Result<ResourceOwner, ValidationError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -270,7 +272,9 @@ impl Validator {
                 header.typ.as_ref().map(|t| &*t.0),
                 claims,
                 now,
-            ) {
+            )
+            .and_then(|()| required_claims::check(&rules.options.required_claims, raw))
+            {
                 Ok(()) => {
                     // With `verify_iss = false` the owner still names the token's own issuer
                     // (when it gives one), so that users of different real issuers stay apart.

@@ -357,6 +357,7 @@ pub mod metrics;
 mod readiness;
 mod request_span;
 mod require_scopes;
+mod required_claims;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 mod rmcp;
@@ -382,6 +383,7 @@ pub use crate::mcp_scopes::{McpScopes, McpScopesLayer, McpToolScopes, McpToolSco
 pub use crate::owner::{MissingResourceOwner, ResourceOwner};
 pub use crate::readiness::{IssuerNotReady, NotReadyReason, Readiness};
 pub use crate::require_scopes::{RequireScopes, RequireScopesLayer};
+pub use crate::required_claims::RequiredClaim;
 pub use crate::scope::{InsufficientScope, ScopeRequirement};
 pub use crate::sealing_key::SealingKey;
 pub use crate::state_handle::StateSealer;

@@ -120,6 +120,7 @@ pub(crate) fn reason(kind: ValidationErrorKind) -> &'static str {
         K::MissingSubject => "missing_subject",
         K::KeysUnavailable => "keys_unavailable",
         K::ClientNotAllowed => "client_not_allowed",
+        K::ClaimsNotAllowed => "claims_not_allowed",
         K::TooOld => "too_old",
     }
 }

@@ -14,6 +14,7 @@ pub(crate) use self::check::{
 
 use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::required_claims::RequiredClaim;
 use crate::sealing_key::SealingKey;
 
 /// Which claim checks an authorization-server entry performs, beyond those that are always on.
@@ -66,6 +67,9 @@ pub struct AccessTokenValidationOptions {
     /// Tokens issued (`iat`) longer ago than this are refused (401 `invalid_token`), and so
     /// are tokens without `iat`. `None` (the default): no limit beyond `exp`.
     pub max_token_age: Option<Duration>,
+    /// Claim values every token must carry (all of them): groups, roles, a tenant. A token
+    /// without one is answered 403 like a client not allowed. Empty (the default): none.
+    pub required_claims: Vec<RequiredClaim>,
 }
 
 impl Default for AccessTokenValidationOptions {
@@ -80,6 +84,7 @@ impl Default for AccessTokenValidationOptions {
             reject_id_token_claims: false,
             allowed_clients: Vec::new(),
             max_token_age: None,
+            required_claims: Vec::new(),
         }
     }
 }

@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use protected_resource::testkit::MockAuthorizationServer;
-use protected_resource::{AccessTokenValidationOptions, ConfigErrorKind, ResourceServerAuth};
+use protected_resource::{
+    AccessTokenValidationOptions, ConfigErrorKind, RequiredClaim, ResourceServerAuth,
+};
+use serde_json::json;
 
 use crate::common::{App, CANON, METADATA_URL};
 
@@ -79,6 +82,52 @@ async fn only_allowed_clients_get_in_and_others_get_a_403_that_names_no_rule() {
 }
 
 #[tokio::test]
+async fn required_claim_values_must_all_be_there() {
+    let mut options = AccessTokenValidationOptions::default();
+    options.required_claims = vec![
+        RequiredClaim::new("realm_access.roles", "mcp-user"),
+        RequiredClaim::new("tid", "tenant-1"),
+    ];
+    let (server, app) = app_with(options).await;
+    let token = |roles: serde_json::Value, tid: &str| {
+        server
+            .token()
+            .audience(CANON)
+            .claim("realm_access", json!({ "roles": roles }))
+            .claim("tid", tid)
+            .sign()
+    };
+    assert_eq!(
+        app.with_token(&token(json!(["viewer", "mcp-user"]), "tenant-1"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let calls = app.calls();
+    for refused in [
+        token(json!(["viewer"]), "tenant-1"),
+        token(json!(["mcp-user"]), "tenant-2"),
+        token(json!("mcp-user"), "tenant-2"),
+        server.token().audience(CANON).sign(),
+    ] {
+        let a = app.with_token(&refused).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+        assert_eq!(
+            a.www(),
+            Some(format!("Bearer error=\"insufficient_scope\", error_description=\"The access token is not allowed for this resource\", resource_metadata=\"{METADATA_URL}\"").as_str())
+        );
+    }
+    // A single string value counts too.
+    assert_eq!(
+        app.with_token(&token(json!("mcp-user"), "tenant-1"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(app.calls(), calls + 1);
+}
+
+#[tokio::test]
 async fn tokens_older_than_the_maximum_age_are_refused() {
     let mut options = AccessTokenValidationOptions::default();
     options.max_token_age = Some(Duration::from_secs(60));
@@ -121,10 +170,21 @@ fn the_environment_sets_both_and_names_bad_values() {
             ])
             .build()
     };
-    let auth = build(r#"{"allowed_clients":["a","b"],"max_token_age":300}"#).unwrap();
+    let auth = build(
+        r#"{"allowed_clients":["a","b"],"max_token_age":300,"required_claims":{"groups":["x","y"],"tid":"t"}}"#,
+    )
+    .unwrap();
     let options = auth.authorization_servers()[0].get_validation_options();
     assert_eq!(options.allowed_clients, ["a", "b"]);
     assert_eq!(options.max_token_age, Some(Duration::from_secs(300)));
+    assert_eq!(
+        options.required_claims,
+        [
+            RequiredClaim::new("groups", "x"),
+            RequiredClaim::new("groups", "y"),
+            RequiredClaim::new("tid", "t"),
+        ]
+    );
     for (bad, field) in [
         (r#"{"max_token_age":0}"#, "validation_options.max_token_age"),
         (
