@@ -80,15 +80,10 @@ pub fn reason(kind: ValidationErrorKind) -> &'static str {
 
 /// An accepted request of a token of `issuer` (one of the configured issuers).
 pub(crate) fn accepted(auth: &ResourceServerAuth, issuer: &str) {
-    let label = auth
-        .inner
-        .issuer_labels
-        .iter()
-        .find(|l| &***l == issuer)
-        .map_or_else(
-            || "unknown".into(),
-            |l| ::metrics::SharedString::from(Arc::clone(l)),
-        );
+    let label = crate::request_span::configured_issuer(auth, issuer).map_or_else(
+        || "unknown".into(),
+        |l| ::metrics::SharedString::from(Arc::clone(l)),
+    );
     ::metrics::counter!(REQUESTS, "outcome" => "accepted", "reason" => "none", "issuer" => label)
         .increment(1);
 }

@@ -74,13 +74,17 @@ impl RequestSpan {
     }
 }
 
+/// The configured issuer equal to `issuer`, if any (a label value never copied from a token).
+pub(crate) fn configured_issuer<'a>(
+    auth: &'a ResourceServerAuth,
+    issuer: &str,
+) -> Option<&'a std::sync::Arc<str>> {
+    auth.inner.issuer_labels.iter().find(|l| &***l == issuer)
+}
+
 /// The configured issuer equal to `issuer`, or `unknown`.
-pub(crate) fn issuer_label<'a>(auth: &'a ResourceServerAuth, issuer: &str) -> &'a str {
-    auth.inner
-        .issuer_labels
-        .iter()
-        .find(|l| &***l == issuer)
-        .map_or("unknown", |l| &**l)
+fn issuer_label<'a>(auth: &'a ResourceServerAuth, issuer: &str) -> &'a str {
+    configured_issuer(auth, issuer).map_or("unknown", |l| &**l)
 }
 
 /// `(outcome, reason)` of a refusal: `refused` or `unavailable`, and one snake_case word.

@@ -262,16 +262,7 @@ async fn callback_step(inner: &Inner, q: &Query, state: FlowState) -> Response {
             );
         }
     };
-    let account = Account {
-        access_token: issued.access_token,
-        token_type: issued.token_type.unwrap_or_else(|| "Bearer".to_owned()),
-        expires_at: issued
-            .expires_in
-            .map(|s| record::now_secs().saturating_add(s)),
-        refresh_token: issued.refresh_token,
-        scopes: record::granted_scopes(issued.scope.as_deref(), &state.link.scopes),
-        connected_at: record::now_secs(),
-    };
+    let account = Account::from_issued(issued, &state.link.scopes, None, record::now_secs());
     let key = AccountKey::new(&state.link.iss, &state.link.sub, &state.link.provider);
     if inner.save(&key, &account).await.is_err() {
         return page(

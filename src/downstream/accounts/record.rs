@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use super::provider::Issued;
 use super::seal::EncryptionKey;
 use super::store::AccountKey;
 use crate::downstream::DownstreamToken;
@@ -54,6 +55,25 @@ impl Account {
 
     pub(super) fn covers(&self, scopes: &[String]) -> bool {
         scopes.iter().all(|s| self.scopes.contains(s))
+    }
+
+    /// The account a token endpoint's answer makes: `asked` are the scopes requested (the
+    /// grant's when the answer names none), `refresh` the refresh token to keep when the
+    /// answer brings no new one (a provider that does not rotate).
+    pub(super) fn from_issued(
+        issued: Issued,
+        asked: &[String],
+        refresh: Option<String>,
+        connected_at: u64,
+    ) -> Self {
+        Self {
+            access_token: issued.access_token,
+            token_type: issued.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+            expires_at: issued.expires_in.map(|s| now_secs().saturating_add(s)),
+            refresh_token: issued.refresh_token.or(refresh),
+            scopes: granted_scopes(issued.scope.as_deref(), asked),
+            connected_at,
+        }
     }
 
     pub(super) fn token(&self) -> DownstreamToken {

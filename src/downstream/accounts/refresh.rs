@@ -103,21 +103,12 @@ impl Inner {
         };
         match provider.refresh(&refresh_token).await {
             Ok(issued) => {
-                let renewed = Account {
-                    access_token: issued.access_token,
-                    token_type: issued.token_type.unwrap_or_else(|| "Bearer".to_owned()),
-                    expires_at: issued
-                        .expires_in
-                        .map(|s| record::now_secs().saturating_add(s)),
-                    // A provider that does not rotate keeps the old refresh token valid.
-                    refresh_token: issued.refresh_token.or(Some(refresh_token)),
-                    scopes: if issued.scope.is_some() {
-                        record::granted_scopes(issued.scope.as_deref(), &account.scopes)
-                    } else {
-                        account.scopes.clone()
-                    },
-                    connected_at: account.connected_at,
-                };
+                let renewed = Account::from_issued(
+                    issued,
+                    &account.scopes,
+                    Some(refresh_token),
+                    account.connected_at,
+                );
                 self.save(key, &renewed).await?;
                 if renewed.covers(need.get_scopes()) {
                     Ok(renewed.token())
