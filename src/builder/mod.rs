@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod keys;
 mod validator;
 
 pub use self::validator::JwksTokenValidatorBuilder;
@@ -58,6 +59,13 @@ pub struct ResourceServerAuthBuilder {
     resource_tos_uri: Option<String>,
     resource_signing_alg_values_supported: Option<Vec<Algorithm>>,
     jwks: JwksOptions,
+    /// The key-cache settings set in code (by their names in `JwksOptions::check`'s errors),
+    /// which the environment does not override.
+    jwks_in_code: Vec<&'static str>,
+    /// From the environment: the variable each other key-cache setting came from.
+    jwks_from_env: Vec<(&'static str, String)>,
+    /// PEM documents of extra trust anchors, and where they came from.
+    root_certificates: Vec<(String, Vec<u8>)>,
     max_token_bytes: Option<usize>,
     allowed_origins: AllowedOrigins,
     env: Option<EnvSource>,
@@ -158,69 +166,6 @@ impl ResourceServerAuthBuilder {
         algorithms: impl IntoIterator<Item = Algorithm>,
     ) -> Self {
         self.resource_signing_alg_values_supported = Some(algorithms.into_iter().collect());
-        self
-    }
-
-    /// How long a fetched key set is used before it is fetched again, when the answer has no
-    /// `Cache-Control: max-age` or `Expires`. Default 1 hour.
-    pub fn jwks_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.jwks.ttl = ttl;
-        self
-    }
-
-    /// Bounds for the lifetime an authorization server gives its key set with
-    /// `Cache-Control: max-age` or `Expires` (`no-cache`/`no-store` count as zero, so as the
-    /// minimum). Default 1 minute to 24 hours. The minimum must be at least 1 s.
-    pub fn jwks_cache_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.jwks.min_ttl = min;
-        self.jwks.max_ttl = max;
-        self
-    }
-
-    /// How long past its lifetime a key set is still used while refreshing it fails (the
-    /// authorization server is down or answers garbage). Default 24 hours. Zero: expired keys
-    /// are never used.
-    pub fn jwks_stale_if_error(mut self, window: Duration) -> Self {
-        self.jwks.stale_if_error = window;
-        self
-    }
-
-    /// The longest wait between retries of a failing key-set fetch (the wait doubles from
-    /// the refetch cooldown with each failure, with jitter). Default 5 minutes.
-    pub fn jwks_max_backoff(mut self, max: Duration) -> Self {
-        self.jwks.max_backoff = max;
-        self
-    }
-
-    /// The least time between two fetches of one key set caused by unknown `kid`s.
-    /// Default 5 s. Between refetches, tokens with an unknown `kid` fail without network.
-    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.jwks.refetch_cooldown = cooldown;
-        self
-    }
-
-    /// Total time allowed for one key-set fetch. Default 5 s.
-    pub fn jwks_fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.jwks.fetch_timeout = timeout;
-        self
-    }
-
-    /// Time allowed to connect to a key-set host. Default 2 s.
-    pub fn jwks_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.jwks.connect_timeout = timeout;
-        self
-    }
-
-    /// The largest key-set response accepted. Default 1 MiB.
-    pub fn jwks_max_response_bytes(mut self, bytes: usize) -> Self {
-        self.jwks.max_response_bytes = bytes;
-        self
-    }
-
-    /// **Dangerous**: allow `http` key-set URLs on hosts other than loopback. Keys fetched
-    /// without TLS can be replaced by anyone on the path. Default `false`.
-    pub fn dangerous_allow_insecure_jwks_uri(mut self, allow: bool) -> Self {
-        self.jwks.allow_insecure_http = allow;
         self
     }
 
@@ -391,7 +336,26 @@ impl ResourceServerAuthBuilder {
         let cors = cors_layer(&self.allowed_origins)?;
         install_crypto_provider();
         let retry_after_secs = self.jwks.refetch_cooldown.as_secs_f64().ceil().max(1.0) as u64;
-        let keys = KeyStore::new(self.jwks.clone(), &entries)?;
+        let roots = self
+            .root_certificates
+            .iter()
+            .map(|(field, pem)| {
+                keys::parse_root_certificates(pem)
+                    .map_err(|m| ConfigError::new(ConfigErrorKind::InvalidValue, field.as_str(), m))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        let keys = KeyStore::new(self.jwks.clone(), &entries, &roots).map_err(|e| {
+            // A range error in a setting the environment gave names its variable.
+            match self
+                .jwks_from_env
+                .iter()
+                .find(|(field, _)| *field == e.field())
+            {
+                Some((_, var)) => ConfigError::new(e.kind(), var.as_str(), e.message().to_owned()),
+                None => e,
+            }
+        })?;
         let hierarchy = ScopeHierarchy::new(&self.scope_rules)?;
         let sealing_key = match self.sessions.key.clone() {
             Some(key) => key,
@@ -493,6 +457,15 @@ impl ResourceServerAuthBuilder {
         if self.sessions.key.is_none() {
             self.sessions.key = env::session_key(source)?;
         }
+        if self.max_token_bytes.is_none() {
+            self.max_token_bytes = env::max_token_bytes(source)?;
+        }
+        if self.root_certificates.is_empty()
+            && let Some(pem) = env::ca_certs(source)?
+        {
+            self.root_certificates.push(pem);
+        }
+        self.jwks_from_env = env::jwks_settings(source, &mut self.jwks, &self.jwks_in_code)?;
         Ok(())
     }
 }

@@ -74,6 +74,20 @@ impl JwksTokenValidatorBuilder {
         self
     }
 
+    /// A JWK set to verify with before the issuer's own has been fetched (see
+    /// [`AuthorizationServerEntry::initial_jwks`]).
+    pub fn initial_jwks(mut self, jwks: impl Into<String>) -> Self {
+        self.entry = self.entry.initial_jwks(jwks);
+        self
+    }
+
+    /// Adds PEM CA certificates trusted for fetching keys and metadata (see
+    /// [`ResourceServerAuthBuilder::add_root_certificates_pem`]).
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.inner = self.inner.add_root_certificates_pem(pem);
+        self
+    }
+
     /// Checks everything and builds the validator.
     pub fn build(self) -> Result<JwksTokenValidator, ConfigError> {
         let audience = match self.audience {

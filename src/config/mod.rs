@@ -125,6 +125,8 @@ pub struct AuthorizationServerEntry {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) expected_audiences: Vec<String>,
     pub(crate) validation_options: AccessTokenValidationOptions,
+    /// A JWK set (JSON) used until the server's own answer replaces it.
+    pub(crate) initial_jwks: Option<String>,
 }
 
 impl AuthorizationServerEntry {
@@ -142,6 +144,7 @@ impl AuthorizationServerEntry {
             algorithms: vec![Algorithm::RS256],
             expected_audiences: Vec::new(),
             validation_options: AccessTokenValidationOptions::default(),
+            initial_jwks: None,
         }
     }
 
@@ -191,6 +194,36 @@ impl AuthorizationServerEntry {
     pub fn validation_options(mut self, options: AccessTokenValidationOptions) -> Self {
         self.validation_options = options;
         self
+    }
+
+    /// A JWK set (the JSON document, as the server publishes it) to verify tokens with before
+    /// the server's own key set has been fetched: the process starts and is ready without the
+    /// network. Fetching starts with the first request (or `warm_up`), and a fetch that fails
+    /// keeps these keys in use, retried with the usual backoff; the first successful fetch
+    /// replaces them for good, so that a key the server has since withdrawn never comes back.
+    /// Checked by `build()`: it must parse and hold at least one usable public key. Entries
+    /// sharing a `jwks_uri` share their keys, so only one of them may give it.
+    ///
+    /// ```
+    /// use protected_resource::AuthorizationServerEntry;
+    ///
+    /// let jwks = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+    ///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    /// let entry = AuthorizationServerEntry::new("https://auth.example.com")
+    ///     .jwks_uri("https://auth.example.com/jwks")
+    ///     .initial_jwks(jwks);
+    /// assert!(entry.get_initial_jwks().is_some());
+    /// ```
+    #[must_use]
+    pub fn initial_jwks(mut self, jwks: impl Into<String>) -> Self {
+        self.initial_jwks = Some(jwks.into());
+        self
+    }
+
+    /// The key set given with [`initial_jwks`](Self::initial_jwks), if any.
+    #[must_use]
+    pub fn get_initial_jwks(&self) -> Option<&str> {
+        self.initial_jwks.as_deref()
     }
 
     /// The exact `iss` value of this server's tokens.

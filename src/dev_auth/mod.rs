@@ -456,6 +456,7 @@ impl DevAuthorizationServerBuilder {
             DEFAULT_JWKS_CONNECT_TIMEOUT,
             DEFAULT_JWKS_FETCH_TIMEOUT,
             DEFAULT_JWKS_MAX_RESPONSE_BYTES,
+            &[],
         )?;
         Ok(DevAuthorizationServer {
             inner: Arc::new(Inner {

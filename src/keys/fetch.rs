@@ -82,8 +82,10 @@ impl HttpFetcher {
         connect_timeout: Duration,
         total_timeout: Duration,
         max_response_bytes: usize,
+        roots: &[reqwest::Certificate],
     ) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
+            .tls_certs_merge(roots.iter().cloned())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout)
             .timeout(total_timeout)

@@ -125,6 +125,36 @@ impl<'a> KeySet {
             version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),
         })
     }
+
+    /// Parses a key set given in the configuration ([`initial_jwks`]): stricter than
+    /// [`parse`](Self::parse), as the operator can fix it, so every key must be usable and
+    /// there must be one at least. The error never shows key material.
+    ///
+    /// [`initial_jwks`]: crate::AuthorizationServerEntry::initial_jwks
+    pub(crate) fn parse_configured(json: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Raw {
+            keys: Vec<serde_json::Value>,
+        }
+        let raw: Raw = serde_json::from_str(json).map_err(|e| {
+            format!(
+                "not a JWK set (a JSON object with a `keys` array): line {}, column {}",
+                e.line(),
+                e.column()
+            )
+        })?;
+        if raw.keys.is_empty() {
+            return Err("the key set holds no key".to_owned());
+        }
+        let mut keys = Vec::with_capacity(raw.keys.len());
+        for (index, value) in raw.keys.into_iter().enumerate() {
+            keys.push(judge(value).map_err(|reason| format!("key {index}: {reason}"))?);
+        }
+        Ok(Self {
+            keys,
+            version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),
+        })
+    }
 }
 
 /// Members that only private (or symmetric) keys have.

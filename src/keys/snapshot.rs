@@ -61,6 +61,26 @@ pub(crate) enum Plan {
 }
 
 impl Snapshot {
+    /// The state of a source given keys in its configuration: usable at once (they never
+    /// expire), a refresh due at once. A failed fetch keeps them (`failed` keeps the keys and
+    /// their lifetime); the first successful one replaces them with the server's answer.
+    pub(crate) fn seeded(keys: Arc<KeySet>) -> Self {
+        let now = Instant::now();
+        Self {
+            attempt: 0,
+            keys: Some(keys),
+            jwks_uri: None,
+            validators: Validators::default(),
+            confirmed_at: None,
+            fresh_until: later(now, crate::config::MAX_DURATION),
+            refresh_at: now,
+            consecutive_failures: 0,
+            retry_at: now,
+            last_error: None,
+            discovery: None,
+        }
+    }
+
     pub(crate) fn plan(&self, now: Instant, opts: &JwksOptions) -> Plan {
         if let Some(keys) = &self.keys {
             if now < self.fresh_until {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::AuthorizationServerEntry;
+use crate::keys::jwks::KeySet;
 
 /// Where a source's keys come from.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub(crate) struct Source {
     pub(crate) location: Location,
     pub(crate) issuers: Vec<String>,
     pub(crate) counters: Counters,
+    /// Keys from the configuration, used until the first successful fetch.
+    pub(crate) seed: Option<Arc<KeySet>>,
 }
 
 /// The identity of the source serving `entry`, and where its keys come from.

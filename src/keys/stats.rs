@@ -44,6 +44,7 @@ pub(crate) fn collect(shared: &Shared) -> Vec<KeySetStats> {
                     .and_then(|s| s.confirmed_at)
                     .map(|t| now.saturating_duration_since(t)),
                 stale: snap.is_some_and(|s| s.keys.is_some() && now >= s.fresh_until),
+                seeded: snap.is_some_and(|s| s.keys.is_some() && s.confirmed_at.is_none()),
                 consecutive_failures: snap.map_or(0, |s| s.consecutive_failures),
                 last_error: snap
                     .and_then(|s| s.last_error.as_ref())
@@ -90,6 +91,10 @@ pub struct KeySetStats {
     pub age: Option<Duration>,
     /// Whether the held keys are past their lifetime (served only while refreshes fail).
     pub stale: bool,
+    /// Whether the held keys are the entry's
+    /// [`initial_jwks`](crate::AuthorizationServerEntry::initial_jwks), not yet replaced by a
+    /// successful fetch.
+    pub seeded: bool,
     /// Failed attempts since the last success.
     pub consecutive_failures: u32,
     /// The error of the latest attempt, if it failed.

@@ -11,11 +11,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{AuthorizationServerEntry, JwksOptions};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::fetch::HttpFetcher;
 use crate::keys::jwks::KeySet;
 use crate::keys::shared::{Flight, Shared, Snapshots};
-use crate::keys::snapshot::{Plan, Unavailable};
+use crate::keys::snapshot::{Plan, Snapshot, Unavailable};
 use crate::keys::source::{Counters, Source, bump, location_key};
 use crate::keys::stats::{self, KeySetStats, WarmUpFailure};
 
@@ -44,37 +44,59 @@ impl KeyStore {
     pub(crate) fn new(
         opts: JwksOptions,
         entries: &[AuthorizationServerEntry],
+        roots: &[reqwest::Certificate],
     ) -> Result<Self, ConfigError> {
         opts.check()?;
         let fetcher = HttpFetcher::new(
             opts.connect_timeout,
             opts.fetch_timeout,
             opts.max_response_bytes,
+            roots,
         )?;
         let mut sources: Vec<Source> = Vec::new();
         let mut by_location = HashMap::new();
-        for e in entries {
+        for (i, e) in entries.iter().enumerate() {
             let (key, location) = location_key(e);
             let id = *by_location.entry(key).or_insert_with(|| {
                 sources.push(Source {
                     location,
                     issuers: Vec::new(),
                     counters: Counters::default(),
+                    seed: None,
                 });
                 sources.len() - 1
             });
             if !sources[id].issuers.contains(&e.issuer) {
                 sources[id].issuers.push(e.issuer.clone());
             }
+            if let Some(json) = &e.initial_jwks {
+                let bad = |message: String| {
+                    ConfigError::new(ConfigErrorKind::InvalidValue, "initial_jwks", message)
+                        .within(&format!("authorization_servers[{i}]"))
+                };
+                if sources[id].seed.is_some() {
+                    return Err(bad(
+                        "another entry with the same key set already gives its initial keys"
+                            .to_owned(),
+                    ));
+                }
+                sources[id].seed = Some(Arc::new(KeySet::parse_configured(json).map_err(bad)?));
+            }
         }
         let (tx, rx) = watch::channel(());
         // A kid missing after a refetch is refused without work until the next refetch may
         // run (one cooldown): a key published meanwhile is accepted then.
         let remember = opts.refetch_cooldown;
+        let snapshots = Snapshots::new(sources.len());
+        for (id, source) in sources.iter().enumerate() {
+            if let Some(seed) = &source.seed {
+                snapshots.insert(id, Arc::new(Snapshot::seeded(seed.clone())));
+            }
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 fetcher,
-                snapshots: Snapshots::new(sources.len()),
+                snapshots,
                 flights: sources
                     .iter()
                     .map(|_| Mutex::new(Flight::default()))

@@ -109,15 +109,20 @@ async fn jwks(State(state): State<Arc<ServerState>>, request: http::request::Par
     }
 }
 
-/// The current key set, with an `ETag` (honouring `If-None-Match`) and the configured
-/// `Cache-Control`.
-fn serve_keys(state: &ServerState, request: &http::request::Parts) -> Response {
+/// The current public keys as a JWK set document.
+fn jwks_json(state: &ServerState) -> String {
     let keys: Vec<Value> = state
         .keys
         .read()
         .map(|k| k.iter().map(|k| k.jwk.clone()).collect())
         .unwrap_or_default();
-    let body = json!({ "keys": keys }).to_string();
+    json!({ "keys": keys }).to_string()
+}
+
+/// The current key set, with an `ETag` (honouring `If-None-Match`) and the configured
+/// `Cache-Control`.
+fn serve_keys(state: &ServerState, request: &http::request::Parts) -> Response {
+    let body = jwks_json(state);
     let etag = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -268,6 +273,13 @@ impl MockAuthorizationServer {
     #[must_use]
     pub fn jwks_uri(&self) -> String {
         format!("{}/jwks", self.state.issuer)
+    }
+
+    /// The JWK set this server publishes now (public keys only), for example to seed an entry
+    /// with [`initial_jwks`](crate::AuthorizationServerEntry::initial_jwks).
+    #[must_use]
+    pub fn jwks_json(&self) -> String {
+        jwks_json(&self.state)
     }
 
     /// An entry trusting this server, allowing the algorithms of its current keys.

@@ -15,6 +15,7 @@ mod mcp_lists;
 mod mcp_operations;
 mod mcp_whoami;
 mod metadata_config;
+mod offline_keys;
 mod providers;
 mod readiness;
 mod scopes;

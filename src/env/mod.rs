@@ -17,8 +17,21 @@
 //! `validation_options` (`verify_exp`, `verify_iat`, `verify_iss`, `verify_nbf`: booleans;
 //! `leeway`: seconds; `require_at_jwt_type`, `reject_id_token_claims`: booleans;
 //! `allowed_clients`: array of client ids; `max_token_age`: seconds; `required_claims`: an
-//! object from claim path to a value or an array of values, all required). Unknown keys are
-//! errors, not ignored.
+//! object from claim path to a value or an array of values, all required), and `initial_jwks`
+//! (a JWK set object) **or** `initial_jwks_file` (a file holding one; see
+//! [`AuthorizationServerEntry::initial_jwks`](crate::AuthorizationServerEntry::initial_jwks)).
+//! Unknown keys are errors, not ignored.
+//!
+//! Key-cache settings, each overriding the builder's default (durations in seconds, fractions
+//! allowed; see the builder's `jwks_*` methods): `MCP_SERVER_AUTH_JWKS_CACHE_TTL`,
+//! `…_JWKS_CACHE_TTL_MIN`, `…_JWKS_CACHE_TTL_MAX`, `…_JWKS_STALE_IF_ERROR`,
+//! `…_JWKS_REFETCH_COOLDOWN`, `…_JWKS_MAX_BACKOFF`, `…_JWKS_FETCH_TIMEOUT`,
+//! `…_JWKS_CONNECT_TIMEOUT`, `…_JWKS_MAX_RESPONSE_BYTES` (bytes); `MCP_SERVER_AUTH_MAX_TOKEN_BYTES`;
+//! `MCP_SERVER_AUTH_CA_CERTS` (PEM CA certificates trusted besides the system's for key sets
+//! and metadata; or `_FILE`, a file holding them, at most 1 MiB).
+//!
+//! Every secret may be given in a file instead: `NAME_FILE` names the file, read once at
+//! `build()` (at most 64 KiB; setting both `NAME` and `NAME_FILE` is an error).
 //!
 //! Values set in code win over the environment. When both a name and its alias are set, the
 //! `MCP_SERVER_AUTH_*` name wins. Empty variables count as unset.
@@ -44,17 +57,21 @@
 //! ```
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::algorithm::Algorithm;
-use crate::config::{
-    AccessTokenValidationOptions, AuthorizationServerEntry, check_canonical_url, clean_scopes,
-};
+use crate::config::{AuthorizationServerEntry, check_canonical_url, clean_scopes};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::required_claims::RequiredClaim;
 use crate::sealing_key::SealingKey;
+
+mod entries;
+mod keys;
+
+pub(crate) use self::entries::parse_entries;
+pub use self::keys::{
+    CA_CERTS, JWKS_CACHE_TTL, JWKS_CACHE_TTL_MAX, JWKS_CACHE_TTL_MIN, JWKS_CONNECT_TIMEOUT,
+    JWKS_FETCH_TIMEOUT, JWKS_MAX_BACKOFF, JWKS_MAX_RESPONSE_BYTES, JWKS_REFETCH_COOLDOWN,
+    JWKS_STALE_IF_ERROR, MAX_TOKEN_BYTES,
+};
+pub(crate) use self::keys::{ca_certs, jwks_settings, max_token_bytes};
 
 /// The canonical URL variable.
 pub const CANONICAL_URL: &str = "MCP_SERVER_AUTH_CANONICAL_URL";
@@ -130,47 +147,6 @@ impl EnvSource {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryJson {
-    #[serde(default)]
-    authorization_server_url: Option<String>,
-    issuer: String,
-    #[serde(default)]
-    jwks_uri: Option<String>,
-    #[serde(default)]
-    algorithm: Option<String>,
-    #[serde(default)]
-    algorithms: Option<Vec<String>>,
-    #[serde(default)]
-    expected_audiences: Option<Vec<String>>,
-    #[serde(default)]
-    validation_options: Option<OptionsJson>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OptionsJson {
-    verify_exp: Option<bool>,
-    verify_iat: Option<bool>,
-    verify_iss: Option<bool>,
-    verify_nbf: Option<bool>,
-    leeway: Option<f64>,
-    require_at_jwt_type: Option<bool>,
-    reject_id_token_claims: Option<bool>,
-    allowed_clients: Option<Vec<String>>,
-    max_token_age: Option<f64>,
-    required_claims: Option<std::collections::BTreeMap<String, OneOrMany>>,
-}
-
-/// A required claim's value: one string, or several (all required).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
 fn split_scopes(v: &str) -> Vec<String> {
     v.split_ascii_whitespace().map(str::to_owned).collect()
 }
@@ -206,9 +182,16 @@ pub(crate) fn scopes(env: &EnvSource, var: &str) -> Result<Option<Vec<String>>, 
     Ok(Some(scopes))
 }
 
+/// The largest secret read from a `_FILE` variable's file.
+const MAX_SECRET_BYTES: usize = 64 * 1024;
+
 /// The value of `name` or the contents of the file `name_FILE` names (not both), with the
-/// variable it came from.
-fn value_or_file(env: &EnvSource, name: &str) -> Result<Option<(String, String)>, ConfigError> {
+/// variable it came from. The file is read once, and refused when larger than `limit` bytes.
+pub(crate) fn value_or_file(
+    env: &EnvSource,
+    name: &str,
+    limit: usize,
+) -> Result<Option<(String, String)>, ConfigError> {
     let file_var = format!("{name}_FILE");
     match (env.get(name)?, env.get(&file_var)?) {
         (Some(_), Some(_)) => Err(ConfigError::new(
@@ -218,12 +201,8 @@ fn value_or_file(env: &EnvSource, name: &str) -> Result<Option<(String, String)>
         )),
         (Some(v), None) => Ok(Some(v)),
         (None, Some((_, path))) => {
-            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
-                ConfigError::new(
-                    ConfigErrorKind::InvalidEnvironment,
-                    &file_var,
-                    format!("the file can not be read: {e}"),
-                )
+            let text = read_bounded(path.trim(), limit).map_err(|message| {
+                ConfigError::new(ConfigErrorKind::InvalidEnvironment, &file_var, message)
             })?;
             Ok(Some((file_var, text)))
         }
@@ -231,12 +210,26 @@ fn value_or_file(env: &EnvSource, name: &str) -> Result<Option<(String, String)>
     }
 }
 
+/// The UTF-8 contents of the file at `path`, at most `limit` bytes (read no further).
+pub(crate) fn read_bounded(path: &str, limit: usize) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("the file can not be read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("the file can not be read: {e}"))?;
+    if bytes.len() > limit {
+        return Err(format!("the file is larger than {limit} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
+}
+
 /// The session sealing key the environment gives ([`SESSION_KEY`], with the
 /// [`SESSION_KEY_PREVIOUS`] keys accepted too); `None` when unset. Errors name the variable
 /// and never show the value.
 pub(crate) fn session_key(env: &EnvSource) -> Result<Option<SealingKey>, ConfigError> {
-    let Some((name, text)) = value_or_file(env, SESSION_KEY)? else {
-        if value_or_file(env, SESSION_KEY_PREVIOUS)?.is_some() {
+    let Some((name, text)) = value_or_file(env, SESSION_KEY, MAX_SECRET_BYTES)? else {
+        if value_or_file(env, SESSION_KEY_PREVIOUS, MAX_SECRET_BYTES)?.is_some() {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidEnvironment,
                 SESSION_KEY_PREVIOUS,
@@ -248,7 +241,7 @@ pub(crate) fn session_key(env: &EnvSource) -> Result<Option<SealingKey>, ConfigE
     let named =
         |name: &str, e: ConfigError| ConfigError::new(e.kind(), name, e.message().to_owned());
     let mut key = SealingKey::from_base64url(&text).map_err(|e| named(&name, e))?;
-    if let Some((name, text)) = value_or_file(env, SESSION_KEY_PREVIOUS)? {
+    if let Some((name, text)) = value_or_file(env, SESSION_KEY_PREVIOUS, MAX_SECRET_BYTES)? {
         for old in text
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|t| !t.is_empty())
@@ -257,124 +250,4 @@ pub(crate) fn session_key(env: &EnvSource) -> Result<Option<SealingKey>, ConfigE
         }
     }
     Ok(Some(key))
-}
-
-fn env_err(message: impl Into<String>) -> ConfigError {
-    ConfigError::new(ConfigErrorKind::InvalidEnvironment, "", message)
-}
-
-/// Parses the JSON array of authorization-server entries.
-pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>, ConfigError> {
-    let values: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| {
-        env_err(format!(
-            "expected a JSON array of authorization-server objects: {e}"
-        ))
-    })?;
-    if values.is_empty() {
-        return Err(ConfigError::new(
-            ConfigErrorKind::NoAuthorizationServers,
-            "",
-            "the list of authorization servers is empty",
-        ));
-    }
-    let mut out = Vec::with_capacity(values.len());
-    for (i, value) in values.into_iter().enumerate() {
-        let at = format!("[{i}]");
-        let raw: EntryJson =
-            serde_json::from_value(value).map_err(|e| env_err(e.to_string()).within(&at))?;
-        let algorithms: Vec<Algorithm> = match (raw.algorithm, raw.algorithms) {
-            (Some(_), Some(_)) => {
-                return Err(env_err("give `algorithm` or `algorithms`, not both").within(&at));
-            }
-            (Some(one), None) => vec![one.parse().map_err(|e: ConfigError| {
-                ConfigError::new(e.kind(), "algorithm", e.message().to_owned()).within(&at)
-            })?],
-            (None, Some(list)) => list
-                .iter()
-                .map(|a| a.parse())
-                .collect::<Result<_, ConfigError>>()
-                .map_err(|e| {
-                    ConfigError::new(e.kind(), "algorithms", e.message().to_owned()).within(&at)
-                })?,
-            (None, None) => vec![Algorithm::RS256],
-        };
-        let mut options = AccessTokenValidationOptions::default();
-        if let Some(o) = raw.validation_options {
-            options.verify_exp = o.verify_exp.unwrap_or(options.verify_exp);
-            options.verify_iat = o.verify_iat.unwrap_or(options.verify_iat);
-            options.verify_iss = o.verify_iss.unwrap_or(options.verify_iss);
-            options.verify_nbf = o.verify_nbf.unwrap_or(options.verify_nbf);
-            options.require_at_jwt_type =
-                o.require_at_jwt_type.unwrap_or(options.require_at_jwt_type);
-            options.reject_id_token_claims = o
-                .reject_id_token_claims
-                .unwrap_or(options.reject_id_token_claims);
-            if let Some(clients) = o.allowed_clients {
-                if clients.iter().any(|c| c.trim().is_empty()) {
-                    return Err(ConfigError::new(
-                        ConfigErrorKind::InvalidValue,
-                        "validation_options.allowed_clients",
-                        "a client id is empty",
-                    )
-                    .within(&at));
-                }
-                options.allowed_clients = clients;
-            }
-            if let Some(required) = o.required_claims {
-                for (path, values) in required {
-                    let values = match values {
-                        OneOrMany::One(v) => vec![v],
-                        OneOrMany::Many(v) => v,
-                    };
-                    if path.is_empty() || values.is_empty() {
-                        return Err(ConfigError::new(
-                            ConfigErrorKind::InvalidValue,
-                            "validation_options.required_claims",
-                            "a claim path or its values are empty",
-                        )
-                        .within(&at));
-                    }
-                    options
-                        .required_claims
-                        .extend(values.into_iter().map(|v| RequiredClaim::new(&path, v)));
-                }
-            }
-            if let Some(age) = o.max_token_age {
-                if !(1.0..=31_536_000.0).contains(&age) {
-                    return Err(ConfigError::new(
-                        ConfigErrorKind::InvalidValue,
-                        "validation_options.max_token_age",
-                        "max_token_age must be between 1 and 31536000 seconds",
-                    )
-                    .within(&at));
-                }
-                options.max_token_age = Some(Duration::from_secs_f64(age));
-            }
-            if let Some(l) = o.leeway {
-                if !(0.0..=86_400.0).contains(&l) {
-                    return Err(ConfigError::new(
-                        ConfigErrorKind::InvalidValue,
-                        "validation_options.leeway",
-                        "leeway must be between 0 and 86400 seconds",
-                    )
-                    .within(&at));
-                }
-                options.leeway = Duration::from_secs_f64(l);
-            }
-        }
-        let mut entry = AuthorizationServerEntry::new(raw.issuer);
-        if let Some(uri) = raw.jwks_uri {
-            entry = entry.jwks_uri(uri);
-        }
-        if let Some(url) = raw.authorization_server_url {
-            entry = entry.authorization_server_url(url);
-        }
-        out.push(
-            entry
-                .algorithms(algorithms)
-                .expected_audiences(raw.expected_audiences.unwrap_or_default())
-                .validation_options(options),
-        );
-    }
-    Ok(out)
 }
