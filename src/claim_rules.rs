@@ -11,6 +11,8 @@ pub(crate) struct EntryRules {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) audiences: Vec<String>,
     pub(crate) options: AccessTokenValidationOptions,
+    /// See [`AuthorizationServerEntry::scope_prefix`](crate::AuthorizationServerEntry::scope_prefix).
+    pub(crate) scope_prefix: Option<Box<str>>,
 }
 
 /// A NumericDate claim: absent, a number, or (an error) anything else.

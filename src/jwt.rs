@@ -89,6 +89,7 @@ impl IssuerGroup {
                 algorithms: e.algorithms.clone(),
                 audiences,
                 options: e.validation_options.clone(),
+                scope_prefix: e.scope_prefix.as_deref().map(Box::from),
             });
         }
         group
@@ -282,7 +283,12 @@ impl Validator {
                         Some(i) if route.fallback => Arc::from(i),
                         _ => route.group.issuer.clone(),
                     };
-                    return ResourceOwner::new(issuer, claims, self.scopes.clone());
+                    return ResourceOwner::new(
+                        issuer,
+                        claims,
+                        rules.scope_prefix.as_deref(),
+                        self.scopes.clone(),
+                    );
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);

@@ -138,6 +138,7 @@ impl ResourceOwner {
     pub(crate) fn new(
         issuer: Arc<str>,
         claims: &Claims<'_>,
+        scope_prefix: Option<&str>,
         context: Arc<ScopeContext>,
     ) -> Result<Self, ValidationError> {
         let user_id = match &claims.sub {
@@ -155,12 +156,17 @@ impl ResourceOwner {
             .into_iter()
             .find_map(Claim::non_empty)
             .map(str::to_owned);
-        let scopes = match (&claims.scope, &claims.scp) {
+        let mut scopes = match (&claims.scope, &claims.scp) {
             (Claim::Str(s), _) => split_scopes(s),
             (_, Claim::Array { strings: a, .. }) => strings(a),
             (_, Claim::Str(s)) => split_scopes(s),
             _ => Vec::new(),
         };
+        if let Some(prefix) = scope_prefix {
+            for scope in scopes.iter_mut().filter(|s| !s.starts_with(prefix)) {
+                scope.insert_str(0, prefix);
+            }
+        }
         let audiences = match &claims.aud {
             Claim::Str(s) => vec![String::from(&**s)],
             Claim::Array { strings: a, .. } => strings(a),
@@ -196,7 +202,7 @@ impl ResourceOwner {
         let raw = Value::Object(claims).to_string();
         let parsed = Claims::parse(&raw)
             .ok_or_else(|| ValidationError::new(ValidationErrorKind::Malformed, ""))?;
-        let owner = Self::new(issuer.into(), &parsed, context)?;
+        let owner = Self::new(issuer.into(), &parsed, None, context)?;
         drop(parsed);
         Ok(owner.with_raw_claims(raw))
     }

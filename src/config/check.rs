@@ -152,6 +152,18 @@ pub(crate) fn check_entry(
             format!("{alg} needs the `aws_lc_rs` feature of protected-resource"),
         ));
     }
+    if let Some(prefix) = &entry.scope_prefix
+        && !is_scope_token(prefix)
+    {
+        return Err(ConfigError::new(
+            ConfigErrorKind::InvalidScope,
+            "scope_prefix",
+            format!(
+                "`{}` is not made of scope-token characters (printable ASCII without space, `\"` or `\\`)",
+                printable(prefix)
+            ),
+        ));
+    }
     if entry.expected_audiences.iter().any(|a| a.is_empty()) {
         return Err(ConfigError::new(
             ConfigErrorKind::InvalidAudience,

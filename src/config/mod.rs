@@ -127,6 +127,8 @@ pub struct AuthorizationServerEntry {
     pub(crate) validation_options: AccessTokenValidationOptions,
     /// A JWK set (JSON) used until the server's own answer replaces it.
     pub(crate) initial_jwks: Option<String>,
+    /// Put before each granted scope of this server's tokens (Microsoft Entra's short form).
+    pub(crate) scope_prefix: Option<String>,
 }
 
 impl AuthorizationServerEntry {
@@ -145,6 +147,7 @@ impl AuthorizationServerEntry {
             expected_audiences: Vec::new(),
             validation_options: AccessTokenValidationOptions::default(),
             initial_jwks: None,
+            scope_prefix: None,
         }
     }
 
@@ -224,6 +227,38 @@ impl AuthorizationServerEntry {
     #[must_use]
     pub fn get_initial_jwks(&self) -> Option<&str> {
         self.initial_jwks.as_deref()
+    }
+
+    /// Reads this server's granted scopes in the form the resource advertises, challenges and
+    /// checks: each scope of a token without this prefix gets it. Microsoft Entra ID tokens
+    /// name the scopes of an API in short form (`scp: "files.read"`), while clients must
+    /// request, and the metadata and challenges must name, the full form
+    /// (`api://<app-id>/files.read`): with `scope_prefix("api://<app-id>/")`, configure
+    /// `scopes_supported`, challenges and tool rules in the full form, and a token with
+    /// `scp: "files.read"` has the scope `api://<app-id>/files.read`
+    /// ([`ResourceOwner::scopes`](crate::ResourceOwner::scopes) lists that form). A scope that
+    /// already carries the prefix is kept as is. The prefix must be made of scope-token
+    /// characters (checked by `build()`).
+    ///
+    /// ```
+    /// use protected_resource::AuthorizationServerEntry;
+    ///
+    /// let tenant = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0";
+    /// let entry = AuthorizationServerEntry::new(tenant)
+    ///     .expected_audiences(["11111111-1111-1111-1111-111111111111"])
+    ///     .scope_prefix("api://11111111-1111-1111-1111-111111111111/");
+    /// assert_eq!(entry.get_scope_prefix(), Some("api://11111111-1111-1111-1111-111111111111/"));
+    /// ```
+    #[must_use]
+    pub fn scope_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.scope_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The prefix given with [`scope_prefix`](Self::scope_prefix), if any.
+    #[must_use]
+    pub fn get_scope_prefix(&self) -> Option<&str> {
+        self.scope_prefix.as_deref()
     }
 
     /// The exact `iss` value of this server's tokens.

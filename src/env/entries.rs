@@ -32,6 +32,8 @@ struct EntryJson {
     /// A file holding a JWK set.
     #[serde(default)]
     initial_jwks_file: Option<String>,
+    #[serde(default)]
+    scope_prefix: Option<String>,
 }
 
 /// The largest key set read from `initial_jwks_file`.
@@ -182,6 +184,9 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
         }
         if let Some(uri) = raw.jwks_uri {
             entry = entry.jwks_uri(uri);
+        }
+        if let Some(prefix) = raw.scope_prefix {
+            entry = entry.scope_prefix(prefix);
         }
         if let Some(url) = raw.authorization_server_url {
             entry = entry.authorization_server_url(url);

@@ -19,7 +19,9 @@
 //! `allowed_clients`: array of client ids; `max_token_age`: seconds; `required_claims`: an
 //! object from claim path to a value or an array of values, all required), and `initial_jwks`
 //! (a JWK set object) **or** `initial_jwks_file` (a file holding one; see
-//! [`AuthorizationServerEntry::initial_jwks`](crate::AuthorizationServerEntry::initial_jwks)).
+//! [`AuthorizationServerEntry::initial_jwks`](crate::AuthorizationServerEntry::initial_jwks)),
+//! and `scope_prefix` (see
+//! [`AuthorizationServerEntry::scope_prefix`](crate::AuthorizationServerEntry::scope_prefix)).
 //! Unknown keys are errors, not ignored.
 //!
 //! Key-cache settings, each overriding the builder's default (durations in seconds, fractions
