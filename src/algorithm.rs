@@ -39,7 +39,6 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// The same algorithm in jsonwebtoken's terms (`None` for ES512, which it lacks).
-    #[cfg(feature = "downstream")]
     pub(crate) fn to_jsonwebtoken(self) -> Option<jsonwebtoken::Algorithm> {
         use jsonwebtoken::Algorithm as J;
         Some(match self {

@@ -85,10 +85,14 @@ impl Challenger {
                 self.header(&[("error", "invalid_request")], &[]),
                 format!("invalid_request: {why}"),
             ),
-            Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
+            Rejection::InvalidToken(e) if e.kind().is_unavailable() => {
                 let mut res = text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable: the authorization server's keys can not be obtained; retry later",
+                    if e.kind() == ValidationErrorKind::KeysUnavailable {
+                        "Service Unavailable: the authorization server's keys can not be obtained; retry later"
+                    } else {
+                        "Service Unavailable: the authorization server can not check the token now; retry later"
+                    },
                 );
                 let secs = e
                     .retry_after()

@@ -3,7 +3,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::claims::{Claim, Claims};
-use crate::config::AccessTokenValidationOptions;
+use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
 use crate::error::{ValidationError, ValidationErrorKind as K};
 
 /// What one entry requires of a token.
@@ -13,6 +13,23 @@ pub(crate) struct EntryRules {
     pub(crate) options: AccessTokenValidationOptions,
     /// See [`AuthorizationServerEntry::scope_prefix`](crate::AuthorizationServerEntry::scope_prefix).
     pub(crate) scope_prefix: Option<Box<str>>,
+}
+
+impl EntryRules {
+    /// What `entry` requires; the audience is `canonical` unless the entry names others.
+    pub(crate) fn of(entry: &AuthorizationServerEntry, canonical: &str) -> Self {
+        let audiences = if entry.expected_audiences.is_empty() {
+            vec![canonical.to_owned()]
+        } else {
+            entry.expected_audiences.clone()
+        };
+        Self {
+            algorithms: entry.algorithms.clone(),
+            audiences,
+            options: entry.validation_options.clone(),
+            scope_prefix: entry.scope_prefix.as_deref().map(Box::from),
+        }
+    }
 }
 
 /// A NumericDate claim: absent, a number, or (an error) anything else.
@@ -70,6 +87,18 @@ pub(crate) fn check_claims(
     if !at_jwt && (o.require_at_jwt_type || !plain_jwt) {
         return Err(ValidationError::of(K::InvalidType));
     }
+    check_claim_values(rules, claims, now, true)
+}
+
+/// The checks of the claims themselves, for a JWT's claims or an introspection answer
+/// (where `exp` may be absent: the server just said the token is active).
+pub(crate) fn check_claim_values(
+    rules: &EntryRules,
+    claims: &Claims<'_>,
+    now: f64,
+    exp_required: bool,
+) -> Result<(), ValidationError> {
+    let o = &rules.options;
     // RFC 9449 §7.2, RFC 8705 §3: a bound token is useless (and must be refused) without
     // its proof, so it is never a bearer token.
     if claims.cnf {
@@ -80,10 +109,11 @@ pub(crate) fn check_claims(
     }
     let leeway = o.leeway.as_secs_f64();
     if o.verify_exp {
-        let exp =
-            numeric(&claims.exp, "exp")?.ok_or(ValidationError::new(K::MissingClaim, "exp"))?;
-        if now >= exp + leeway {
-            return Err(ValidationError::of(K::Expired));
+        match numeric(&claims.exp, "exp")? {
+            Some(exp) if now >= exp + leeway => return Err(ValidationError::of(K::Expired)),
+            Some(_) => {}
+            None if exp_required => return Err(ValidationError::new(K::MissingClaim, "exp")),
+            None => {}
         }
     }
     if o.verify_nbf

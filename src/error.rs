@@ -180,6 +180,12 @@ pub enum ValidationErrorKind {
     /// ([`AccessTokenValidationOptions::max_token_age`](crate::AccessTokenValidationOptions::max_token_age)),
     /// or has no `iat` while a maximum age is set.
     TooOld,
+    /// Token introspection (RFC 7662) answered that the token is not active (unknown,
+    /// expired, revoked), or that it is not a bearer access token.
+    Inactive,
+    /// The introspection endpoint could not be reached or gave no usable answer (answered
+    /// 503, like [`KeysUnavailable`](Self::KeysUnavailable)).
+    IntrospectionUnavailable,
 }
 
 impl ValidationErrorKind {
@@ -213,7 +219,16 @@ impl ValidationErrorKind {
                 "The access token is not allowed for this resource"
             }
             Self::TooOld => "The access token is too old",
+            Self::Inactive => "The access token is not active",
+            Self::IntrospectionUnavailable => "The authorization server can not check the token",
         }
+    }
+
+    /// Whether the token could not be judged at all (the authorization server's keys or its
+    /// introspection endpoint are out of reach): answered 503 with `Retry-After`.
+    #[must_use]
+    pub fn is_unavailable(self) -> bool {
+        matches!(self, Self::KeysUnavailable | Self::IntrospectionUnavailable)
     }
 }
 
@@ -247,8 +262,18 @@ impl ValidationError {
         }
     }
 
-    /// For [`KeysUnavailable`](ValidationErrorKind::KeysUnavailable): how long until the keys
-    /// are fetched again (sent as `Retry-After`, at least one second).
+    /// Introspection can not answer now; it is tried again in `retry_after`.
+    pub(crate) const fn introspection_unavailable(retry_after: Duration) -> Self {
+        Self {
+            kind: ValidationErrorKind::IntrospectionUnavailable,
+            detail: "introspection unavailable",
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// For [`KeysUnavailable`](ValidationErrorKind::KeysUnavailable) and
+    /// [`IntrospectionUnavailable`](ValidationErrorKind::IntrospectionUnavailable): how long
+    /// until the server is asked again (sent as `Retry-After`, at least one second).
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
@@ -261,7 +286,7 @@ impl ValidationError {
     }
 
     /// The HTTP status this refusal is answered with: `503 Service Unavailable` when the
-    /// issuer's keys can not be obtained (the token may well be fine: retry after
+    /// issuer's keys or introspection endpoint are out of reach (the token may well be fine: retry after
     /// [`retry_after`](Self::retry_after)), else `401 Unauthorized`. For validation outside
     /// HTTP (a WebSocket handshake, a queue), this is the retry-or-reject decision.
     ///
@@ -280,7 +305,7 @@ impl ValidationError {
     /// ```
     #[must_use]
     pub fn status(&self) -> StatusCode {
-        if self.kind == ValidationErrorKind::KeysUnavailable {
+        if self.kind.is_unavailable() {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::UNAUTHORIZED

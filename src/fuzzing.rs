@@ -46,7 +46,7 @@ pub fn jwk_set(body: &[u8]) {
 /// issuer's document, and only `https` for a remote issuer.
 pub fn metadata(body: &[u8]) {
     let issuer = "https://as.example.com";
-    if let Reading::JwksUri(uri) = read_document(body, issuer, false) {
+    if let Reading::Found(uri) = read_document(body, issuer, false) {
         // As the HTTP client will read it (the URL standard: `https:host/x` is
         // `https://host/x`).
         let parsed = reqwest::Url::parse(&uri).ok();

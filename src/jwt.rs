@@ -30,6 +30,7 @@ use crate::claim_rules::{EntryRules, check_claims};
 use crate::claims::Claims;
 use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
+use crate::introspection::Introspector;
 use crate::json::Text;
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
@@ -80,17 +81,7 @@ impl IssuerGroup {
             {
                 group.sources.push(id);
             }
-            let audiences = if e.expected_audiences.is_empty() {
-                vec![canonical.to_owned()]
-            } else {
-                e.expected_audiences.clone()
-            };
-            group.entries.push(EntryRules {
-                algorithms: e.algorithms.clone(),
-                audiences,
-                options: e.validation_options.clone(),
-                scope_prefix: e.scope_prefix.as_deref().map(Box::from),
-            });
+            group.entries.push(EntryRules::of(e, canonical));
         }
         group
     }
@@ -109,6 +100,8 @@ pub(crate) struct Validator {
     max_token_bytes: usize,
     /// Shared by every owner this validator makes.
     scopes: Arc<ScopeContext>,
+    /// The entry introspecting tokens that are not JWTs, if any.
+    introspector: Option<Introspector>,
 }
 
 impl Validator {
@@ -118,6 +111,7 @@ impl Validator {
         keys: KeyStore,
         max_token_bytes: usize,
         scopes: Arc<ScopeContext>,
+        introspector: Option<Introspector>,
     ) -> Self {
         let mut issuers = HashMap::new();
         for e in entries {
@@ -149,7 +143,16 @@ impl Validator {
             keys,
             max_token_bytes,
             scopes,
+            introspector,
         }
+    }
+
+    /// The introspector, when `token` is not a JWT (not three dot-separated parts) and an
+    /// entry introspects such tokens.
+    fn introspector_for(&self, token: &str) -> Option<&Introspector> {
+        self.introspector
+            .as_ref()
+            .filter(|_| token.bytes().filter(|&b| b == b'.').count() != 2)
     }
 
     pub(crate) fn keys(&self) -> &KeyStore {
@@ -161,6 +164,12 @@ impl Validator {
     }
 
     pub(crate) async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
+        if let Some(introspector) = self.introspector_for(token) {
+            if token.len() > self.max_token_bytes {
+                return Err(ValidationError::of(K::TooLarge));
+            }
+            return introspector.decide(token).await;
+        }
         let token = Token::split(token, self.max_token_bytes)?;
         let (header, claims) = token.read()?;
         let route = self.route(&header, &claims)?;
@@ -185,6 +194,12 @@ impl Validator {
         &self,
         token: &str,
     ) -> Option<Result<ResourceOwner, ValidationError>> {
+        if let Some(introspector) = self.introspector_for(token) {
+            if token.len() > self.max_token_bytes {
+                return Some(Err(ValidationError::of(K::TooLarge)));
+            }
+            return introspector.decide_now(token);
+        }
         let token = match Token::split(token, self.max_token_bytes) {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),

@@ -312,6 +312,8 @@ mod error;
 mod challenge;
 mod claim_rules;
 mod claims;
+mod client_auth;
+mod introspection;
 mod json;
 mod jwt;
 mod keys;
@@ -352,6 +354,8 @@ mod mcp_policy;
 mod mcp_response;
 mod mcp_scopes;
 #[cfg(feature = "metrics")]
+mod metric_names;
+#[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod readiness;
@@ -372,7 +376,7 @@ pub mod testkit;
 pub use crate::algorithm::Algorithm;
 pub use crate::auth::{JwksTokenValidator, ResourceServerAuth};
 pub use crate::builder::{JwksTokenValidatorBuilder, ResourceServerAuthBuilder};
-pub use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
+pub use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry, Introspection};
 pub use crate::cors::AllowedOrigins;
 pub use crate::error::{ConfigError, ConfigErrorKind, ValidationError, ValidationErrorKind};
 pub use crate::keys::{KeySetStats, WarmUpError, WarmUpFailure};

@@ -11,6 +11,8 @@
 //! | `protected_resource_unknown_kid_refetches_total` | counter | `issuer` |
 //! | `protected_resource_keys` | gauge | `issuer` |
 //! | `protected_resource_key_set_age_seconds` | gauge | `issuer` |
+//! | `protected_resource_introspection_calls_total` | counter | `issuer`, `result` (`active`, `inactive`, `failed`) |
+//! | `protected_resource_introspection_cache_hits_total` | counter | `issuer` |
 //!
 //! Request counters are recorded as requests are decided (metadata, health and probe
 //! requests are not counted: they never reach a decision); the key-set ones are published
@@ -32,18 +34,7 @@ use crate::challenge::Rejection;
 use crate::error::ValidationErrorKind;
 use crate::keys::KeySetStats;
 
-/// Requests decided by the front door.
-pub const REQUESTS: &str = "protected_resource_requests_total";
-/// MCP operations decided by the scope gate.
-pub const TOOL_DECISIONS: &str = "protected_resource_tool_decisions_total";
-/// Key-set fetches.
-pub const KEY_FETCHES: &str = "protected_resource_key_fetches_total";
-/// Fetches caused by unknown key ids.
-pub const UNKNOWN_KID_REFETCHES: &str = "protected_resource_unknown_kid_refetches_total";
-/// Usable keys held.
-pub const KEYS: &str = "protected_resource_keys";
-/// Seconds since the keys were last confirmed.
-pub const KEY_SET_AGE: &str = "protected_resource_key_set_age_seconds";
+pub use crate::metric_names::*;
 
 /// Describes every metric to the installed recorder (units and help texts).
 pub fn describe_metrics() {
@@ -63,6 +54,16 @@ pub fn describe_metrics() {
         UNKNOWN_KID_REFETCHES,
         Unit::Count,
         "Key-set fetches caused by unknown key ids"
+    );
+    describe_counter!(
+        INTROSPECTION_CALLS,
+        Unit::Count,
+        "Token introspection calls by result"
+    );
+    describe_counter!(
+        INTROSPECTION_CACHE_HITS,
+        Unit::Count,
+        "Requests decided from a cached introspection answer"
     );
     describe_gauge!(KEYS, Unit::Count, "Usable signing keys held per issuer");
     describe_gauge!(

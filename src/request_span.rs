@@ -92,8 +92,8 @@ pub(crate) fn labels(rejection: &Rejection) -> (&'static str, &'static str) {
     match rejection {
         Rejection::NoCredentials => ("refused", "missing_token"),
         Rejection::InvalidRequest(_) => ("refused", "invalid_request"),
-        Rejection::InvalidToken(e) if e.kind() == ValidationErrorKind::KeysUnavailable => {
-            ("unavailable", "keys_unavailable")
+        Rejection::InvalidToken(e) if e.kind().is_unavailable() => {
+            ("unavailable", reason(e.kind()))
         }
         Rejection::InvalidToken(e) => ("refused", reason(e.kind())),
     }
@@ -126,5 +126,7 @@ pub(crate) fn reason(kind: ValidationErrorKind) -> &'static str {
         K::ClientNotAllowed => "client_not_allowed",
         K::ClaimsNotAllowed => "claims_not_allowed",
         K::TooOld => "too_old",
+        K::Inactive => "inactive",
+        K::IntrospectionUnavailable => "introspection_unavailable",
     }
 }

@@ -22,6 +22,7 @@ use crate::config::{
 use crate::cors::{AllowedOrigins, cors_layer};
 use crate::env::{self, EnvSource};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::introspection::Introspector;
 use crate::jwt::Validator;
 use crate::keys::KeyStore;
 use crate::metadata::{Document, Metadata};
@@ -411,7 +412,16 @@ impl ResourceServerAuthBuilder {
                 scopes_supported.clone()
             },
         });
-        let validator = Validator::new(&entries, &canonical, keys, max_token_bytes, scopes);
+        let introspector =
+            Introspector::for_entries(&entries, &canonical, &roots, &self.jwks, scopes.clone())?;
+        let validator = Validator::new(
+            &entries,
+            &canonical,
+            keys,
+            max_token_bytes,
+            scopes,
+            introspector,
+        );
         tracing::info!(
             canonical_url = %canonical,
             authorization_servers = ?as_urls,

@@ -117,7 +117,12 @@ pub(crate) fn check_entry(
             "the issuer must not be empty",
         ));
     }
+    if let Some(i) = &entry.introspection {
+        check_introspection(i, entry, allow_insecure)?;
+    }
     match &entry.jwks_uri {
+        // Introspection only: no keys are fetched.
+        None if entry.introspection.is_some() => {}
         Some(uri) => {
             let jwks = parse_absolute(uri, "jwks_uri")?;
             require_tls(&jwks, uri, "jwks_uri", allow_insecure)?;
@@ -172,6 +177,60 @@ pub(crate) fn check_entry(
         ));
     }
     Ok(())
+}
+
+/// The settings of an entry's introspection (the private key is checked when the client
+/// authentication is built).
+fn check_introspection(
+    i: &crate::config::Introspection,
+    entry: &AuthorizationServerEntry,
+    allow_insecure: bool,
+) -> Result<(), ConfigError> {
+    use crate::config::IntrospectionAuth;
+    let bad = |field: &str, message: &str| {
+        Err(ConfigError::new(
+            ConfigErrorKind::InvalidValue,
+            format!("introspection.{field}"),
+            message,
+        ))
+    };
+    if i.client_id.trim().is_empty() {
+        return bad("client_id", "the client id must not be empty");
+    }
+    if let IntrospectionAuth::Basic(secret) | IntrospectionAuth::Post(secret) = &i.auth
+        && secret.is_empty()
+    {
+        return bad("client_secret", "the client secret must not be empty");
+    }
+    if i.timeout.is_zero() || i.timeout > crate::config::MAX_DURATION {
+        return bad("timeout", "must be greater than zero and at most 365 days");
+    }
+    if i.cache_ttl > crate::config::MAX_DURATION {
+        return bad("cache_ttl", "must be at most 365 days");
+    }
+    if i.max_concurrent == 0 {
+        return bad("max_concurrent", "must be greater than zero");
+    }
+    match &i.endpoint {
+        Some(url) => {
+            let parsed = parse_absolute(url, "introspection.endpoint")?;
+            if !parsed.username().is_empty() || parsed.password().is_some() || url.contains('#') {
+                return bad("endpoint", "must carry no user information or fragment");
+            }
+            // The token and the client's credentials go there.
+            require_tls(&parsed, url, "introspection.endpoint", allow_insecure)
+        }
+        None => {
+            let issuer = parse_absolute(&entry.issuer, "issuer")?;
+            if issuer.query().is_some() || entry.issuer.contains('#') {
+                return bad(
+                    "endpoint",
+                    "the issuer has a query or fragment, so its metadata can not be discovered: give the endpoint",
+                );
+            }
+            require_tls(&issuer, &entry.issuer, "issuer", allow_insecure)
+        }
+    }
 }
 
 /// Key material must come over TLS, except from loopback hosts or when explicitly allowed.

@@ -6,6 +6,10 @@
 use std::time::Duration;
 
 pub(crate) mod check;
+mod introspection;
+
+pub use self::introspection::Introspection;
+pub(crate) use self::introspection::IntrospectionAuth;
 
 pub(crate) use self::check::{
     check_canonical_url, check_entry, clean_scopes, is_loopback_host, is_scope_token,
@@ -129,6 +133,8 @@ pub struct AuthorizationServerEntry {
     pub(crate) initial_jwks: Option<String>,
     /// Put before each granted scope of this server's tokens (Microsoft Entra's short form).
     pub(crate) scope_prefix: Option<String>,
+    /// RFC 7662 introspection of the tokens that are not JWTs.
+    pub(crate) introspection: Option<Introspection>,
 }
 
 impl AuthorizationServerEntry {
@@ -148,6 +154,7 @@ impl AuthorizationServerEntry {
             validation_options: AccessTokenValidationOptions::default(),
             initial_jwks: None,
             scope_prefix: None,
+            introspection: None,
         }
     }
 
@@ -259,6 +266,22 @@ impl AuthorizationServerEntry {
     #[must_use]
     pub fn get_scope_prefix(&self) -> Option<&str> {
         self.scope_prefix.as_deref()
+    }
+
+    /// Checks the tokens of this server that are not JWTs (opaque tokens) with RFC 7662
+    /// introspection; see [`Introspection`]. With a [`jwks_uri`](Self::jwks_uri) too, JWTs
+    /// are still verified locally (a mixed issuer); without one, the entry accepts introspected
+    /// tokens only, and its keys are never fetched.
+    #[must_use]
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
+    /// The introspection settings, if any.
+    #[must_use]
+    pub fn get_introspection(&self) -> Option<&Introspection> {
+        self.introspection.as_ref()
     }
 
     /// The exact `iss` value of this server's tokens.

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use super::client_auth::ClientAuth;
 use super::{BrokerFuture, Denial, DownstreamToken, ExchangeProfile, TokenBroker, TokenNeed};
+use crate::client_auth::ClientAuth;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::{Algorithm, ResourceOwner};
 

@@ -97,7 +97,7 @@ pub(crate) struct FormAnswer {
 pub(crate) async fn post_form(
     http: &reqwest::Client,
     endpoint: &str,
-    auth: &super::client_auth::ClientAuth,
+    auth: &crate::client_auth::ClientAuth,
     mut form: Vec<(&'static str, String)>,
     who: &str,
 ) -> Result<FormAnswer, Denial> {

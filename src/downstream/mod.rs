@@ -44,7 +44,6 @@ mod accounts;
 mod arcade;
 mod cache;
 mod client;
-mod client_auth;
 mod denial;
 mod exchange;
 mod http;

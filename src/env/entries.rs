@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
 use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
+use crate::env::introspection::IntrospectionJson;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::required_claims::RequiredClaim;
 
@@ -34,6 +35,8 @@ struct EntryJson {
     initial_jwks_file: Option<String>,
     #[serde(default)]
     scope_prefix: Option<String>,
+    #[serde(default)]
+    introspection: Option<IntrospectionJson>,
 }
 
 /// The largest key set read from `initial_jwks_file`.
@@ -184,6 +187,9 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
         }
         if let Some(uri) = raw.jwks_uri {
             entry = entry.jwks_uri(uri);
+        }
+        if let Some(i) = raw.introspection {
+            entry = entry.introspection(i.into_settings().map_err(|e| e.within(&at))?);
         }
         if let Some(prefix) = raw.scope_prefix {
             entry = entry.scope_prefix(prefix);

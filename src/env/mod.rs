@@ -20,8 +20,13 @@
 //! object from claim path to a value or an array of values, all required), and `initial_jwks`
 //! (a JWK set object) **or** `initial_jwks_file` (a file holding one; see
 //! [`AuthorizationServerEntry::initial_jwks`](crate::AuthorizationServerEntry::initial_jwks)),
-//! and `scope_prefix` (see
-//! [`AuthorizationServerEntry::scope_prefix`](crate::AuthorizationServerEntry::scope_prefix)).
+//! `scope_prefix` (see
+//! [`AuthorizationServerEntry::scope_prefix`](crate::AuthorizationServerEntry::scope_prefix)),
+//! and `introspection` (see [`Introspection`](crate::Introspection)): an object with
+//! `client_id` (required), `auth_method` (`client_secret_basic`, the default,
+//! `client_secret_post` or `private_key_jwt`), `client_secret` or `client_secret_file`,
+//! `private_key_file` (PKCS#8 PEM) with `private_key_alg` (default `RS256`) and `key_id`,
+//! `endpoint` (default: discovered), `cache_ttl` and `timeout` (seconds), `max_concurrent`.
 //! Unknown keys are errors, not ignored.
 //!
 //! Key-cache settings, each overriding the builder's default (durations in seconds, fractions
@@ -65,6 +70,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::sealing_key::SealingKey;
 
 mod entries;
+mod introspection;
 mod keys;
 
 pub(crate) use self::entries::parse_entries;

@@ -151,11 +151,18 @@ impl Shared {
         {
             return (Ok(uri.clone()), known);
         }
-        match discovery::discover(&self.fetcher, issuer, self.opts.allow_insecure_http).await {
+        match discovery::discover(
+            &self.fetcher,
+            issuer,
+            self.opts.allow_insecure_http,
+            discovery::Wanted::JwksUri,
+        )
+        .await
+        {
             Ok(found) => {
                 let until = later(Instant::now(), self.opts.lifetime(found.lifetime));
-                tracing::debug!(jwks_uri = %found.jwks_uri, "discovered the key set location");
-                (Ok(found.jwks_uri.clone()), Some((found.jwks_uri, until)))
+                tracing::debug!(jwks_uri = %found.url, "discovered the key set location");
+                (Ok(found.url.clone()), Some((found.url, until)))
             }
             Err(e) => match known {
                 Some((uri, until)) => {

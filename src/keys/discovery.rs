@@ -1,6 +1,7 @@
-//! Finding an issuer's `jwks_uri` from its published metadata, for entries configured with
-//! an issuer only ([`AuthorizationServerEntry::new`](crate::AuthorizationServerEntry::new)
-//! without `jwks_uri`).
+//! Finding an issuer's `jwks_uri` (for entries configured with an issuer only,
+//! [`AuthorizationServerEntry::new`](crate::AuthorizationServerEntry::new) without
+//! `jwks_uri`) or `introspection_endpoint` (for [`Introspection`](crate::Introspection)
+//! without an endpoint) from its published metadata.
 //!
 //! The metadata locations are tried in the order of the MCP authorization specification
 //! (2025-11-25, "Authorization Server Metadata Discovery"):
@@ -25,11 +26,27 @@ use crate::config::is_loopback_host;
 use crate::error::printable;
 use crate::keys::fetch::{FetchError, Fetched, HttpFetcher};
 
-/// A discovered key-set location and how long the document may be cached.
+/// A discovered location and how long the document may be cached.
 #[derive(Debug, Clone)]
 pub(crate) struct Discovered {
-    pub(crate) jwks_uri: Arc<str>,
+    pub(crate) url: Arc<str>,
     pub(crate) lifetime: Option<Duration>,
+}
+
+/// Which URL of the metadata is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    JwksUri,
+    IntrospectionEndpoint,
+}
+
+impl Wanted {
+    fn name(self) -> &'static str {
+        match self {
+            Self::JwksUri => "jwks_uri",
+            Self::IntrospectionEndpoint => "introspection_endpoint",
+        }
+    }
 }
 
 /// The metadata URLs to try for `issuer`, in order.
@@ -55,13 +72,16 @@ struct Document {
     issuer: String,
     #[serde(default)]
     jwks_uri: Option<String>,
+    #[serde(default)]
+    introspection_endpoint: Option<String>,
 }
 
-/// Fetches the issuer's metadata and returns its `jwks_uri`.
+/// Fetches the issuer's metadata and returns the `wanted` URL.
 pub(crate) async fn discover(
     fetcher: &HttpFetcher,
     issuer: &str,
     allow_insecure: bool,
+    wanted: Wanted,
 ) -> Result<Discovered, FetchError> {
     let parsed = reqwest::Url::parse(issuer)
         .map_err(|_| FetchError::Discovery("the issuer is not a URL".to_owned()))?;
@@ -79,8 +99,8 @@ pub(crate) async fn discover(
                 continue;
             }
         };
-        let jwks_uri = match read_document(&bytes, issuer, allow_insecure) {
-            Reading::JwksUri(uri) => uri,
+        let found = match read_url(&bytes, issuer, allow_insecure, wanted) {
+            Reading::Found(uri) => uri,
             Reading::NotMetadata => {
                 reason.get_or_insert(format!(
                     "{url}: not an authorization server metadata document"
@@ -103,7 +123,7 @@ pub(crate) async fn discover(
             Reading::Refused(why) => return Err(FetchError::Discovery(format!("{url}: {why}"))),
         };
         return Ok(Discovered {
-            jwks_uri: Arc::from(jwks_uri),
+            url: Arc::from(found),
             lifetime,
         });
     }
@@ -112,47 +132,63 @@ pub(crate) async fn discover(
     })))
 }
 
-/// What one metadata document says about `issuer`'s keys.
+/// What one metadata document says about the URL wanted of `issuer`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reading {
-    /// The document is `issuer`'s and names this acceptable `jwks_uri`.
-    JwksUri(String),
+    /// The document is `issuer`'s and names this acceptable URL.
+    Found(String),
     /// The document names another issuer (skipped: RFC 8414 §3.3).
     OtherIssuer(String),
     /// Not a metadata document (not JSON, no string `issuer`).
     NotMetadata,
-    /// `issuer`'s document, but without an acceptable `jwks_uri`.
+    /// `issuer`'s document, but without an acceptable URL.
     Refused(String),
 }
 
-/// Reads an RFC 8414 / OpenID Connect metadata document fetched for `issuer`.
+/// Reads the `jwks_uri` of an RFC 8414 / OpenID Connect metadata document fetched for
+/// `issuer`.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn read_document(bytes: &[u8], issuer: &str, allow_insecure: bool) -> Reading {
+    read_url(bytes, issuer, allow_insecure, Wanted::JwksUri)
+}
+
+/// Reads the `wanted` URL of a metadata document fetched for `issuer`.
+fn read_url(bytes: &[u8], issuer: &str, allow_insecure: bool, wanted: Wanted) -> Reading {
     let Ok(doc) = serde_json::from_slice::<Document>(bytes) else {
         return Reading::NotMetadata;
     };
     if doc.issuer != issuer {
         return Reading::OtherIssuer(doc.issuer);
     }
-    let Some(jwks_uri) = doc.jwks_uri else {
-        return Reading::Refused("no jwks_uri".to_owned());
+    let url = match wanted {
+        Wanted::JwksUri => doc.jwks_uri,
+        Wanted::IntrospectionEndpoint => doc.introspection_endpoint,
+    };
+    let Some(url) = url else {
+        return Reading::Refused(format!("no {}", wanted.name()));
     };
     let issuer_loopback = reqwest::Url::parse(issuer).is_ok_and(|u| is_loopback_host(&u));
-    match check_jwks_uri(&jwks_uri, issuer_loopback, allow_insecure) {
-        Ok(()) => Reading::JwksUri(jwks_uri),
+    match check_url(&url, issuer_loopback, allow_insecure, wanted.name()) {
+        Ok(()) => Reading::Found(url),
         Err(why) => Reading::Refused(why),
     }
 }
 
-/// A discovered `jwks_uri` must be `https` (or `http` on a loopback host), and may name a
-/// loopback host only when the issuer itself is one: a remote issuer's metadata must not
-/// point this server at its own local services. `allow_insecure` (the dangerous switch)
-/// lifts both rules.
-fn check_jwks_uri(uri: &str, issuer_loopback: bool, allow_insecure: bool) -> Result<(), String> {
+/// A discovered URL must be `https` (or `http` on a loopback host), and may name a loopback
+/// host only when the issuer itself is one: a remote issuer's metadata must not point this
+/// server at its own local services. `allow_insecure` (the dangerous switch) lifts both
+/// rules.
+fn check_url(
+    uri: &str,
+    issuer_loopback: bool,
+    allow_insecure: bool,
+    name: &str,
+) -> Result<(), String> {
     let url = reqwest::Url::parse(uri)
-        .map_err(|_| format!("jwks_uri `{}` is not an absolute URL", printable(uri)))?;
+        .map_err(|_| format!("{name} `{}` is not an absolute URL", printable(uri)))?;
     if is_loopback_host(&url) && !issuer_loopback && !allow_insecure {
         return Err(format!(
-            "jwks_uri `{}` names a loopback host, but the issuer is not one",
+            "{name} `{}` names a loopback host, but the issuer is not one",
             printable(uri)
         ));
     }
@@ -160,7 +196,7 @@ fn check_jwks_uri(uri: &str, issuer_loopback: bool, allow_insecure: bool) -> Res
         "https" => Ok(()),
         "http" if allow_insecure || is_loopback_host(&url) => Ok(()),
         other => Err(format!(
-            "jwks_uri `{}` uses `{other}`; keys must be fetched over https",
+            "{name} `{}` uses `{other}`; it must be https",
             printable(uri)
         )),
     }
@@ -201,7 +237,7 @@ mod tests {
         // the URL standard, so it is accepted as such (the fuzz invariant was too strict).
         let body = br#"{"issuer": "https://as.example.com", "jwks_urq": "httpsample.com", "jwks_uri": "https:ias/ps://as.pleem.axcom/authorize"}"#;
         match read_document(body, issuer, false) {
-            Reading::JwksUri(uri) => {
+            Reading::Found(uri) => {
                 let url = reqwest::Url::parse(&uri).unwrap();
                 assert_eq!((url.scheme(), url.host_str()), ("https", Some("ias")));
             }
@@ -220,14 +256,18 @@ mod tests {
         assert_eq!(read_document(b"[]", issuer, false), Reading::NotMetadata);
     }
 
+    fn check_jwks(uri: &str, issuer_loopback: bool, allow_insecure: bool) -> Result<(), String> {
+        check_url(uri, issuer_loopback, allow_insecure, "jwks_uri")
+    }
+
     #[test]
     fn discovered_key_sets_need_tls() {
-        assert!(check_jwks_uri("https://as.example.com/jwks", false, false).is_ok());
-        assert!(check_jwks_uri("http://127.0.0.1:9/jwks", true, false).is_ok());
-        assert!(check_jwks_uri("http://as.example.com/jwks", false, false).is_err());
-        assert!(check_jwks_uri("http://as.example.com/jwks", false, true).is_ok());
-        assert!(check_jwks_uri("file:///etc/keys", false, true).is_err());
-        assert!(check_jwks_uri("/jwks", false, false).is_err());
+        assert!(check_jwks("https://as.example.com/jwks", false, false).is_ok());
+        assert!(check_jwks("http://127.0.0.1:9/jwks", true, false).is_ok());
+        assert!(check_jwks("http://as.example.com/jwks", false, false).is_err());
+        assert!(check_jwks("http://as.example.com/jwks", false, true).is_ok());
+        assert!(check_jwks("file:///etc/keys", false, true).is_err());
+        assert!(check_jwks("/jwks", false, false).is_err());
         // A remote issuer's metadata must not point at this machine.
         for local in [
             "http://127.0.0.1:9/jwks",
@@ -240,9 +280,9 @@ mod tests {
             "https://metadata.localhost/jwks",
             "https://LOCALHOST./jwks",
         ] {
-            assert!(check_jwks_uri(local, false, false).is_err(), "{local}");
-            assert!(check_jwks_uri(local, true, false).is_ok(), "{local}");
-            assert!(check_jwks_uri(local, false, true).is_ok(), "{local}");
+            assert!(check_jwks(local, false, false).is_err(), "{local}");
+            assert!(check_jwks(local, true, false).is_ok(), "{local}");
+            assert!(check_jwks(local, false, true).is_ok(), "{local}");
         }
     }
 }

@@ -11,6 +11,9 @@
 // (same secret) may only use the RFC 8693 token-exchange grant: it trades a JWT access token of the
 // same server (`subject_token`) for an RS256 `at+jwt` token whose `aud` is the `resource` or
 // `audience` asked for, with the same `sub`, at most the subject's scope and expiry (and 600 s).
+// RFC 7662 introspection is on (`/token/introspection`, advertised in the metadata) for the
+// static client `introspector` (same secret); a registered client with
+// `"access_token_format": "opaque"` gets opaque access tokens.
 //
 // Usage: node as.mjs '{"a":PORT,"b":PORT,"x":PORT,"resource":"http://127.0.0.1:P/mcp"}'
 // Prints one line `READY` when all three listen. `POST /__rotate?alg=RS256` on a server
@@ -47,7 +50,7 @@ function keyFor(alg) {
   return { ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(4).toString('hex')}` };
 }
 
-const clients = [...ALGS.map((alg) => `cc-${alg.toLowerCase()}`), 'cc-hs256', 'cc-opaque', 'exchanger'].map((client_id) => ({
+const clients = [...ALGS.map((alg) => `cc-${alg.toLowerCase()}`), 'cc-hs256', 'cc-opaque', 'exchanger', 'introspector'].map((client_id) => ({
   client_id,
   client_secret: 'secret',
   grant_types: [client_id === 'exchanger' ? TOKEN_EXCHANGE : 'client_credentials'],
@@ -68,20 +71,25 @@ function makeProvider(issuer, keys, currentKid) {
   const provider = new Provider(issuer, {
     clients,
     jwks: { keys },
-    extraClientMetadata: { properties: ['access_token_signed_response_alg'] },
+    // A registered client may ask for opaque access tokens (`access_token_format: "opaque"`).
+    extraClientMetadata: { properties: ['access_token_signed_response_alg', 'access_token_format'] },
     scopes: ['openid', 'offline_access', ...SCOPES.split(' ')],
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       registration: { enabled: true },
-      introspection: { enabled: false },
+      // RFC 7662, for the resource server's client `introspector` (and a client's own tokens).
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (ctx, caller, token) => caller.clientId === 'introspector' || caller.clientId === token.clientId,
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => config.resource,
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resource, client) => {
           const base = { scope: SCOPES, audience: resource, accessTokenTTL: 600 };
-          if (client.clientId === 'cc-opaque') {
+          if (client.clientId === 'cc-opaque' || client['access_token_format'] === 'opaque') {
             return { ...base, accessTokenFormat: 'opaque' };
           }
           if (client.clientId === 'cc-hs256') {

@@ -62,4 +62,5 @@ node browser.mjs || status=1
 node replicas.mjs || status=1
 node accounts.mjs || status=1
 node exchange.mjs || status=1
+node introspect.mjs || status=1
 exit $status

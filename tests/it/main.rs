@@ -8,6 +8,7 @@ mod dev_auth;
 mod discovery;
 mod downstream;
 mod fetch_cancel;
+mod introspection;
 mod key_cache;
 mod keys;
 mod mcp_app;

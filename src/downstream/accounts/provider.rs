@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::super::client_auth::ClientAuth;
 use super::super::http::{self, FormAnswer};
 use super::Denial;
+use crate::client_auth::ClientAuth;
 use crate::error::{ConfigError, ConfigErrorKind};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,4 +1,5 @@
-//! How a broker authenticates to a token endpoint: `client_secret_basic` (RFC 6749 §2.3.1,
+//! How this crate authenticates to an authorization server (a token exchange, a connected
+//! account's token endpoint, token introspection): `client_secret_basic` (RFC 6749 §2.3.1,
 //! both parts form-urlencoded), `client_secret_post`, or `private_key_jwt` (RFC 7523 §2.2: a
 //! short-lived assertion signed with the client's private key, a fresh `jti` each time).
 //! `Debug` never shows a secret or a key.
@@ -78,6 +79,7 @@ impl ClientAuth {
         Ok(auth)
     }
 
+    #[cfg(feature = "downstream")]
     pub(crate) fn client_id(&self) -> &str {
         match self {
             Self::Basic { id, .. } | Self::Post { id, .. } | Self::PrivateKeyJwt { id, .. } => id,
