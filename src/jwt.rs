@@ -75,7 +75,14 @@ impl IssuerGroup {
             sources: Vec::new(),
             entries: Vec::new(),
         };
-        for e in entries {
+        // An introspection-only entry's rules never admit a JWT (unless no entry of the issuer
+        // verifies JWTs: then none has keys, and every JWT is refused anyway).
+        let entries: Vec<_> = entries.collect();
+        let any_jwt = entries.iter().any(|e| e.verifies_jwts());
+        for e in entries
+            .into_iter()
+            .filter(|e| e.verifies_jwts() || !any_jwt)
+        {
             if let Some(id) = keys.source_of(e)
                 && !group.sources.contains(&id)
             {

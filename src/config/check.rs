@@ -118,7 +118,7 @@ pub(crate) fn check_entry(
         ));
     }
     if let Some(i) = &entry.introspection {
-        check_introspection(i, entry, allow_insecure)?;
+        check_introspection(i, entry)?;
     }
     match &entry.jwks_uri {
         // Introspection only: no keys are fetched.
@@ -181,10 +181,12 @@ pub(crate) fn check_entry(
 
 /// The settings of an entry's introspection (the private key is checked when the client
 /// authentication is built).
+///
+/// The token and the client's credentials go to the endpoint: it is `https` (`http` only on a
+/// loopback host) whatever `dangerous_allow_insecure_jwks_uri` says.
 fn check_introspection(
     i: &crate::config::Introspection,
     entry: &AuthorizationServerEntry,
-    allow_insecure: bool,
 ) -> Result<(), ConfigError> {
     use crate::config::IntrospectionAuth;
     let bad = |field: &str, message: &str| {
@@ -217,8 +219,7 @@ fn check_introspection(
             if !parsed.username().is_empty() || parsed.password().is_some() || url.contains('#') {
                 return bad("endpoint", "must carry no user information or fragment");
             }
-            // The token and the client's credentials go there.
-            require_tls(&parsed, url, "introspection.endpoint", allow_insecure)
+            require_tls(&parsed, url, "introspection.endpoint", false)
         }
         None => {
             let issuer = parse_absolute(&entry.issuer, "issuer")?;
@@ -228,7 +229,7 @@ fn check_introspection(
                     "the issuer has a query or fragment, so its metadata can not be discovered: give the endpoint",
                 );
             }
-            require_tls(&issuer, &entry.issuer, "issuer", allow_insecure)
+            require_tls(&issuer, &entry.issuer, "issuer", false)
         }
     }
 }
@@ -247,7 +248,7 @@ fn require_tls(
             ConfigErrorKind::InvalidUrl,
             field,
             format!(
-                "`{}` uses `{other}`; keys must be fetched over https (http only on loopback hosts)",
+                "`{}` uses `{other}`; use https (http only on loopback hosts)",
                 printable(raw)
             ),
         )),

@@ -11,16 +11,18 @@ use crate::algorithm::Algorithm;
 /// A token that is not a JWT (not three dot-separated parts) is sent to the entry's
 /// introspection endpoint; a JWT is still verified locally when the entry has a `jwks_uri`
 /// (a *mixed* issuer), and refused when it has none. At most one entry may introspect: an
-/// opaque token names no issuer, and must never be sent to a server that did not issue it.
+/// opaque token names no issuer, so every token that is not a JWT goes to that one server.
+/// Configure introspection only where the other trusted servers issue JWTs.
 ///
 /// The answer is checked like a JWT's claims: `active` must be `true`; `iss` (when given)
 /// must be the entry's issuer; `exp`, `nbf`, `iat` (when given), the audience (`aud`, always
 /// required), a non-empty `sub`, and the entry's
 /// [`AccessTokenValidationOptions`](crate::AccessTokenValidationOptions) (allowed clients,
-/// required claims, maximum age) apply; a `token_type` other than `Bearer`, or a `cnf`, is
-/// refused. `active: false` answers 401 `invalid_token`; an endpoint that can not be
-/// reached, or answers anything but a JSON object with a boolean `active`, answers 503 with
-/// `Retry-After`.
+/// required claims, maximum age) apply; a `token_type` other than `Bearer`, a `token_use`
+/// other than `access_token` (a refresh token) or a `cnf` is refused. `active: false` answers
+/// 401 `invalid_token`. A server that can not be reached, times out or answers 5xx answers
+/// 503 with `Retry-After`, and is not called again for 2 s; any other answer that is not a
+/// JSON object with a boolean `active` answers 503 for that request only.
 ///
 /// Answers are cached (under a keyed hash of the token, never the token itself) for at most
 /// [`cache_ttl`](Self::cache_ttl) and never past the token's `exp`; concurrent requests with
@@ -144,7 +146,8 @@ impl Introspection {
     /// The introspection endpoint. Default: the `introspection_endpoint` of the issuer's
     /// metadata (RFC 8414 or OpenID Connect, the document naming exactly the issuer),
     /// discovered on the first opaque token and kept. Must be `https` (`http` only on a
-    /// loopback host).
+    /// loopback host), even with `dangerous_allow_insecure_jwks_uri`: the token and the
+    /// client's credentials go there.
     #[must_use]
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());

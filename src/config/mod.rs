@@ -278,6 +278,12 @@ impl AuthorizationServerEntry {
         self
     }
 
+    /// Whether this entry verifies JWTs with keys: all but the entries that introspect and
+    /// name no `jwks_uri`, which accept introspected tokens only.
+    pub(crate) fn verifies_jwts(&self) -> bool {
+        self.introspection.is_none() || self.jwks_uri.is_some()
+    }
+
     /// The introspection settings, if any.
     #[must_use]
     pub fn get_introspection(&self) -> Option<&Introspection> {

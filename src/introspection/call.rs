@@ -26,9 +26,29 @@ pub(crate) enum Answer {
     Inactive,
 }
 
-/// Why no answer was obtained (logged; the request is answered 503).
+/// Why no answer was obtained (logged; the request is answered 503). `server_down`: the
+/// server could not be reached, timed out or answered 5xx, so new calls wait out a cooldown;
+/// other failures (a 4xx, an answer that is not one) concern this call only, so that no
+/// token can make the endpoint look down for everyone else.
 #[derive(Debug)]
-pub(crate) struct CallError(pub(crate) String);
+pub(crate) struct CallError {
+    pub(crate) why: String,
+    pub(crate) server_down: bool,
+}
+
+fn down(why: String) -> Result<Answer, Result<CallError, Duration>> {
+    Err(Ok(CallError {
+        why,
+        server_down: true,
+    }))
+}
+
+fn this_call(why: String) -> Result<Answer, Result<CallError, Duration>> {
+    Err(Ok(CallError {
+        why,
+        server_down: false,
+    }))
+}
 
 /// Where the endpoint is.
 pub(crate) enum Endpoint {
@@ -94,9 +114,10 @@ impl Caller {
             }
             Err(e) => {
                 state.retry_at = Some(Instant::now() + FAILURE_COOLDOWN);
-                Err(Ok(CallError(format!(
-                    "discovering the introspection endpoint: {e}"
-                ))))
+                Err(Ok(CallError {
+                    why: format!("discovering the introspection endpoint: {e}"),
+                    server_down: true,
+                }))
             }
         }
     }
@@ -112,11 +133,12 @@ impl Caller {
             ("token", token.to_owned()),
             ("token_type_hint", "access_token".to_owned()),
         ];
-        form.extend(
-            self.auth
-                .body_params(&endpoint)
-                .ok_or_else(|| Ok(CallError("the client assertion could not be signed".into())))?,
-        );
+        form.extend(self.auth.body_params(&endpoint).ok_or_else(|| {
+            Ok(CallError {
+                why: "the client assertion could not be signed".into(),
+                server_down: false,
+            })
+        })?);
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
@@ -129,28 +151,30 @@ impl Caller {
         if let Some(basic) = self.auth.basic_header() {
             request = request.header(AUTHORIZATION, basic);
         }
-        let fail = |m: String| Err(Ok(CallError(m)));
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                return fail(format!(
+                return down(format!(
                     "{endpoint}: {}",
                     crate::keys::fetch::transport_reason(&e)
                 ));
             }
         };
-        if response.status() != reqwest::StatusCode::OK {
-            return fail(format!(
-                "{endpoint} answered {}",
-                response.status().as_u16()
-            ));
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            let why = format!("{endpoint} answered {}", status.as_u16());
+            return if status.is_server_error() {
+                down(why)
+            } else {
+                this_call(why)
+            };
         }
         let mut bytes = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-                        return fail(format!(
+                        return this_call(format!(
                             "{endpoint}: the answer is larger than {MAX_ANSWER_BYTES} bytes"
                         ));
                     }
@@ -158,7 +182,7 @@ impl Caller {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return fail(format!(
+                    return down(format!(
                         "{endpoint}: {}",
                         crate::keys::fetch::transport_reason(&e)
                     ));
@@ -166,12 +190,18 @@ impl Caller {
             }
         }
         let Ok(text) = String::from_utf8(bytes) else {
-            return fail(format!("{endpoint}: the answer is not UTF-8"));
+            return this_call(format!("{endpoint}: the answer is not UTF-8"));
         };
-        match serde_json::from_str::<Head>(&text) {
-            Ok(Head { active: true }) => Ok(Answer::Active(text)),
-            Ok(Head { active: false }) => Ok(Answer::Inactive),
-            Err(_) => fail(format!(
+        // An object (serde would also read a struct from an array).
+        let head = if text.trim_start().starts_with('{') {
+            serde_json::from_str::<Head>(&text).ok()
+        } else {
+            None
+        };
+        match head {
+            Some(Head { active: true }) => Ok(Answer::Active(text)),
+            Some(Head { active: false }) => Ok(Answer::Inactive),
+            None => this_call(format!(
                 "{endpoint}: the answer is not a JSON object with a boolean `active`"
             )),
         }

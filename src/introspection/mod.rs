@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use self::call::{Answer, CallError, Caller, Endpoint, FAILURE_COOLDOWN};
 use crate::claim_rules::{EntryRules, check_claim_values};
-use crate::claims::Claims;
+use crate::claims::{Claim, Claims};
 use crate::client_auth::ClientAuth;
 use crate::config::{AuthorizationServerEntry, Introspection, IntrospectionAuth, JwksOptions};
 use crate::error::{ConfigError, ConfigErrorKind, ValidationError, ValidationErrorKind as K};
@@ -37,8 +37,8 @@ use crate::owner::ResourceOwner;
 use crate::required_claims;
 use crate::scope::ScopeContext;
 
-/// The most answers cached.
-const MAX_CACHED: u64 = 100_000;
+/// The most bytes of answers cached (answers are at most 64 KiB each).
+const MAX_CACHED_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A cached answer and until when it may be used.
 struct Cached {
@@ -113,7 +113,8 @@ impl Introspector {
             EntryRules::of(entry, canonical),
             fetcher,
             roots,
-            jwks.allow_insecure_http,
+            // Tokens and credentials go there: never over http to another host.
+            false,
             scopes,
         )
         .map_err(|e| e.within(&format!("authorization_servers[{i}]")))
@@ -197,7 +198,14 @@ impl Introspector {
                 max_concurrent: *max_concurrent,
                 mac_key: EncodingKey::from_secret(&key),
                 answers: moka::sync::Cache::builder()
-                    .max_capacity(MAX_CACHED)
+                    .weigher(|key: &String, cached: &Arc<Cached>| {
+                        let answer = match &cached.answer {
+                            Answer::Active(raw) => raw.len(),
+                            Answer::Inactive => 0,
+                        };
+                        u32::try_from(key.len() + answer + 64).unwrap_or(u32::MAX)
+                    })
+                    .max_capacity(MAX_CACHED_BYTES)
                     .time_to_live((*cache_ttl).max(Duration::from_secs(1)))
                     .build(),
                 in_flight: Mutex::new(HashMap::new()),
@@ -270,17 +278,17 @@ impl Introspector {
             let token = token.to_owned();
             let key = key.clone();
             async move {
+                // Leaves the calls in flight however the task ends (a panic included).
+                let _leave = Leave {
+                    inner: inner.clone(),
+                    key: key.clone(),
+                };
                 let outcome = inner.call(&token).await;
                 if let Ok(cached) = &outcome
                     && !inner.cache_ttl.is_zero()
                 {
                     inner.answers.insert(key.clone(), cached.clone());
                 }
-                inner
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&key);
                 outcome
             }
         });
@@ -292,11 +300,30 @@ impl Introspector {
     }
 }
 
+/// Removes a call from the calls in flight when dropped.
+struct Leave {
+    inner: Arc<Inner>,
+    key: String,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
 /// The members of an active answer read besides the claims.
 #[derive(Deserialize)]
 struct Kind<'a> {
     #[serde(default, borrow)]
     token_type: Option<std::borrow::Cow<'a, str>>,
+    /// Ory Hydra's kind of token (`access_token` or `refresh_token`).
+    #[serde(default, borrow)]
+    token_use: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Inner {
@@ -344,7 +371,7 @@ impl Inner {
                 let mut ttl = self.cache_ttl;
                 if let Answer::Active(raw) = &answer
                     && let Some(exp) = Claims::parse(raw).and_then(|c| match c.exp {
-                        crate::claims::Claim::Number(e) => Some(e),
+                        Claim::Number(e) => Some(e),
                         _ => None,
                     })
                 {
@@ -357,13 +384,15 @@ impl Inner {
                 }))
             }
             Err(Err(wait)) => Err(wait),
-            Err(Ok(CallError(why))) => {
-                tracing::warn!(issuer = %self.issuer, error = %why, "token introspection failed");
-                *self
-                    .failing_until
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) =
-                    Some(Instant::now() + FAILURE_COOLDOWN);
+            Err(Ok(CallError { why, server_down })) => {
+                tracing::warn!(issuer = %self.issuer, error = %why, server_down, "token introspection failed");
+                if server_down {
+                    *self
+                        .failing_until
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) =
+                        Some(Instant::now() + FAILURE_COOLDOWN);
+                }
                 Err(FAILURE_COOLDOWN)
             }
         }
@@ -379,8 +408,22 @@ impl Inner {
             "the introspection answer is not a claims object",
         ))?;
         let kind: Kind<'_> = serde_json::from_str(raw).map_err(|_| {
-            ValidationError::new(K::Inactive, "the introspection answer repeats a member")
+            ValidationError::new(
+                K::Inactive,
+                "token_type or token_use in the introspection answer is not a string",
+            )
         })?;
+        // A refresh token is active too (servers may ignore the hint, RFC 7662 §2.1).
+        if kind
+            .token_use
+            .as_deref()
+            .is_some_and(|u| u != "access_token")
+        {
+            return Err(ValidationError::new(
+                K::Inactive,
+                "token_use is not access_token",
+            ));
+        }
         if let Some(t) = &kind.token_type {
             if t.eq_ignore_ascii_case("dpop") {
                 return Err(ValidationError::new(
@@ -395,9 +438,7 @@ impl Inner {
                 ));
             }
         }
-        if let Some(iss) = claims.iss.as_str()
-            && iss != &*self.issuer
-        {
+        if !matches!(&claims.iss, Claim::Absent) && claims.iss.as_str() != Some(&*self.issuer) {
             return Err(ValidationError::new(
                 K::UnknownIssuer,
                 "introspection answer names another issuer",

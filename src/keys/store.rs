@@ -19,12 +19,6 @@ use crate::keys::snapshot::{Plan, Snapshot, Unavailable};
 use crate::keys::source::{Counters, Source, bump, location_key};
 use crate::keys::stats::{self, KeySetStats, WarmUpFailure};
 
-/// Whether `entry` verifies JWTs with keys: all but the entries that introspect and name no
-/// `jwks_uri`, which accept introspected tokens only.
-fn has_keys(entry: &AuthorizationServerEntry) -> bool {
-    entry.introspection.is_none() || entry.jwks_uri.is_some()
-}
-
 /// Longest `kid` remembered as unknown (longer ones are still refused, just not remembered).
 const MAX_REMEMBERED_KID: usize = 256;
 
@@ -61,7 +55,11 @@ impl KeyStore {
         )?;
         let mut sources: Vec<Source> = Vec::new();
         let mut by_location = HashMap::new();
-        for (i, e) in entries.iter().enumerate().filter(|(_, e)| has_keys(e)) {
+        for (i, e) in entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.verifies_jwts())
+        {
             let (key, location) = location_key(e);
             let id = *by_location.entry(key).or_insert_with(|| {
                 sources.push(Source {
@@ -123,7 +121,7 @@ impl KeyStore {
 
     /// The source serving `entry` (entries passed to [`new`](Self::new) only).
     pub(crate) fn source_of(&self, entry: &AuthorizationServerEntry) -> Option<usize> {
-        if !has_keys(entry) {
+        if !entry.verifies_jwts() {
             return None;
         }
         self.by_location.get(&location_key(entry).0).copied()

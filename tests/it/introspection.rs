@@ -247,6 +247,16 @@ async fn every_refusal_has_its_challenge_and_never_reaches_the_service() {
             "The access token is not active",
         ),
         (
+            "hydra-refresh",
+            with(json!({"token_use": "refresh_token"})),
+            "The access token is not active",
+        ),
+        (
+            "numeric-iss",
+            with(json!({"iss": 7})),
+            "The access token issuer is not trusted",
+        ),
+        (
             "future-iat",
             with(json!({"iat": now() + 3600})),
             "The access token was issued in the future",
@@ -335,10 +345,16 @@ async fn an_unreachable_endpoint_answers_503_and_is_not_hammered() {
     skip(Duration::from_secs(3)).await;
     assert_eq!(app.with_token("t1").await.status, StatusCode::OK);
 
-    // A malformed answer is no answer either (503, not 401).
+    // A malformed answer is no answer either (503, not 401), but concerns that request only:
+    // no token can make the endpoint look down for the others.
     as_.answer("weird", json!({"active": "yes", "sub": "x"}));
-    let a = app.with_token("weird").await;
-    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    as_.answer("array", json!([true]));
+    as_.answer("t4", active(&as_.base));
+    for token in ["weird", "array"] {
+        let a = app.with_token(token).await;
+        assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(app.with_token("t4").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
