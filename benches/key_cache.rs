@@ -3,7 +3,10 @@
 //! - **flood**: a valid RS256 request through the layer while another thread sends tokens with
 //!   random `kid`s as fast as it can, against the same request on a quiet server;
 //! - **issuers**: a valid request when 1, 10 or 100 issuers are configured (each its own
-//!   authorization server on 127.0.0.1 with its own key set), token from the last one.
+//!   authorization server on 127.0.0.1 with its own key set), token from the last one;
+//! - **made-up tenants**: tokens naming made-up concrete issuers of an issuer pattern
+//!   (`{base}/{tenant}`) as fast as one thread sends them for 3 s, and how many requests that
+//!   costs the provider (one lookup per refetch cooldown at most), beside a random-kid flood.
 //!
 //! ```sh
 //! cargo bench --bench key_cache
@@ -257,6 +260,52 @@ fn ratios() {
         }
         println!("| {n} | {:.1} | {:.2} |", v / 1e3, v / one);
     }
+    tenant_flood(&rt);
+}
+
+/// Tokens naming made-up tenants of a pattern for 3 s: what the provider sees.
+fn tenant_flood(rt: &tokio::runtime::Runtime) {
+    use std::sync::atomic::AtomicUsize;
+    let (sent, provider, answered_503) = rt.block_on(async {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { http::StatusCode::NOT_FOUND }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let auth = ResourceServerAuth::builder()
+            .canonical_url(CANON)
+            .authorization_server(
+                protected_resource::AuthorizationServerEntry::new(format!("{base}/{{tenant}}"))
+                    .authorization_server_url(base.clone()),
+            )
+            .build()
+            .unwrap();
+        let mut svc = layered(&auth);
+        let (mut sent, mut unavailable) = (0u64, 0u64);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            sent += 1;
+            let claims = json!({"iss": format!("{base}/fake-{sent}"), "sub": "x", "aud": CANON,
+                                "exp": 4_000_000_000u64});
+            let token = unsigned_token(&json!({"alg": "RS256", "kid": "k"}), &claims, "c2ln");
+            if call(&mut svc, &token).await == 503 {
+                unavailable += 1;
+            }
+        }
+        server.abort();
+        (sent, hits.load(Ordering::Relaxed), unavailable)
+    });
+    println!(
+        "\nmade-up tenants: {sent} tokens in 3 s ({answered_503} answered 503); requests to \
+         the provider: {provider} (3 metadata locations per lookup; one lookup per 5 s \
+         cooldown at most)"
+    );
 }
 
 criterion_group!(key_cache, benches);

@@ -58,6 +58,8 @@ pub(crate) struct AuthInner {
     pub(crate) entries: Vec<AuthorizationServerEntry>,
     /// The configured issuers, shared as metric and span label values.
     pub(crate) issuer_labels: Vec<Arc<str>>,
+    /// The issuer patterns, with their label (the pattern as configured).
+    pub(crate) issuer_patterns: Vec<(crate::config::pattern::IssuerPattern, Arc<str>)>,
     pub(crate) scopes_supported: Vec<String>,
     /// `None` when session binding is off.
     pub(crate) sessions: Option<SessionSeal>,

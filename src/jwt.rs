@@ -26,16 +26,18 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
-use crate::claim_rules::{EntryRules, check_claims};
+use crate::claim_rules::check_claims;
 use crate::claims::Claims;
 use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::introspection::Introspector;
+use crate::issuer_group::IssuerGroup;
 use crate::json::Text;
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
 use crate::required_claims;
 use crate::scope::ScopeContext;
+use crate::tenants::{Tenant, Tenants};
 
 /// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
 #[derive(Deserialize)]
@@ -56,48 +58,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
-/// Everything trusted about one issuer: its key sources and the entries that name it.
-struct IssuerGroup {
-    issuer: Arc<str>,
-    sources: Vec<usize>,
-    entries: Vec<EntryRules>,
-}
-
-impl IssuerGroup {
-    fn from_entries<'a>(
-        issuer: &str,
-        entries: impl Iterator<Item = &'a AuthorizationServerEntry>,
-        canonical: &str,
-        keys: &KeyStore,
-    ) -> Self {
-        let mut group = Self {
-            issuer: issuer.into(),
-            sources: Vec::new(),
-            entries: Vec::new(),
-        };
-        // An introspection-only entry's rules never admit a JWT (unless no entry of the issuer
-        // verifies JWTs: then none has keys, and every JWT is refused anyway).
-        let entries: Vec<_> = entries.collect();
-        let any_jwt = entries.iter().any(|e| e.verifies_jwts());
-        for e in entries
-            .into_iter()
-            .filter(|e| e.verifies_jwts() || !any_jwt)
-        {
-            if let Some(id) = keys.source_of(e)
-                && !group.sources.contains(&id)
-            {
-                group.sources.push(id);
-            }
-            group.entries.push(EntryRules::of(e, canonical));
-        }
-        group
-    }
-
-    fn allows(&self, alg: Algorithm) -> bool {
-        self.entries.iter().any(|e| e.algorithms.contains(&alg))
-    }
-}
-
 /// The shared validation state, built once.
 pub(crate) struct Validator {
     issuers: HashMap<String, IssuerGroup>,
@@ -109,6 +69,8 @@ pub(crate) struct Validator {
     scopes: Arc<ScopeContext>,
     /// The entry introspecting tokens that are not JWTs, if any.
     introspector: Option<Introspector>,
+    /// The pattern entries' concrete issuers.
+    tenants: Vec<Tenants>,
 }
 
 impl Validator {
@@ -119,9 +81,10 @@ impl Validator {
         max_token_bytes: usize,
         scopes: Arc<ScopeContext>,
         introspector: Option<Introspector>,
+        tenants: Vec<Tenants>,
     ) -> Self {
         let mut issuers = HashMap::new();
-        for e in entries {
+        for e in entries.iter().filter(|e| !e.is_pattern()) {
             issuers.entry(e.issuer.clone()).or_insert_with(|| {
                 IssuerGroup::from_entries(
                     &e.issuer,
@@ -151,6 +114,7 @@ impl Validator {
             max_token_bytes,
             scopes,
             introspector,
+            tenants,
         }
     }
 
@@ -179,8 +143,16 @@ impl Validator {
         }
         let token = Token::split(token, self.max_token_bytes)?;
         let (header, claims) = token.read()?;
-        let route = self.route(&header, &claims)?;
+        let tenant;
+        let route = match self.route(&header, &claims)? {
+            Routing::Ready(route) => route,
+            Routing::Tenant(tenants, iss, alg) => {
+                tenant = tenants.resolve(iss).await?;
+                Route::tenant(&tenant, tenants, alg)
+            }
+        };
         self.verify_signature(
+            route.keys,
             route.group,
             header.kid.as_ref().map(|k| &*k.0),
             route.alg,
@@ -215,20 +187,25 @@ impl Validator {
             Ok(read) => read,
             Err(e) => return Some(Err(e)),
         };
+        let tenant;
         let route = match self.route(&header, &claims) {
-            Ok(r) => r,
+            Ok(Routing::Ready(route)) => route,
+            Ok(Routing::Tenant(tenants, iss, alg)) => {
+                tenant = tenants.cached(iss)?;
+                Route::tenant(&tenant, tenants, alg)
+            }
             Err(e) => return Some(Err(e)),
         };
         let &[source] = route.group.sources.as_slice() else {
             return None;
         };
-        let set = self.keys.cached(source)?;
+        let set = route.keys.cached(source)?;
         let Lookup::Found(key) =
             KeySet::find_in(&[&*set], header.kid.as_ref().map(|k| &*k.0), route.alg)
         else {
             return None;
         };
-        self.keys.count_hit(source);
+        route.keys.count_hit(source);
         if !key.key.verify(route.alg, token.message, token.signature) {
             return Some(Err(ValidationError::of(K::InvalidSignature)));
         }
@@ -238,11 +215,11 @@ impl Validator {
     }
 
     /// The issuer group the token's `iss` picks, and its `alg` if that group allows it.
-    fn route(
-        &self,
+    fn route<'v, 'c>(
+        &'v self,
         header: &Header<'_>,
-        claims: &Claims<'_>,
-    ) -> Result<Route<'_>, ValidationError> {
+        claims: &'c Claims<'_>,
+    ) -> Result<Routing<'v, 'c>, ValidationError> {
         if header.crit {
             return Err(ValidationError::of(K::CriticalHeader));
         }
@@ -252,14 +229,29 @@ impl Validator {
                 K::AlgorithmNotAllowed,
                 "unsupported alg",
             ))?;
-        let (group, fallback) = match claims.iss.as_str().and_then(|i| self.issuers.get(i)) {
+        let iss = claims.iss.as_str();
+        let (group, fallback) = match iss.and_then(|i| self.issuers.get(i)) {
             Some(g) => (g, false),
-            None => (
-                self.fallback
-                    .as_ref()
-                    .ok_or(ValidationError::of(K::UnknownIssuer))?,
-                true,
-            ),
+            None => {
+                // An issuer of a pattern entry (allowed tenants only).
+                if let Some(iss) = iss
+                    && let Some(tenants) = self.tenants.iter().find(|t| t.matches(iss).is_some())
+                {
+                    if !tenants.allows(alg) {
+                        return Err(ValidationError::new(
+                            K::AlgorithmNotAllowed,
+                            "alg not allowed for issuer",
+                        ));
+                    }
+                    return Ok(Routing::Tenant(tenants, iss, alg));
+                }
+                (
+                    self.fallback
+                        .as_ref()
+                        .ok_or(ValidationError::of(K::UnknownIssuer))?,
+                    true,
+                )
+            }
         };
         if !group.allows(alg) {
             return Err(ValidationError::new(
@@ -267,11 +259,13 @@ impl Validator {
                 "alg not allowed for issuer",
             ));
         }
-        Ok(Route {
+        Ok(Routing::Ready(Route {
             group,
+            keys: &self.keys,
+            tenant: None,
             fallback,
             alg,
-        })
+        }))
     }
 
     /// After the signature: the claims against each entry of the group, and the owner
@@ -299,6 +293,9 @@ impl Validator {
             .and_then(|()| required_claims::check(&rules.options.required_claims, raw))
             {
                 Ok(()) => {
+                    if let (Some(tenants), Some(iss)) = (route.tenant, claims.iss.as_str()) {
+                        tenants.check_claim(iss, raw)?;
+                    }
                     // With `verify_iss = false` the owner still names the token's own issuer
                     // (when it gives one), so that users of different real issuers stay apart.
                     let issuer = match claims.iss.as_str() {
@@ -325,6 +322,7 @@ impl Validator {
     /// only when the key was found nowhere and some source could not answer.
     async fn verify_signature(
         &self,
+        keys: &KeyStore,
         group: &IssuerGroup,
         kid: Option<&str>,
         alg: Algorithm,
@@ -334,7 +332,7 @@ impl Validator {
         let mut unavailable = None;
         let mut held = Vec::with_capacity(group.sources.len());
         for &id in &group.sources {
-            match self.keys.current(id).await {
+            match keys.current(id).await {
                 Ok(set) => held.push((id, set)),
                 Err(u) => {
                     tracing::debug!(issuer = %group.issuer, error = %u, "no keys for token");
@@ -348,7 +346,7 @@ impl Validator {
         let mut refetched = Vec::new();
         if matches!(lookup, Lookup::NotFound) {
             for (id, set) in &held {
-                match self.keys.refetch_for_unknown(*id, set, kid).await {
+                match keys.refetch_for_unknown(*id, set, kid).await {
                     Ok(Some(newer)) => refetched.push((*id, newer, true)),
                     Ok(None) => refetched.push((*id, set.clone(), false)),
                     Err(u) => {
@@ -360,7 +358,7 @@ impl Validator {
             lookup = KeySet::find_in(&newest, kid, alg);
             if matches!(lookup, Lookup::NotFound) {
                 for (id, set, was_refetched) in &refetched {
-                    self.keys.unknown_kid(*id, kid, set, *was_refetched).await;
+                    keys.unknown_kid(*id, kid, set, *was_refetched).await;
                 }
             }
         }
@@ -381,9 +379,32 @@ impl Validator {
 /// Where the issuer routes a token.
 struct Route<'v> {
     group: &'v IssuerGroup,
+    /// The key store holding the group's sources.
+    keys: &'v KeyStore,
+    /// For a concrete issuer of a pattern: its pattern entry (its tenant claim is checked).
+    tenant: Option<&'v Tenants>,
     /// Routed to the `verify_iss = false` entries.
     fallback: bool,
     alg: Algorithm,
+}
+
+impl<'v> Route<'v> {
+    fn tenant(tenant: &'v Tenant, tenants: &'v Tenants, alg: Algorithm) -> Self {
+        Self {
+            group: &tenant.group,
+            keys: &tenant.keys,
+            tenant: Some(tenants),
+            fallback: false,
+            alg,
+        }
+    }
+}
+
+/// What the token's `iss` picks: a group ready to use, or a concrete issuer of a pattern
+/// (with the token's `iss` and `alg`) to look up first.
+enum Routing<'v, 'c> {
+    Ready(Route<'v>),
+    Tenant(&'v Tenants, &'c str, Algorithm),
 }
 
 /// A token cut into its parts, header and claims decoded to (UTF-8) JSON text.

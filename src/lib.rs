@@ -314,6 +314,7 @@ mod claim_rules;
 mod claims;
 mod client_auth;
 mod introspection;
+mod issuer_group;
 mod json;
 mod jwt;
 mod keys;
@@ -322,6 +323,7 @@ mod scope;
 mod sealing_key;
 mod session;
 mod state_handle;
+mod tenants;
 // The assembled resource server and its builders:
 mod auth;
 mod builder;

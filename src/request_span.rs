@@ -74,12 +74,25 @@ impl RequestSpan {
     }
 }
 
-/// The configured issuer equal to `issuer`, if any (a label value never copied from a token).
+/// The configured issuer equal to `issuer`, or the pattern it fits, if any (a label value
+/// never copied from a token).
 pub(crate) fn configured_issuer<'a>(
     auth: &'a ResourceServerAuth,
     issuer: &str,
 ) -> Option<&'a std::sync::Arc<str>> {
-    auth.inner.issuer_labels.iter().find(|l| &***l == issuer)
+    let inner = &auth.inner;
+    inner
+        .issuer_labels
+        .iter()
+        .find(|l| &***l == issuer)
+        .or_else(|| {
+            // A concrete issuer of a pattern is labelled with the pattern.
+            inner
+                .issuer_patterns
+                .iter()
+                .find(|(p, _)| p.matches(issuer).is_some())
+                .map(|(_, label)| label)
+        })
 }
 
 /// The configured issuer equal to `issuer`, or `unknown`.

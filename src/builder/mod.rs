@@ -15,6 +15,7 @@ use crate::algorithm::Algorithm;
 use crate::algorithm::install_crypto_provider;
 use crate::auth::{AuthInner, ResourceServerAuth};
 use crate::challenge::Challenger;
+use crate::config::pattern::IssuerPattern;
 use crate::config::{
     self, AuthorizationServerEntry, JwksOptions, SessionOptions, check_canonical_url, check_entry,
     clean_scopes, parse_absolute,
@@ -29,6 +30,7 @@ use crate::metadata::{Document, Metadata};
 use crate::scope::{ScopeContext, ScopeHierarchy};
 use crate::sealing_key::SealingKey;
 use crate::session::SessionSeal;
+use crate::tenants::Tenants;
 
 impl ResourceServerAuth {
     /// Starts a configuration.
@@ -414,6 +416,14 @@ impl ResourceServerAuthBuilder {
         });
         let introspector =
             Introspector::for_entries(&entries, &canonical, &roots, &self.jwks, scopes.clone())?;
+        let mut tenants = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(t) = Tenants::new(e, &canonical, &self.jwks, &roots)
+                .map_err(|err| err.within(&format!("authorization_servers[{i}]")))?
+            {
+                tenants.push(t);
+            }
+        }
         let validator = Validator::new(
             &entries,
             &canonical,
@@ -421,6 +431,7 @@ impl ResourceServerAuthBuilder {
             max_token_bytes,
             scopes,
             introspector,
+            tenants,
         );
         tracing::info!(
             canonical_url = %canonical,
@@ -443,6 +454,13 @@ impl ResourceServerAuthBuilder {
                 cors,
                 challenger,
                 issuer_labels: entries.iter().map(|e| Arc::from(e.get_issuer())).collect(),
+                issuer_patterns: entries
+                    .iter()
+                    .filter_map(|e| {
+                        let pattern = IssuerPattern::parse(e.get_issuer(), "issuer").ok()??;
+                        Some((pattern, Arc::from(e.get_issuer())))
+                    })
+                    .collect(),
                 entries,
                 scopes_supported,
                 forward_bearer_token: self.forward_bearer_token,

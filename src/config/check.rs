@@ -117,6 +117,10 @@ pub(crate) fn check_entry(
             "the issuer must not be empty",
         ));
     }
+    if entry.is_pattern() || !entry.tenants.is_empty() || entry.tenant_claim.is_some() {
+        // Its URLs are checked with a value in place of the placeholder.
+        return crate::config::pattern::check(entry, allow_insecure);
+    }
     if let Some(i) = &entry.introspection {
         check_introspection(i, entry)?;
     }
@@ -235,7 +239,7 @@ fn check_introspection(
 }
 
 /// Key material must come over TLS, except from loopback hosts or when explicitly allowed.
-fn require_tls(
+pub(crate) fn require_tls(
     url: &reqwest::Url,
     raw: &str,
     field: &str,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub(crate) mod check;
 mod introspection;
+pub(crate) mod pattern;
 
 pub use self::introspection::Introspection;
 pub(crate) use self::introspection::IntrospectionAuth;
@@ -135,6 +136,12 @@ pub struct AuthorizationServerEntry {
     pub(crate) scope_prefix: Option<String>,
     /// RFC 7662 introspection of the tokens that are not JWTs.
     pub(crate) introspection: Option<Introspection>,
+    /// For an issuer pattern: the accepted placeholder values (empty: any).
+    pub(crate) tenants: Vec<String>,
+    /// For an issuer pattern: the claim equal to the placeholder's value (`None`: default).
+    pub(crate) tenant_claim: Option<String>,
+    /// For an issuer pattern: the most concrete issuers kept.
+    pub(crate) max_tenants: usize,
 }
 
 impl AuthorizationServerEntry {
@@ -155,6 +162,9 @@ impl AuthorizationServerEntry {
             initial_jwks: None,
             scope_prefix: None,
             introspection: None,
+            tenants: Vec::new(),
+            tenant_claim: None,
+            max_tenants: pattern::DEFAULT_MAX_TENANTS,
         }
     }
 

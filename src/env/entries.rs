@@ -37,6 +37,12 @@ struct EntryJson {
     scope_prefix: Option<String>,
     #[serde(default)]
     introspection: Option<IntrospectionJson>,
+    #[serde(default)]
+    tenants: Option<Vec<String>>,
+    #[serde(default)]
+    tenant_claim: Option<String>,
+    #[serde(default)]
+    max_tenants: Option<usize>,
 }
 
 /// The largest key set read from `initial_jwks_file`.
@@ -187,6 +193,15 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
         }
         if let Some(uri) = raw.jwks_uri {
             entry = entry.jwks_uri(uri);
+        }
+        if let Some(tenants) = raw.tenants {
+            entry = entry.tenants(tenants);
+        }
+        if let Some(claim) = raw.tenant_claim {
+            entry = entry.tenant_claim(claim);
+        }
+        if let Some(max) = raw.max_tenants {
+            entry = entry.max_tenants(max);
         }
         if let Some(i) = raw.introspection {
             entry = entry.introspection(i.into_settings().map_err(|e| e.within(&at))?);

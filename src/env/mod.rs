@@ -27,6 +27,10 @@
 //! `client_secret_post` or `private_key_jwt`), `client_secret` or `client_secret_file`,
 //! `private_key_file` (PKCS#8 PEM) with `private_key_alg` (default `RS256`) and `key_id`,
 //! `endpoint` (default: discovered), `cache_ttl` and `timeout` (seconds), `max_concurrent`.
+//! An `issuer` may be a pattern with one `{name}` placeholder standing for a path segment
+//! (see [`AuthorizationServerEntry::tenants`](crate::AuthorizationServerEntry::tenants)), with
+//! `tenants` (array of accepted values; default any), `tenant_claim` (default `tid` for
+//! Microsoft Entra) and `max_tenants` (default 1000).
 //! Unknown keys are errors, not ignored.
 //!
 //! Key-cache settings, each overriding the builder's default (durations in seconds, fractions

@@ -58,7 +58,7 @@ impl KeyStore {
         for (i, e) in entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.verifies_jwts())
+            .filter(|(_, e)| e.verifies_jwts() && !e.is_pattern())
         {
             let (key, location) = location_key(e);
             let id = *by_location.entry(key).or_insert_with(|| {
@@ -121,7 +121,7 @@ impl KeyStore {
 
     /// The source serving `entry` (entries passed to [`new`](Self::new) only).
     pub(crate) fn source_of(&self, entry: &AuthorizationServerEntry) -> Option<usize> {
-        if !entry.verifies_jwts() {
+        if !entry.verifies_jwts() || entry.is_pattern() {
             return None;
         }
         self.by_location.get(&location_key(entry).0).copied()

@@ -21,6 +21,7 @@ mod providers;
 mod readiness;
 mod scopes;
 mod sessions;
+mod tenants;
 mod token_kinds;
 mod validation;
 mod who_may_call;
