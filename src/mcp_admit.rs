@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::challenge::text;
+use crate::challenge::{Challenger, Rejection, text};
+use crate::error::{ValidationError, ValidationErrorKind};
 use crate::mcp_arguments::all_arguments;
 use crate::mcp_body::{Message, Unreadable, messages};
 use crate::mcp_headers::McpHeaders;
 use crate::mcp_lists::AwaitedLists;
-use crate::mcp_policy::{McpOperation, Policy};
+use crate::mcp_policy::{CallerRefusal, McpOperation, Policy, Refusal};
 use crate::owner::{MissingResourceOwner, ResourceOwner};
 
 /// The settings of one [`McpScopesLayer`](crate::McpScopesLayer), shared by its services.
@@ -68,7 +69,7 @@ where
                 body: Body::new(body),
                 lists,
             }),
-            Ok(Some(required)) => Err(refuse(owner, required)),
+            Ok(Some(refusal)) => Err(refuse(owner, refusal)),
             Err(Unreadable) => Err(parse_error()),
         };
     }
@@ -108,7 +109,7 @@ where
             body: Body::from(bytes),
             lists,
         }),
-        Ok(Some(required)) => Err(refuse(owner, required)),
+        Ok(Some(refusal)) => Err(refuse(owner, refusal)),
         Err(Unreadable) => Err(parse_error()),
     }
 }
@@ -121,17 +122,16 @@ fn needs_arguments(policy: &Policy, message: &Message) -> bool {
         .any(|&(kind, name)| policy.needs_arguments(kind, name))
 }
 
-/// Applies the policy to every operation: `Some` with every scope the refused ones need, or
-/// `None` when all are allowed. `arguments(i)` reads the arguments of message `i` when a rule
-/// needs them.
+/// Applies the policy to every operation: `Some` with why the refused ones are refused (every
+/// scope they need), or `None` when all are allowed. `arguments(i)` reads the arguments of
+/// message `i` when a rule needs them.
 fn decide(
     policy: &Policy,
     owner: &ResourceOwner,
     list: &[Message],
     mut arguments: impl FnMut(usize) -> Result<Option<serde_json::Value>, Unreadable>,
-) -> Result<Option<Vec<String>>, Unreadable> {
-    let mut required: Vec<String> = Vec::new();
-    let mut refused = false;
+) -> Result<Option<Refusal>, Unreadable> {
+    let mut refusal: Option<Refusal> = None;
     for (i, message) in list.iter().enumerate() {
         // Arguments exist for calls and prompts (a completion's are not the prompt's).
         let has_arguments = matches!(
@@ -145,29 +145,46 @@ fn decide(
                 None
             };
             let op = McpOperation::new(kind, name, args.as_ref(), owner);
-            if let Some(scopes) = policy.refused(&op) {
-                refused = true;
-                for s in scopes {
-                    if !required.contains(&s) {
-                        required.push(s);
-                    }
-                }
+            if let Some(this) = policy.refused(&op) {
+                refusal.get_or_insert_with(Refusal::default).merge(this);
             }
         }
     }
-    Ok(refused.then_some(required))
+    Ok(refusal)
 }
 
-/// The 403 step-up answer, logged.
-fn refuse(owner: &ResourceOwner, required: Vec<String>) -> Response<Body> {
-    tracing::info!(
-        issuer = owner.issuer(),
-        user_id = owner.user_id(),
-        required = %required.join(" "),
-        "MCP request refused: insufficient scope"
-    );
-    owner.insufficient(required).response()
+/// The answer to a refused request, logged: 403 for a caller that is not allowed (a fixed
+/// description; the log names the rule), 401 for a token too old, else the 403 step-up.
+fn refuse(owner: &ResourceOwner, refusal: Refusal) -> Response<Body> {
+    let kind = match refusal.caller {
+        Some(CallerRefusal::NotAllowed) => ValidationErrorKind::ClientNotAllowed,
+        Some(CallerRefusal::TooOld) => ValidationErrorKind::TooOld,
+        None => {
+            tracing::info!(
+                issuer = owner.issuer(),
+                user_id = owner.user_id(),
+                required = %refusal.scopes.join(" "),
+                "MCP request refused: insufficient scope"
+            );
+            return owner.insufficient(refusal.scopes).response();
+        }
+    };
+    let challenger = Challenger {
+        resource_metadata: owner.resource_metadata().map(str::to_owned),
+        scope: None,
+        retry_after_secs: 1,
+    };
+    let mut res = challenger.respond(&Rejection::InvalidToken(ValidationError::new(
+        kind,
+        "a rule of the MCP operation",
+    )));
+    res.extensions_mut().insert(CallerRefused);
+    res
 }
+
+/// Marks a refusal about the caller (not about scopes), for the decision metric.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallerRefused;
 
 /// The transport checks and the bounded read of the body.
 async fn read_body<B>(

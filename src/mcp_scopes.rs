@@ -381,7 +381,13 @@ where
                 Err(refusal) => {
                     #[cfg(feature = "metrics")]
                     crate::metrics::tool_decision(
-                        if refusal.status() == http::StatusCode::FORBIDDEN {
+                        if refusal
+                            .extensions()
+                            .get::<crate::mcp_admit::CallerRefused>()
+                            .is_some()
+                        {
+                            "not_allowed"
+                        } else if refusal.status() == http::StatusCode::FORBIDDEN {
                             "insufficient_scope"
                         } else {
                             "refused_body"

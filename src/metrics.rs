@@ -6,7 +6,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `protected_resource_requests_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`), `reason` (`none`, or one word per refusal: [`reason`]), `issuer` |
-//! | `protected_resource_tool_decisions_total` | counter | `decision` (`allowed`, `insufficient_scope`, `refused_body`) |
+//! | `protected_resource_tool_decisions_total` | counter | `decision` (`allowed`, `insufficient_scope`, `not_allowed`: a per-operation rule about the caller, `refused_body`) |
 //! | `protected_resource_key_fetches_total` | counter | `issuer`, `result` (`sent`, `failed`, `not_modified`) |
 //! | `protected_resource_unknown_kid_refetches_total` | counter | `issuer` |
 //! | `protected_resource_keys` | gauge | `issuer` |
@@ -96,7 +96,7 @@ pub(crate) fn refused(rejection: &Rejection) {
         .increment(1);
 }
 
-/// A scope-gate decision: `allowed`, `insufficient_scope` or `refused_body`.
+/// A scope-gate decision: `allowed`, `insufficient_scope`, `not_allowed` or `refused_body`.
 pub(crate) fn tool_decision(decision: &'static str) {
     ::metrics::counter!(TOOL_DECISIONS, "decision" => decision).increment(1);
 }

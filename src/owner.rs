@@ -296,6 +296,11 @@ impl ResourceOwner {
     }
 
     /// The 403 challenge for these required scopes, pointing at this resource's metadata.
+    /// The protected-resource metadata URL its challenges point at, if any.
+    pub(crate) fn resource_metadata(&self) -> Option<&str> {
+        self.0.context.resource_metadata.as_deref()
+    }
+
     pub(crate) fn insufficient(&self, required: Vec<String>) -> InsufficientScope {
         let context = &self.0.context;
         let keep: Vec<&String> = self

@@ -50,6 +50,20 @@ impl RequiredClaim {
         let found = claims
             .get(&self.path)
             .or_else(|| self.path.split('.').try_fold(claims, |v, name| v.get(name)));
+        self.is_held_by(found)
+    }
+
+    /// [`holds`](Self::holds) for a claims object.
+    pub(crate) fn holds_in(&self, claims: &serde_json::Map<String, Value>) -> bool {
+        let found = claims.get(&self.path).or_else(|| {
+            let mut names = self.path.split('.');
+            let first = claims.get(names.next()?)?;
+            names.try_fold(first, |v, name| v.get(name))
+        });
+        self.is_held_by(found)
+    }
+
+    fn is_held_by(&self, found: Option<&Value>) -> bool {
         match found {
             Some(Value::String(s)) => *s == self.value,
             Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(&self.value)),

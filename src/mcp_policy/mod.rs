@@ -2,6 +2,7 @@
 //! [`ScopeRequirement`]s or as functions of the operation, its arguments and the caller
 //! ([`McpRequirement`]). Framework-free; the gate (`mcp_scopes.rs`) applies it.
 
+mod caller;
 mod uri;
 
 use std::borrow::Cow;
@@ -10,6 +11,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
+use crate::required_claims::RequiredClaim;
+
+pub(crate) use self::caller::CallerRefusal;
+use self::caller::CallerRule;
 use crate::owner::ResourceOwner;
 use crate::scope::ScopeRequirement;
 
@@ -116,8 +121,32 @@ type RuleFn = dyn Fn(&McpOperation<'_>) -> Option<ScopeRequirement> + Send + Syn
 /// whose function answers a requirement the caller's scopes do not meet, with the 403
 /// challenge naming that requirement's scopes. Functions run on every such call: keep them
 /// fast and free of I/O.
+///
+/// **Who may call**, beyond scopes: [`allowed_clients`](Self::allowed_clients),
+/// [`required_claims`](Self::required_claims) and [`max_token_age`](Self::max_token_age) add
+/// rules about the caller's token (start from [`McpRequirement::caller`] for these alone).
+/// A client or claims not allowed get 403 `insufficient_scope` with a fixed description
+/// that names no rule (no re-authorization helps; the log says which rule failed); a token
+/// too old gets 401 `invalid_token` "The access token is too old" (a fresh token helps).
+///
+/// ```
+/// use std::time::Duration;
+/// use protected_resource::{McpRequirement, RequiredClaim, ScopeRequirement};
+///
+/// // Scopes, and only the admin console, for members of `ops`, with a token from the last
+/// // ten minutes.
+/// let deploy = McpRequirement::from(ScopeRequirement::all(["mcp:admin"])?)
+///     .allowed_clients(["admin-console"])
+///     .required_claims([RequiredClaim::new("groups", "ops")])
+///     .max_token_age(Duration::from_secs(600));
+/// # let _ = deploy;
+/// # Ok::<(), protected_resource::ConfigError>(())
+/// ```
 #[derive(Clone)]
-pub struct McpRequirement(Rule);
+pub struct McpRequirement {
+    scopes: Option<Rule>,
+    caller: Option<Arc<CallerRule>>,
+}
 
 #[derive(Clone)]
 enum Rule {
@@ -133,35 +162,98 @@ impl McpRequirement {
     where
         F: Fn(&McpOperation<'_>) -> Option<ScopeRequirement> + Send + Sync + 'static,
     {
-        Self(Rule::Function(Arc::new(f)))
+        Self {
+            scopes: Some(Rule::Function(Arc::new(f))),
+            caller: None,
+        }
+    }
+
+    /// No scope requirement: add rules about the caller with
+    /// [`allowed_clients`](Self::allowed_clients), [`required_claims`](Self::required_claims)
+    /// and [`max_token_age`](Self::max_token_age).
+    #[must_use]
+    pub fn caller() -> Self {
+        Self {
+            scopes: None,
+            caller: Some(Arc::new(CallerRule::default())),
+        }
+    }
+
+    fn caller_mut(&mut self) -> &mut CallerRule {
+        Arc::make_mut(self.caller.get_or_insert_with(Arc::default))
+    }
+
+    /// Only these clients may use it: the token's `client_id`, else `azp`, `cid` or `appid`
+    /// (as [`ResourceOwner::client_id`] reads it), compared exactly. A token naming no
+    /// client is refused.
+    #[must_use]
+    pub fn allowed_clients<S: Into<String>>(
+        mut self,
+        clients: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.caller_mut()
+            .allowed_clients
+            .extend(clients.into_iter().map(Into::into));
+        self
+    }
+
+    /// Claim values the caller's token must carry, all of them (groups, roles, a tenant;
+    /// dotted paths such as `realm_access.roles`; a claim holding an array matches when the
+    /// array holds the value).
+    #[must_use]
+    pub fn required_claims(mut self, claims: impl IntoIterator<Item = RequiredClaim>) -> Self {
+        self.caller_mut().required_claims.extend(claims);
+        self
+    }
+
+    /// The caller's token must have been issued (`iat`) at most this long ago (a token
+    /// without `iat` is too old): for operations that want a recent login.
+    #[must_use]
+    pub fn max_token_age(mut self, age: std::time::Duration) -> Self {
+        self.caller_mut().max_token_age = Some(age);
+        self
     }
 
     /// Whether deciding needs the operation's arguments (a function might read them).
     pub(crate) fn is_function(&self) -> bool {
-        matches!(self.0, Rule::Function(_))
+        matches!(self.scopes, Some(Rule::Function(_)))
     }
 
-    /// The requirement for this operation, if any.
+    /// The scope requirement for this operation, if any.
     pub(crate) fn resolve(&self, op: &McpOperation<'_>) -> Option<Cow<'_, ScopeRequirement>> {
-        match &self.0 {
+        match self.scopes.as_ref()? {
             Rule::Scopes(s) => Some(Cow::Borrowed(s)),
             Rule::Function(f) => f(op).map(Cow::Owned),
         }
+    }
+
+    /// Why the caller may not use the operation whatever its scopes, if so.
+    fn caller_refusal(&self, owner: &ResourceOwner) -> Option<CallerRefusal> {
+        self.caller.as_ref()?.refusal(owner)
     }
 }
 
 impl From<ScopeRequirement> for McpRequirement {
     fn from(requirement: ScopeRequirement) -> Self {
-        Self(Rule::Scopes(requirement))
+        Self {
+            scopes: Some(Rule::Scopes(requirement)),
+            caller: None,
+        }
     }
 }
 
 impl fmt::Debug for McpRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Rule::Scopes(s) => f.debug_tuple("McpRequirement").field(s).finish(),
-            Rule::Function(_) => f.write_str("McpRequirement(<function>)"),
+        let mut d = f.debug_struct("McpRequirement");
+        match &self.scopes {
+            Some(Rule::Scopes(s)) => d.field("scopes", s),
+            Some(Rule::Function(_)) => d.field("scopes", &"<function>"),
+            None => d.field("scopes", &"none"),
+        };
+        if let Some(c) = &self.caller {
+            d.field("caller", c);
         }
+        d.finish()
     }
 }
 
@@ -267,16 +359,15 @@ impl Policy {
             .any(McpRequirement::is_function)
     }
 
-    /// The scopes to challenge for when the operation is refused, or `None` when every rule
-    /// that applies is met.
-    pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Vec<String>> {
+    /// Why the operation is refused, or `None` when every rule that applies is met.
+    pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Refusal> {
         refused_by(&self.rules(op.kind, op.name), op)
     }
 
     /// As [`refused`](Self::refused), for an entry of `resources/templates/list` (`op.name`
     /// is the template): the rules of the same template, the prefix rules it starts with,
     /// else the unlisted rule.
-    pub(crate) fn template_refused(&self, op: &McpOperation<'_>) -> Option<Vec<String>> {
+    pub(crate) fn template_refused(&self, op: &McpOperation<'_>) -> Option<Refusal> {
         let mut rules: Vec<&McpRequirement> = Vec::new();
         for (template, r) in &self.templates {
             if template.as_str() == op.name {
@@ -314,24 +405,48 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// The scopes to challenge for when one of `rules` is not met by the caller.
-fn refused_by(rules: &Rules<'_>, op: &McpOperation<'_>) -> Option<Vec<String>> {
-    let mut required: Vec<String> = Vec::new();
+/// Why operations are refused: the scopes to challenge for, and a refusal about the caller
+/// that no scope lifts (the strongest of those met).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) scopes: Vec<String>,
+    pub(crate) caller: Option<CallerRefusal>,
+}
+
+impl Refusal {
+    /// Adds another operation's refusal.
+    pub(crate) fn merge(&mut self, other: Self) {
+        for s in other.scopes {
+            if !self.scopes.contains(&s) {
+                self.scopes.push(s);
+            }
+        }
+        self.caller = self.caller.max(other.caller);
+    }
+}
+
+/// Why one of `rules` is not met by the caller, if one is not.
+fn refused_by(rules: &Rules<'_>, op: &McpOperation<'_>) -> Option<Refusal> {
+    let mut refusal = Refusal::default();
     let mut refused = false;
     for rule in rules.iter() {
+        if let Some(c) = rule.caller_refusal(op.owner) {
+            refused = true;
+            refusal.caller = refusal.caller.max(Some(c));
+        }
         let Some(requirement) = rule.resolve(op) else {
             continue;
         };
         if !op.owner.satisfies(&requirement) {
             refused = true;
             for s in requirement.challenge_scopes() {
-                if !required.contains(s) {
-                    required.push(s.clone());
+                if !refusal.scopes.contains(s) {
+                    refusal.scopes.push(s.clone());
                 }
             }
         }
     }
-    refused.then_some(required)
+    refused.then_some(refusal)
 }
 
 fn push_unique<'a>(rules: &mut Vec<&'a McpRequirement>, rule: &'a McpRequirement) {

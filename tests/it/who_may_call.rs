@@ -202,3 +202,143 @@ fn the_environment_sets_both_and_names_bad_values() {
         );
     }
 }
+
+/// Who may call, per tool: `McpRequirement::allowed_clients`, `required_claims` and
+/// `max_token_age` in `McpScopesLayer`, beside scopes; refused calls never reach the server,
+/// and `tools/list` hides what the caller may not call.
+#[tokio::test]
+async fn per_tool_rules_refuse_callers_with_the_exact_challenge() {
+    use axum::body::Body;
+    use axum::routing::any;
+    use http::Request;
+    use protected_resource::{
+        McpRequirement, McpScopesLayer, ProtectedResourceLayer, ScopeRequirement,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::ServiceExt;
+
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let auth = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_server(server.entry())
+        .scopes_supported(["mcp:tools", "mcp:admin"])
+        .build()
+        .unwrap();
+    let tools = McpScopesLayer::new()
+        .tool(
+            "deploy",
+            McpRequirement::from(ScopeRequirement::all(["mcp:admin"]).unwrap())
+                .allowed_clients(["console"])
+                .required_claims([RequiredClaim::new("realm_access.roles", "ops")]),
+        )
+        .tool(
+            "rotate_keys",
+            McpRequirement::caller().max_token_age(Duration::from_secs(60)),
+        )
+        .filter_lists(true);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            any(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    axum::Json(json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+                        {"name": "deploy", "inputSchema": {"type": "object"}},
+                        {"name": "rotate_keys", "inputSchema": {"type": "object"}},
+                        {"name": "whoami", "inputSchema": {"type": "object"}}]}}))
+                }
+            }),
+        )
+        .layer(tools)
+        .layer(ProtectedResourceLayer::new(auth));
+    let send = |token: String, body: serde_json::Value| {
+        let app = app.clone();
+        async move {
+            let res = app
+                .oneshot(
+                    Request::post("/mcp")
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", "application/json")
+                        .header("accept", "application/json, text/event-stream")
+                        .body(Body::from(body.to_string()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = res.status();
+            let www = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, www, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let call = |tool: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": tool, "arguments": {}}})
+    };
+    let token = |client: &str, roles: &[&str], age: u64| {
+        server
+            .token()
+            .audience(CANON)
+            .scope("mcp:tools mcp:admin")
+            .claim("client_id", client)
+            .claim("realm_access", json!({"roles": roles}))
+            .claim("iat", now() - age)
+            .sign()
+    };
+    let not_allowed = format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"The access token is not allowed for this resource\", resource_metadata=\"{METADATA_URL}\""
+    );
+
+    // Allowed client with the role: in.
+    let (status, _, _) = send(token("console", &["ops"], 0), call("deploy")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Another client, or the role missing: 403 naming no rule, the server not reached.
+    for t in [token("other", &["ops"], 0), token("console", &["dev"], 0)] {
+        let (status, www, body) = send(t, call("deploy")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(www.as_deref(), Some(not_allowed.as_str()));
+        assert!(!body.contains("console") && !body.contains("realm_access"));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A token older than the tool accepts: 401 "too old" (a fresh token helps).
+    let (status, www, _) = send(token("any", &[], 120), call("rotate_keys")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        www.as_deref(),
+        Some(
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"The access token is too old\", resource_metadata=\"{METADATA_URL}\""
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let (status, _, _) = send(token("any", &[], 5), call("rotate_keys")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // tools/list hides what the caller may not call.
+    let (status, _, body) = send(
+        token("other", &[], 0),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rotate_keys", "whoami"]);
+}
