@@ -3,11 +3,17 @@
 //! bounded cache, with key sets of its own (a [`KeyStore`] per concrete issuer: its keys
 //! verify only its own tokens).
 //!
-//! A new concrete issuer is looked up (metadata, then keys) in a task no request owns, at most
-//! one per key-set refetch cooldown per pattern entry: a flood of made-up tenants costs the
-//! provider no more than a flood of made-up key ids. A token of another new issuer meanwhile
-//! is answered 503 with `Retry-After`; an issuer whose lookup failed is answered the same,
-//! without a new lookup, until the cooldown after the failure ends.
+//! When the pattern's `jwks_uri` has no placeholder, every concrete issuer shares that one
+//! key set (declared so by the configuration, like Entra's common keys): a concrete issuer
+//! then needs no lookup, and a made-up one costs nothing but its signature check.
+//!
+//! Otherwise a new concrete issuer is looked up (metadata, then keys) in a task no request
+//! owns, at most one per key-set refetch cooldown per pattern entry: a flood of made-up
+//! tenants costs the provider no more than a flood of made-up key ids. A token of another new
+//! issuer meanwhile is answered 503 with `Retry-After` (so, with any tenant allowed, such a
+//! flood also delays real new tenants: list them, or use a shared key set); an issuer whose
+//! lookup failed is answered the same, without a new lookup, until the cooldown after the
+//! failure ends.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -19,13 +25,13 @@ use tokio::time::Instant;
 use crate::algorithm::Algorithm;
 use crate::config::pattern::IssuerPattern;
 use crate::config::{AuthorizationServerEntry, JwksOptions};
-use crate::error::{ConfigError, ValidationError, ValidationErrorKind as K};
+use crate::error::{ConfigError, ConfigErrorKind, ValidationError, ValidationErrorKind as K};
 use crate::issuer_group::IssuerGroup;
 use crate::keys::KeyStore;
 
 /// One concrete issuer of a pattern: its keys and its rules.
 pub(crate) struct Tenant {
-    pub(crate) keys: KeyStore,
+    pub(crate) keys: Arc<KeyStore>,
     pub(crate) group: IssuerGroup,
 }
 
@@ -49,6 +55,9 @@ struct Inner {
     /// Issuers whose lookup failed, and when they may be looked up again.
     failed: moka::sync::Cache<String, Instant>,
     pending: Mutex<Pending>,
+    /// When the pattern's `jwks_uri` names one key set for every concrete issuer (no
+    /// placeholder): that key set. Concrete issuers then need no lookup at all.
+    shared_keys: Option<Arc<KeyStore>>,
 }
 
 #[derive(Default)]
@@ -60,6 +69,31 @@ struct Pending {
 }
 
 impl Tenants {
+    /// The tenants of every pattern entry (two entries with one pattern are an error).
+    pub(crate) fn for_entries(
+        entries: &[AuthorizationServerEntry],
+        canonical: &str,
+        opts: &JwksOptions,
+        roots: &[reqwest::Certificate],
+    ) -> Result<Vec<Self>, ConfigError> {
+        let mut all = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let at = format!("authorization_servers[{i}]");
+            if e.is_pattern() && entries[..i].iter().any(|x| x.issuer == e.issuer) {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidValue,
+                    "issuer",
+                    "another entry has the same issuer pattern: give one entry per pattern",
+                )
+                .within(&at));
+            }
+            if let Some(t) = Self::new(e, canonical, opts, roots).map_err(|err| err.within(&at))? {
+                all.push(t);
+            }
+        }
+        Ok(all)
+    }
+
     /// The tenants of `entry` when its issuer is a pattern, else `None`.
     pub(crate) fn new(
         entry: &AuthorizationServerEntry,
@@ -71,6 +105,20 @@ impl Tenants {
             return Ok(None);
         };
         let failed_for = opts.refetch_cooldown.max(Duration::from_secs(1));
+        let shared_keys = match &entry.jwks_uri {
+            Some(uri) if !uri.contains(&pattern.placeholder()) => {
+                // Any concrete issuer stands for the pattern in the shared store.
+                let mut one = entry.clone();
+                one.issuer = pattern.fill(&entry.issuer, "shared");
+                one.tenants.clear();
+                Some(Arc::new(KeyStore::new(
+                    opts.clone(),
+                    std::slice::from_ref(&one),
+                    roots,
+                )?))
+            }
+            _ => None,
+        };
         Ok(Some(Self {
             inner: Arc::new(Inner {
                 pattern,
@@ -87,6 +135,7 @@ impl Tenants {
                     .time_to_live(failed_for)
                     .build(),
                 pending: Mutex::new(Pending::default()),
+                shared_keys,
             }),
         }))
     }
@@ -103,15 +152,27 @@ impl Tenants {
         self.inner.template.algorithms.contains(&alg)
     }
 
-    /// The concrete issuer `iss` when it is known, without waiting.
+    /// The concrete issuer `iss` when it is known (or needs no lookup), without waiting.
     pub(crate) fn cached(&self, iss: &str) -> Option<Arc<Tenant>> {
-        self.inner.known.get(iss)
+        let inner = &self.inner;
+        if let Some(t) = inner.known.get(iss) {
+            return Some(t);
+        }
+        let keys = inner.shared_keys.as_ref()?;
+        let concrete = inner.concrete(iss);
+        let group =
+            IssuerGroup::from_entries(iss, std::iter::once(&concrete), &inner.canonical, keys);
+        let tenant = Arc::new(Tenant {
+            keys: keys.clone(),
+            group,
+        });
+        inner.known.insert(iss.to_owned(), tenant.clone());
+        Some(tenant)
     }
 
     /// The concrete issuer `iss` (which [`matches`](Self::matches)): known, or looked up now.
     pub(crate) async fn resolve(&self, iss: &str) -> Result<Arc<Tenant>, ValidationError> {
-        let inner = &self.inner;
-        if let Some(t) = inner.known.get(iss) {
+        if let Some(t) = self.cached(iss) {
             return Ok(t);
         }
         let lookup = self.join_or_start(iss)?;
@@ -121,12 +182,21 @@ impl Tenants {
     fn join_or_start(&self, iss: &str) -> Result<Lookup, ValidationError> {
         let inner = &self.inner;
         let now = Instant::now();
+        let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        // Under the lock: a lookup failing meanwhile is seen.
         if let Some(at) = inner.failed.get(iss)
             && now < at
         {
             return Err(ValidationError::keys_unavailable(at - now));
         }
-        let mut pending = inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        // A lookup whose task ended without clearing it (never polled) is over.
+        if pending
+            .running
+            .as_ref()
+            .is_some_and(|(_, lookup)| lookup.peek().is_some())
+        {
+            pending.running = None;
+        }
         if let Some((running, lookup)) = &pending.running {
             if running == iss {
                 return Ok(lookup.clone());
@@ -195,16 +265,22 @@ impl Drop for Leave {
 impl Inner {
     /// Builds the concrete issuer's key store and fetches its keys (discovering them when
     /// the pattern has no `jwks_uri`).
-    async fn look_up(&self, iss: String) -> Result<Arc<Tenant>, Duration> {
-        let value = self.pattern.matches(&iss).unwrap_or_default().to_owned();
+    /// The entry of the concrete issuer `iss` (which fits the pattern).
+    fn concrete(&self, iss: &str) -> AuthorizationServerEntry {
+        let value = self.pattern.matches(iss).unwrap_or_default();
         let mut concrete = self.template.clone();
-        concrete.issuer.clone_from(&iss);
+        concrete.issuer = iss.to_owned();
         concrete.jwks_uri = self
             .template
             .jwks_uri
             .as_ref()
-            .map(|u| self.pattern.fill(u, &value));
+            .map(|u| self.pattern.fill(u, value));
         concrete.tenants.clear();
+        concrete
+    }
+
+    async fn look_up(&self, iss: String) -> Result<Arc<Tenant>, Duration> {
+        let concrete = self.concrete(&iss);
         let failed = |why: String| {
             tracing::warn!(issuer = %iss, error = %why, "looking up a concrete issuer of a pattern failed");
             let wait = self.opts.refetch_cooldown.max(Duration::from_secs(1));
@@ -216,7 +292,7 @@ impl Inner {
             std::slice::from_ref(&concrete),
             &self.roots,
         ) {
-            Ok(k) => k,
+            Ok(k) => Arc::new(k),
             Err(e) => return failed(e.to_string()),
         };
         if let Err(e) = keys.current(0).await {

@@ -416,14 +416,7 @@ impl ResourceServerAuthBuilder {
         });
         let introspector =
             Introspector::for_entries(&entries, &canonical, &roots, &self.jwks, scopes.clone())?;
-        let mut tenants = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            if let Some(t) = Tenants::new(e, &canonical, &self.jwks, &roots)
-                .map_err(|err| err.within(&format!("authorization_servers[{i}]")))?
-            {
-                tenants.push(t);
-            }
-        }
+        let tenants = Tenants::for_entries(&entries, &canonical, &self.jwks, &roots)?;
         let validator = Validator::new(
             &entries,
             &canonical,

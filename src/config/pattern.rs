@@ -66,7 +66,7 @@ impl IssuerPattern {
         if !prefix.ends_with('/') || after_host.is_none() {
             return bad("the placeholder must be a whole path segment after the host");
         }
-        if !(suffix.is_empty() || suffix.starts_with('/')) || suffix.contains(['?', '#']) {
+        if !(suffix.is_empty() || suffix.starts_with('/')) || issuer.contains(['?', '#']) {
             return bad("the placeholder must be a whole path segment, with no query or fragment");
         }
         Ok(Some(Self {
@@ -122,16 +122,19 @@ pub(crate) fn check(
         }
         Some(_) => {}
     }
-    if let Some(uri) = &entry.jwks_uri
-        && pattern.fill(uri, "x").contains(['{', '}'])
-    {
-        return invalid(
-            "jwks_uri",
-            &format!(
-                "may hold only the issuer's placeholder {}",
-                pattern.placeholder()
-            ),
-        );
+    if let Some(uri) = &entry.jwks_uri {
+        // The placeholder, if any, is the issuer's and a whole path segment: a token's value
+        // never picks the host keys are fetched from.
+        let own = IssuerPattern::parse(uri, "jwks_uri")?;
+        if own.is_some_and(|p| p.name != pattern.name) {
+            return invalid(
+                "jwks_uri",
+                &format!(
+                    "may hold only the issuer's placeholder {}",
+                    pattern.placeholder()
+                ),
+            );
+        }
     }
     if !entry.validation_options.verify_iss {
         return invalid(
@@ -182,13 +185,15 @@ impl AuthorizationServerEntry {
     /// [`allowed_clients`](crate::AccessTokenValidationOptions::allowed_clients) or
     /// [`required_claims`](crate::AccessTokenValidationOptions::required_claims).
     ///
-    /// Each concrete issuer is discovered (its metadata, then its keys) on its first token,
-    /// and kept; its keys verify only its own tokens. A `jwks_uri` may use the same
-    /// placeholder (`https://login.microsoftonline.com/{tenantid}/discovery/v2.0/keys`);
-    /// without one, each concrete issuer's metadata names its keys. At most one new concrete
-    /// issuer is looked up per key-set refetch cooldown (a token of another new one meanwhile
-    /// is answered 503 with `Retry-After`), so made-up tenants cost the provider no more than
-    /// made-up key ids do. A pattern entry needs
+    /// A `jwks_uri` without the placeholder is one key set for every concrete issuer (Entra's
+    /// `https://login.microsoftonline.com/common/discovery/v2.0/keys`): no lookup per issuer,
+    /// and a made-up one costs only its signature check. With the placeholder (a whole path
+    /// segment: `https://login.microsoftonline.com/{tenantid}/discovery/v2.0/keys`), or
+    /// without a `jwks_uri` (each concrete issuer's metadata names its keys), each concrete
+    /// issuer is looked up on its first token and kept, and its keys verify only its own
+    /// tokens; at most one new one is looked up per key-set refetch cooldown (a token of
+    /// another new one meanwhile is answered 503 with `Retry-After`), so made-up tenants cost
+    /// the provider no more than made-up key ids do. A pattern entry needs
     /// [`authorization_server_url`](Self::authorization_server_url) (where clients log in,
     /// for example `https://login.microsoftonline.com/organizations/v2.0`).
     ///

@@ -104,7 +104,14 @@ pub(crate) fn max_token_bytes(env: &EnvSource) -> Result<Option<usize>, ConfigEr
 
 /// The PEM text of [`CA_CERTS`] (or the file `_FILE` names); `None` when unset.
 pub(crate) fn ca_certs(env: &EnvSource) -> Result<Option<(String, Vec<u8>)>, ConfigError> {
-    Ok(value_or_file(env, CA_CERTS, MAX_CA_BYTES)?.map(|(name, text)| (name, text.into_bytes())))
+    match value_or_file(env, CA_CERTS, MAX_CA_BYTES)? {
+        Some((name, text)) if text.len() > MAX_CA_BYTES => Err(ConfigError::new(
+            ConfigErrorKind::InvalidEnvironment,
+            &name,
+            format!("larger than {MAX_CA_BYTES} bytes"),
+        )),
+        other => Ok(other.map(|(name, text)| (name, text.into_bytes()))),
+    }
 }
 
 /// A duration in seconds (a number, fractions allowed), at most 365 days.

@@ -233,6 +233,36 @@ async fn a_jwks_uri_pattern_needs_no_metadata() {
 }
 
 #[tokio::test]
+async fn a_shared_key_set_needs_no_lookup_and_made_up_tenants_cost_nothing() {
+    // Like Entra's common keys: one jwks_uri (no placeholder) for every tenant.
+    let mt = MultiTenant::start(&["t1"]).await;
+    let app = App::new(auth(mt.pattern().jwks_uri(format!("{}/t1/keys", mt.base))));
+    // Two tenants signed with the shared keys, at once: no metadata lookup, no cooldown.
+    for tenant in ["t1", "t2", "t3"] {
+        let a = app.with_token(&mt.token(tenant, "t1", Some(tenant))).await;
+        assert_eq!(a.status, StatusCode::OK, "{tenant}: {}", a.body);
+        assert_eq!(a.json()["issuer"], mt.issuer(tenant));
+    }
+    assert_eq!(mt.calls(), (0, 1));
+    // Made-up tenants with a key not in the set: refused as such, no lookup, one refetch at
+    // most per cooldown.
+    let other = MockAuthorizationServer::start().await.unwrap();
+    for n in 0..50 {
+        let token = other
+            .token()
+            .claim("iss", mt.issuer(&format!("fake-{n}")))
+            .claim("tid", format!("fake-{n}"))
+            .audience(CANON)
+            .sign();
+        app.assert_invalid_token(&token, "The access token signing key is unknown")
+            .await;
+    }
+    let (metadata, keys) = mt.calls();
+    assert_eq!(metadata, 0);
+    assert!(keys <= 2, "{keys} key fetches");
+}
+
+#[tokio::test]
 async fn patterns_are_checked_at_build_and_read_from_the_environment() {
     let mt = MultiTenant::start(&["t1"]).await;
     let err = |entry: AuthorizationServerEntry| {
@@ -273,9 +303,24 @@ async fn patterns_are_checked_at_build_and_read_from_the_environment() {
                 .authorization_server_url(base),
             "authorization_servers[0].issuer",
         ),
+        // A token's value never picks the host keys come from.
+        (
+            AuthorizationServerEntry::new(format!("{base}/{{tid}}/v2.0"))
+                .authorization_server_url(base)
+                .jwks_uri("https://{tid}.example.com/keys"),
+            "authorization_servers[0].jwks_uri",
+        ),
     ] {
         assert_eq!(err(entry).field(), field);
     }
+    let twice = AuthorizationServerEntry::new(format!("{base}/{{tid}}/v2.0"))
+        .authorization_server_url(base);
+    let e = ResourceServerAuth::builder()
+        .canonical_url(CANON)
+        .authorization_servers([twice.clone(), twice])
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "authorization_servers[1].issuer");
 
     // The environment: a pattern with its tenants.
     let servers = json!([{
