@@ -169,4 +169,75 @@ async fn counts_follow_a_known_sequence_of_requests() {
         assert!(!text.contains(secret), "{secret} in the metrics");
     }
     server.abort();
+
+    // Introspection: calls by result and cache hits, labelled with the configured issuer.
+    let endpoint = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", endpoint.local_addr().unwrap());
+    let answer = serde_json::json!({"active": true, "iss": issuer, "sub": "dave",
+        "aud": canonical, "exp": 4_000_000_000u64});
+    let introspect = axum::Router::new().route(
+        "/introspect",
+        axum::routing::post(move |body: String| {
+            let answer = answer.clone();
+            async move {
+                if body.contains("token=opaque-good") {
+                    axum::Json(answer)
+                } else {
+                    axum::Json(serde_json::json!({"active": false}))
+                }
+            }
+        }),
+    );
+    let introspection_server = tokio::spawn(async move {
+        let _ = axum::serve(endpoint, introspect).await;
+    });
+    let opaque_auth = ResourceServerAuth::builder()
+        .canonical_url(&canonical)
+        .authorization_server(
+            protected_resource::AuthorizationServerEntry::new(&issuer).introspection(
+                protected_resource::Introspection::client_secret_basic("rs", "secret")
+                    .endpoint(format!("{issuer}/introspect")),
+            ),
+        )
+        .build()
+        .unwrap();
+    for (token, expected) in [
+        ("opaque-good", Ok(())),
+        ("opaque-good", Ok(())),
+        (
+            "opaque-bad",
+            Err(protected_resource::ValidationErrorKind::Inactive),
+        ),
+    ] {
+        assert_eq!(
+            opaque_auth
+                .validate(token)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.kind()),
+            expected
+        );
+    }
+    let text = handle.render();
+    let iss = format!("issuer=\"{issuer}\"");
+    let calls = "protected_resource_introspection_calls_total";
+    assert_eq!(
+        value(&text, calls, &[&iss, "result=\"active\""]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, calls, &[&iss, "result=\"inactive\""]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "protected_resource_introspection_cache_hits_total",
+            &[&iss]
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains("opaque-good") && !text.contains("dave"));
+    introspection_server.abort();
 }
