@@ -313,6 +313,7 @@ mod challenge;
 mod claim_rules;
 mod claims;
 mod client_auth;
+pub mod dpop;
 mod introspection;
 mod issuer_group;
 mod json;

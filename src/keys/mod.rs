@@ -44,7 +44,7 @@ mod snapshot;
 mod source;
 mod stats;
 mod store;
-mod verify;
+pub(crate) mod verify;
 
 pub(crate) use self::jwks::{KeySet, Lookup};
 pub use self::stats::{KeySetStats, WarmUpError, WarmUpFailure};

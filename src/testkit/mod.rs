@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+mod dpop;
 mod server;
 mod token;
 
@@ -46,6 +47,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+pub use self::dpop::DpopProof;
 pub use self::server::{JwksBehavior, MockAuthorizationServer};
 pub use self::token::{ProviderShape, TokenBuilder, unsigned_token};
 pub use crate::signing_key::SigningKey;

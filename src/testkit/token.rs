@@ -89,6 +89,12 @@ impl TokenBuilder {
         self
     }
 
+    /// Binds the token to `key` (DPoP, RFC 9449 §6.1): `cnf: {"jkt": <thumbprint>}`.
+    pub fn dpop_bound(self, key: &crate::signing_key::SigningKey) -> Self {
+        let jkt = crate::testkit::DpopProof::thumbprint(key);
+        self.claim("cnf", serde_json::json!({ "jkt": jkt }))
+    }
+
     /// Leaves `kid` out of the header.
     pub fn without_kid(mut self) -> Self {
         self.with_kid = false;

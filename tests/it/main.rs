@@ -7,6 +7,7 @@ mod cors;
 mod dev_auth;
 mod discovery;
 mod downstream;
+mod dpop;
 mod fetch_cancel;
 mod introspection;
 mod key_cache;
