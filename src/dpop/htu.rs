@@ -2,13 +2,18 @@
 //! fragment, compared after syntax-based and scheme-based normalisation (RFC 3986 §6.2.2,
 //! §6.2.3): scheme and host case-insensitive, default port dropped, an empty path is `/`, dot
 //! segments removed, percent-encoded unreserved characters decoded and the others' hex digits
-//! compared in upper case.
+//! compared in upper case. The URL parser also takes `%2E` segments as dot segments and `\`
+//! as `/` (WHATWG), on both sides of the comparison: the request URI compared is the one the
+//! server routes, so the router must resolve paths the same way (axum does not decode `%2E`).
 
 /// `uri` normalised for comparison, without query and fragment; `None` when it is not an
 /// absolute `http(s)` URI with a host.
 pub(crate) fn normalised(uri: &str) -> Option<String> {
     let url = reqwest::Url::parse(uri).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return None;
     }
     let host = url.host_str()?;
@@ -94,5 +99,8 @@ mod tests {
         assert_eq!(normalised("mcp.example.com/mcp"), None);
         assert_eq!(normalised("ftp://mcp.example.com/mcp"), None);
         assert_eq!(normalised("https://u@mcp.example.com/mcp"), None);
+        assert_eq!(normalised("https://:pw@mcp.example.com/mcp"), None);
+        // IPv6 hosts compare in their canonical form.
+        assert_eq!(n("https://[0:0::1]:8443/mcp"), n("https://[::1]:8443/mcp"));
     }
 }

@@ -128,7 +128,7 @@ pub struct VerifiedDpopProof {
 ///     .algorithms([Algorithm::ES256, Algorithm::EdDSA])
 ///     .iat_window(Duration::from_secs(60));
 /// let refused = verifier
-///     .verify("not-a-proof", "POST", "https://mcp.example.com/mcp", Some("token"))
+///     .verify("not-a-proof", "POST", "https://mcp.example.com/mcp", "token")
 ///     .unwrap_err();
 /// assert_eq!(refused.kind(), DpopErrorKind::Malformed);
 /// ```
@@ -150,6 +150,15 @@ struct Header {
     typ: String,
     alg: String,
     jwk: serde_json::Map<String, serde_json::Value>,
+    /// Whether `crit` is present: no extension is understood, so a proof naming one is
+    /// refused (RFC 7515 §4.1.11).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for a member that is present, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// The claims read (others are allowed and ignored).
@@ -169,8 +178,8 @@ fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, DpopError>
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| DpopError::new(DpopErrorKind::Malformed))?;
-    // A struct derive refuses a repeated member it reads; `Value` maps refuse none, but
-    // only the `jwk` object is read as one, and its members are checked one by one.
+    // A struct derive refuses a repeated member it reads. The `jwk` object is a map, which
+    // keeps the last of repeated members: verification and thumbprint both use that one.
     serde_json::from_slice(&bytes).map_err(|_| DpopError::new(DpopErrorKind::Malformed))
 }
 
@@ -225,9 +234,32 @@ impl DpopVerifier {
     }
 
     /// Checks `proof` (the `DPoP` header's value) for a request with `method` to `url` (the
-    /// URI as the client addressed it: behind a proxy, the public scheme and authority), and,
-    /// when the request carries one, the `access_token` it must be bound to (`ath`).
+    /// URI as the client addressed it: behind a proxy, the public scheme and authority from
+    /// the configuration, never from request headers) carrying `access_token`, which the
+    /// proof must be bound to (`ath`).
     pub fn verify(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: &str,
+    ) -> Result<VerifiedDpopProof, DpopError> {
+        self.check(proof, method, url, Some(access_token))
+    }
+
+    /// [`verify`](Self::verify) for a request without an access token (a token endpoint,
+    /// where the proof is not yet bound to a token): `ath` is not checked. A resource
+    /// server uses [`verify`](Self::verify).
+    pub fn verify_without_token(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<VerifiedDpopProof, DpopError> {
+        self.check(proof, method, url, None)
+    }
+
+    fn check(
         &self,
         proof: &str,
         method: &str,
@@ -246,7 +278,11 @@ impl DpopVerifier {
         };
         let header: Header = decode_json(h64)?;
         let claims: Claims = decode_json(c64)?;
-        if !header.typ.eq_ignore_ascii_case("dpop+jwt") {
+        if header.crit {
+            return refuse(DpopErrorKind::Malformed);
+        }
+        let typ = header.typ.to_ascii_lowercase();
+        if typ != "dpop+jwt" && typ != "application/dpop+jwt" {
             return refuse(DpopErrorKind::InvalidType);
         }
         let Some(alg) = Algorithm::from_header(&header.alg)
@@ -254,21 +290,7 @@ impl DpopVerifier {
         else {
             return refuse(DpopErrorKind::AlgorithmNotAllowed);
         };
-        if PRIVATE_MEMBERS.iter().any(|m| header.jwk.contains_key(*m)) {
-            return refuse(DpopErrorKind::InvalidKey);
-        }
-        let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(header.jwk))
-            .map_err(|_| DpopError::new(DpopErrorKind::InvalidKey))?;
-        let key =
-            PublicKey::from_jwk(&jwk).map_err(|_| DpopError::new(DpopErrorKind::InvalidKey))?;
-        if key.family() != alg.family() {
-            return refuse(DpopErrorKind::InvalidKey);
-        }
-        let message = &proof.as_bytes()[..h64.len() + 1 + c64.len()];
-        if !key.verify(alg, message, signature) {
-            return refuse(DpopErrorKind::InvalidSignature);
-        }
-        // Signed by the key it carries: now the claims.
+        // The cheap claim checks before any key work.
         if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES {
             return refuse(DpopErrorKind::Malformed);
         }
@@ -295,6 +317,23 @@ impl DpopVerifier {
                 return refuse(DpopErrorKind::TokenHashMismatch);
             }
         }
+        // The key: public, canonical (one key, one thumbprint), fitting alg.
+        if PRIVATE_MEMBERS.iter().any(|m| header.jwk.contains_key(*m))
+            || !canonical_key_members(&header.jwk)
+        {
+            return refuse(DpopErrorKind::InvalidKey);
+        }
+        let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(header.jwk))
+            .map_err(|_| DpopError::new(DpopErrorKind::InvalidKey))?;
+        let key =
+            PublicKey::from_jwk(&jwk).map_err(|_| DpopError::new(DpopErrorKind::InvalidKey))?;
+        if key.family() != alg.family() {
+            return refuse(DpopErrorKind::InvalidKey);
+        }
+        let message = &proof.as_bytes()[..h64.len() + 1 + c64.len()];
+        if !key.verify(alg, message, signature) {
+            return refuse(DpopErrorKind::InvalidSignature);
+        }
         install_crypto_provider();
         let jkt = jwk
             .thumbprint(ThumbprintHash::SHA256)
@@ -306,5 +345,56 @@ impl DpopVerifier {
             iat: iat as i64,
             nonce: claims.nonce,
         })
+    }
+}
+
+/// Whether the key members a thumbprint covers (`n`, `e`, `x`, `y`) are canonical base64url:
+/// no padding, re-encoding gives the same text, and RSA integers have no leading zero. Else
+/// one key would have several thumbprints.
+fn canonical_key_members(jwk: &serde_json::Map<String, serde_json::Value>) -> bool {
+    ["n", "e", "x", "y"].iter().all(|m| match jwk.get(*m) {
+        None => true,
+        Some(serde_json::Value::String(text)) => URL_SAFE_NO_PAD.decode(text).is_ok_and(|bytes| {
+            URL_SAFE_NO_PAD.encode(&bytes) == *text
+                && !(matches!(*m, "n" | "e") && bytes.first() == Some(&0))
+        }),
+        Some(_) => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_answers() {
+        // RFC 9449 §7.1: the `ath` of its example access token.
+        assert_eq!(
+            sha256_b64(b"Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU").as_deref(),
+            Some("fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo")
+        );
+        // RFC 8037 A.3: the thumbprint of its Ed25519 key.
+        install_crypto_provider();
+        let jwk: Jwk = serde_json::from_value(serde_json::json!({"crv": "Ed25519", "kty": "OKP",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))
+        .unwrap();
+        assert_eq!(
+            jwk.thumbprint(ThumbprintHash::SHA256).unwrap(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn key_members_must_be_canonical() {
+        let ok = serde_json::json!({"kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        assert!(canonical_key_members(ok.as_object().unwrap()));
+        for bad in [
+            serde_json::json!({"x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="}),
+            serde_json::json!({"x": 7}),
+            serde_json::json!({"n": "AAEC", "e": "AQAB"}),
+        ] {
+            assert!(!canonical_key_members(bad.as_object().unwrap()), "{bad}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::signing_key::SigningKey;
 ///     .access_token("the-token")
 ///     .sign();
 /// let ok = DpopVerifier::new()
-///     .verify(&proof, "POST", "https://mcp.example.com/mcp", Some("the-token"))
+///     .verify(&proof, "POST", "https://mcp.example.com/mcp", "the-token")
 ///     .unwrap();
 /// assert_eq!(ok.jkt, DpopProof::thumbprint(&key));
 /// ```

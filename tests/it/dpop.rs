@@ -35,27 +35,25 @@ fn good_proofs_verify_and_name_their_key() {
             .claim("nonce", "n-1")
             .sign();
         let ok = verifier
-            .verify(&proof, "POST", URL, Some(TOKEN))
+            .verify(&proof, "POST", URL, TOKEN)
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(ok.jkt, DpopProof::thumbprint(&key), "{alg}");
         assert!(!ok.jti.is_empty());
         assert_eq!(ok.nonce.as_deref(), Some("n-1"));
         assert!((ok.iat - now()).abs() <= 2);
-        // Without a token, `ath` is not needed.
+        // Without a token (a token endpoint), `ath` is not needed.
         let bare = DpopProof::new(&key, "GET", URL).sign();
-        assert!(verifier.verify(&bare, "GET", URL, None).is_ok(), "{alg}");
+        assert!(
+            verifier.verify_without_token(&bare, "GET", URL).is_ok(),
+            "{alg}"
+        );
     }
     // The URL is compared normalised, without query and fragment.
     let key = SigningKey::generate(Algorithm::ES256, "k");
     let proof = DpopProof::new(&key, "POST", "HTTPS://MCP.example.com:443/mcp").sign();
     assert!(
         verifier
-            .verify(
-                &proof,
-                "POST",
-                "https://mcp.example.com/mcp?session=1",
-                None
-            )
+            .verify_without_token(&proof, "POST", "https://mcp.example.com/mcp?session=1")
             .is_ok()
     );
 }
@@ -161,11 +159,50 @@ fn each_bad_proof_is_refused_with_its_kind() {
             DpopErrorKind::Malformed,
         ),
         ("not a jws", "a.b".to_owned(), DpopErrorKind::Malformed),
+        (
+            "crit",
+            good().header("crit", json!(["x"])).sign(),
+            DpopErrorKind::Malformed,
+        ),
+        (
+            "no jwk",
+            {
+                let mut p = good();
+                p = p.header("jwk", json!(null));
+                p.sign()
+            },
+            DpopErrorKind::Malformed,
+        ),
+        (
+            "too long",
+            good().claim("pad", "x".repeat(9000)).sign(),
+            DpopErrorKind::Malformed,
+        ),
+        (
+            "huge iat",
+            good().claim("iat", json!(1e300)).sign(),
+            DpopErrorKind::Stale,
+        ),
+        (
+            "padded key member",
+            good()
+                .header("jwk", {
+                    let mut jwk = key.public_jwk().clone();
+                    let x = jwk["x"].as_str().unwrap().to_owned();
+                    jwk["x"] = json!(format!("{x}="));
+                    jwk
+                })
+                .sign(),
+            DpopErrorKind::InvalidKey,
+        ),
+        (
+            "EdDSA alg over an EC key",
+            good().header("alg", "EdDSA").sign(),
+            DpopErrorKind::InvalidKey,
+        ),
     ];
     for (what, proof, kind) in cases {
-        let e = verifier
-            .verify(&proof, "POST", URL, Some(TOKEN))
-            .expect_err(what);
+        let e = verifier.verify(&proof, "POST", URL, TOKEN).expect_err(what);
         assert_eq!(e.kind(), kind, "{what}");
         assert!(!e.to_string().contains(TOKEN), "{what}");
     }
@@ -179,7 +216,7 @@ fn each_bad_proof_is_refused_with_its_kind() {
     forged.replace_range(cut + 1.., &sig);
     assert_eq!(
         verifier
-            .verify(&forged, "POST", URL, Some(TOKEN))
+            .verify(&forged, "POST", URL, TOKEN)
             .unwrap_err()
             .kind(),
         DpopErrorKind::InvalidSignature
@@ -187,7 +224,7 @@ fn each_bad_proof_is_refused_with_its_kind() {
     // An algorithm the verifier does not accept.
     let es = DpopVerifier::new().algorithms([Algorithm::EdDSA]);
     assert_eq!(
-        es.verify(&good().sign(), "POST", URL, Some(TOKEN))
+        es.verify(&good().sign(), "POST", URL, TOKEN)
             .unwrap_err()
             .kind(),
         DpopErrorKind::AlgorithmNotAllowed
@@ -213,7 +250,7 @@ async fn the_test_kit_binds_tokens_to_proof_keys() {
         .access_token(&token)
         .sign();
     let ok = DpopVerifier::new()
-        .verify(&proof, "POST", URL, Some(&token))
+        .verify(&proof, "POST", URL, &token)
         .unwrap();
     assert_eq!(claims["cnf"]["jkt"], ok.jkt);
 }
