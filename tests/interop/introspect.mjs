@@ -19,6 +19,8 @@ try {
   const METADATA = `http://127.0.0.1:${portMcp}/.well-known/oauth-protected-resource/mcp`;
   await start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify({ a: portA, b: portB, x: portX, resource: MCP })], {
     ready: (l) => l.trim() === 'READY',
+    // Key generation for three servers is slow on a loaded machine.
+    timeoutMs: 60000,
   });
   const servers = [{
     issuer: A, jwks_uri: `${A}/jwks`, algorithms: ALGS,

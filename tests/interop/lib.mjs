@@ -34,7 +34,7 @@ export async function freePort() {
 }
 
 /** Starts a process; resolves once `ready(line)` matches a line of its stdout. */
-export function start(name, cmd, args, { env = {}, ready, timeoutMs = 30000 } = {}) {
+export function start(name, cmd, args, { env = {}, ready, timeoutMs = 60000 } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push({ name, child });
@@ -135,11 +135,13 @@ export async function clientToken(issuer, clientId, { scope = 'mcp:tools', resou
   return body.access_token;
 }
 
-/** Logs the tally and exits: 0 when every check passed. */
+/** Logs the tally and exits: 0 when checks ran and every one passed (a set-up failure, which
+ * sets `process.exitCode`, or a script whose checks never ran, is a failure too). */
 export function finish() {
   const passed = results.filter(Boolean).length;
   const failed = results.length - passed;
   log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 ? 0 : 1);
+  const setUpFailed = (process.exitCode ?? 0) !== 0 || results.length === 0;
+  process.exit(failed === 0 && !setUpFailed ? 0 : 1);
 }
 
