@@ -8,6 +8,7 @@ use std::time::Duration;
 use tower_http::cors::CorsLayer;
 
 use crate::challenge::Challenger;
+use crate::claim_rules::ProofBinding;
 use crate::config::{self, AuthorizationServerEntry};
 use crate::error::ValidationError;
 use crate::jwt::Validator;
@@ -65,6 +66,8 @@ pub(crate) struct AuthInner {
     pub(crate) sessions: Option<SessionSeal>,
     /// Binds sessions (and whatever else the application seals) to their users.
     pub(crate) sealing_key: SealingKey,
+    /// The DPoP proof check; `None` when every entry has DPoP off.
+    pub(crate) dpop: Option<crate::dpop::DpopGuard>,
     /// Whether the inner service still sees the `Authorization` header.
     pub(crate) forward_bearer_token: bool,
 }
@@ -141,20 +144,22 @@ impl ResourceServerAuth {
     /// for a WebSocket handshake or a queue message. The layer does exactly this for every
     /// request; [`ValidationError::status`] says whether to refuse (401) or retry (503).
     pub async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
-        let owner = match self.inner.validator.validate_now(token) {
+        let owner = match self.inner.validator.validate_now(token, None) {
             Some(decided) => decided?,
-            None => self.inner.validator.validate(token).await?,
+            None => self.inner.validator.validate(token, None).await?,
         };
         Ok(owner.with_bearer_token(token.to_owned()))
     }
 
-    /// [`validate`](Self::validate) for a token the caller owns (no copy), when
-    /// `validate_now` could not decide.
+    /// [`validate`](Self::validate) for a token the caller owns (no copy), sent with the
+    /// DPoP `proof` (checked against the request) or as a bearer token, when `validate_now`
+    /// could not decide.
     pub(crate) async fn validate_owned(
         &self,
         token: String,
+        proof: Option<ProofBinding<'_>>,
     ) -> Result<ResourceOwner, ValidationError> {
-        let owner = self.inner.validator.validate(&token).await?;
+        let owner = self.inner.validator.validate(&token, proof).await?;
         Ok(owner.with_bearer_token(token))
     }
 

@@ -1,6 +1,7 @@
-//! Taking the bearer token from a request (RFC 6750 §2.1, RFC 7235).
+//! Taking the access token from a request (RFC 6750 §2.1, RFC 9449 §7.1, RFC 7235).
 //!
-//! Only the `Authorization` header carries a token. The scheme matches case-insensitively,
+//! Only the `Authorization` header carries a token, with the `Bearer` or the `DPoP` scheme
+//! (the proof header is checked later, in `dpop/resource.rs`). The scheme matches case-insensitively,
 //! one run of spaces separates it from the token, and the token must be a `b64token`
 //! (RFC 6750 §2.1). A token in the query string is never accepted; together with a header
 //! token it makes the request malformed (RFC 6750 §3.1: more than one method).
@@ -17,6 +18,8 @@ pub(crate) enum Bearer<'a> {
     None,
     /// A syntactically acceptable bearer token.
     Token(&'a str),
+    /// A syntactically acceptable token sent with the `DPoP` scheme.
+    Dpop(&'a str),
 }
 
 impl std::fmt::Debug for Bearer<'_> {
@@ -24,6 +27,7 @@ impl std::fmt::Debug for Bearer<'_> {
         match self {
             Self::None => f.write_str("None"),
             Self::Token(_) => f.write_str("Token([redacted])"),
+            Self::Dpop(_) => f.write_str("Dpop([redacted])"),
         }
     }
 }
@@ -85,8 +89,20 @@ pub(crate) fn extract<'a>(
         return Ok(Bearer::None);
     };
     let bytes = value.as_bytes();
-    let is_bearer = bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer");
-    if !is_bearer || (bytes.len() > 6 && bytes[6] != b' ') {
+    // The scheme, and where it ends: "Bearer" or "DPoP", then a space or the end.
+    let scheme = |name: &[u8]| {
+        bytes.len() >= name.len()
+            && bytes[..name.len()].eq_ignore_ascii_case(name)
+            && bytes.get(name.len()).is_none_or(|&b| b == b' ')
+    };
+    let (dpop, scheme_len) = if scheme(b"bearer") {
+        (false, 6)
+    } else if scheme(b"dpop") {
+        (true, 4)
+    } else {
+        (false, 0)
+    };
+    if scheme_len == 0 {
         if in_query {
             return Err(ExtractError::InvalidRequest(
                 "access token in both the header and the query string",
@@ -104,7 +120,7 @@ pub(crate) fn extract<'a>(
     let Ok(value) = value.to_str() else {
         return Err(malformed("token is not visible ASCII"));
     };
-    let token = value[6..]
+    let token = value[scheme_len..]
         .trim_start_matches(' ')
         .trim_end_matches([' ', '\t']);
     if token.len() > max_len {
@@ -116,7 +132,11 @@ pub(crate) fn extract<'a>(
     if !is_b64token(token) {
         return Err(malformed("token is not a b64token"));
     }
-    Ok(Bearer::Token(token))
+    Ok(if dpop {
+        Bearer::Dpop(token)
+    } else {
+        Bearer::Token(token)
+    })
 }
 
 #[cfg(test)]
@@ -173,10 +193,42 @@ mod tests {
 
     #[test]
     fn other_schemes_are_no_credentials() {
-        for v in ["Basic dXNlcjpwYXNz", "DPoP abc", "Bearerabc", "Token abc"] {
+        for v in [
+            "Basic dXNlcjpwYXNz",
+            "DPoPabc",
+            "Bearerabc",
+            "Token abc",
+            "DPo abc",
+        ] {
             assert_eq!(extract(&headers(&[v]), None, 100), Ok(Bearer::None), "{v}");
         }
         assert_eq!(extract(&HeaderMap::new(), None, 100), Ok(Bearer::None));
+    }
+
+    #[test]
+    fn dpop_scheme_is_read_like_bearer() {
+        for v in ["DPoP abc", "dpop abc", "DPOP   abc"] {
+            assert_eq!(
+                extract(&headers(&[v]), None, 100),
+                Ok(Bearer::Dpop("abc")),
+                "{v}"
+            );
+        }
+        for v in ["DPoP", "DPoP ", "DPoP a b"] {
+            assert!(
+                matches!(
+                    extract(&headers(&[v]), None, 100),
+                    Err(ExtractError::InvalidToken(_))
+                ),
+                "{v}"
+            );
+        }
+        assert!(matches!(
+            extract(&headers(&["DPoP a"]), Some("access_token=b"), 100),
+            Err(ExtractError::InvalidRequest(_))
+        ));
+        let printed = format!("{:?}", extract(&headers(&["DPoP secret"]), None, 100));
+        assert!(!printed.contains("secret"), "{printed}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! (`jwt.rs`): `typ`, sender constraint, ID-token claims, `exp`/`nbf`/`iat`, `aud`, `sub`.
 
 use crate::algorithm::Algorithm;
-use crate::claims::{Claim, Claims};
-use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry};
+use crate::claims::{Claim, Claims, Cnf};
+use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry, DpopPolicy};
 use crate::error::{ValidationError, ValidationErrorKind as K};
 
 /// What one entry requires of a token.
@@ -13,6 +13,16 @@ pub(crate) struct EntryRules {
     pub(crate) options: AccessTokenValidationOptions,
     /// See [`AuthorizationServerEntry::scope_prefix`](crate::AuthorizationServerEntry::scope_prefix).
     pub(crate) scope_prefix: Option<Box<str>>,
+    pub(crate) dpop: DpopPolicy,
+    pub(crate) dpop_algorithms: Vec<Algorithm>,
+}
+
+/// The DPoP proof a request came with, as the token check needs it: the key's thumbprint
+/// and the proof's algorithm (already verified against the request).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProofBinding<'p> {
+    pub(crate) jkt: &'p str,
+    pub(crate) alg: Algorithm,
 }
 
 impl EntryRules {
@@ -28,6 +38,8 @@ impl EntryRules {
             audiences,
             options: entry.validation_options.clone(),
             scope_prefix: entry.scope_prefix.as_deref().map(Box::from),
+            dpop: entry.dpop,
+            dpop_algorithms: entry.dpop_algorithms.clone(),
         }
     }
 }
@@ -69,6 +81,7 @@ pub(crate) fn check_claims(
     alg: Algorithm,
     typ: Option<&str>,
     claims: &Claims<'_>,
+    proof: Option<ProofBinding<'_>>,
     now: f64,
 ) -> Result<(), ValidationError> {
     if !rules.algorithms.contains(&alg) {
@@ -87,7 +100,36 @@ pub(crate) fn check_claims(
     if !at_jwt && (o.require_at_jwt_type || !plain_jwt) {
         return Err(ValidationError::of(K::InvalidType));
     }
-    check_claim_values(rules, claims, now, true)
+    check_claim_values(rules, claims, proof, now, true)
+}
+
+/// The token's binding (`cnf`) against the request's proof and the entry's DPoP policy
+/// (RFC 9449 §7.1, §7.2; RFC 8705 §3).
+fn check_binding(
+    rules: &EntryRules,
+    cnf: &Cnf<'_>,
+    proof: Option<ProofBinding<'_>>,
+) -> Result<(), ValidationError> {
+    match (cnf, proof) {
+        (Cnf::Absent, None) if rules.dpop == DpopPolicy::Required => {
+            Err(ValidationError::of(K::DpopRequired))
+        }
+        (Cnf::Absent, None) => Ok(()),
+        // The DPoP scheme promises a bound token: an unbound one is not what was sent.
+        (Cnf::Absent, Some(_)) => Err(ValidationError::of(K::NotDpopBound)),
+        (Cnf::Jkt(_), Some(_)) if rules.dpop == DpopPolicy::Off => Err(ValidationError::new(
+            K::NotDpopBound,
+            "DPoP is off for this issuer",
+        )),
+        (Cnf::Jkt(_), Some(p)) if !rules.dpop_algorithms.contains(&p.alg) => {
+            Err(ValidationError::of(K::DpopAlgorithmNotAllowed))
+        }
+        (Cnf::Jkt(jkt), Some(p)) if **jkt == *p.jkt => Ok(()),
+        (Cnf::Jkt(_), Some(_)) => Err(ValidationError::of(K::DpopKeyMismatch)),
+        // A bound token is useless (and must be refused) without its proof, so it is never
+        // a bearer token; a binding of another kind can not be proved here at all.
+        (Cnf::Jkt(_), None) | (Cnf::Other, _) => Err(ValidationError::of(K::SenderConstrained)),
+    }
 }
 
 /// The checks of the claims themselves, for a JWT's claims or an introspection answer
@@ -95,15 +137,12 @@ pub(crate) fn check_claims(
 pub(crate) fn check_claim_values(
     rules: &EntryRules,
     claims: &Claims<'_>,
+    proof: Option<ProofBinding<'_>>,
     now: f64,
     exp_required: bool,
 ) -> Result<(), ValidationError> {
     let o = &rules.options;
-    // RFC 9449 §7.2, RFC 8705 §3: a bound token is useless (and must be refused) without
-    // its proof, so it is never a bearer token.
-    if claims.cnf {
-        return Err(ValidationError::of(K::SenderConstrained));
-    }
+    check_binding(rules, &claims.cnf, proof)?;
     if o.reject_id_token_claims && claims.id_token_claims {
         return Err(ValidationError::of(K::IdToken));
     }

@@ -59,8 +59,8 @@ pub(crate) struct Claims<'a> {
     pub(crate) appid: Claim<'a>,
     pub(crate) scope: Claim<'a>,
     pub(crate) scp: Claim<'a>,
-    /// `cnf` is present (any value): the token is sender-constrained.
-    pub(crate) cnf: bool,
+    /// The confirmation (RFC 7800): the token is sender-constrained when present.
+    pub(crate) cnf: Cnf<'a>,
     /// `nonce`, `at_hash` or `c_hash` is present: an OpenID Connect ID token's claims.
     pub(crate) id_token_claims: bool,
 }
@@ -106,12 +106,11 @@ impl<'de> Deserialize<'de> for Claims<'de> {
                     };
                     match slot {
                         Some(slot) => *slot = a.next_value()?,
+                        None if name == "cnf" => c.cnf = a.next_value()?,
                         None => {
                             a.next_value::<Checked>()?;
-                            match &*name {
-                                "cnf" => c.cnf = true,
-                                "nonce" | "at_hash" | "c_hash" => c.id_token_claims = true,
-                                _ => {}
+                            if matches!(&*name, "nonce" | "at_hash" | "c_hash") {
+                                c.id_token_claims = true;
                             }
                         }
                     }
@@ -172,6 +171,56 @@ impl<'de> Deserialize<'de> for Claim<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Claim<'de>, A::Error> {
                 CheckedVisitor.visit_map(a).map(|_| Claim::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `cnf` claim (RFC 7800 §3.1).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) enum Cnf<'a> {
+    /// Not in the token: a bearer token.
+    #[default]
+    Absent,
+    /// `{"jkt": "<thumbprint>"}` and nothing else: bound to a DPoP key (RFC 9449 §6.1).
+    Jkt(Cow<'a, str>),
+    /// Any other value: another confirmation method (mutual TLS, RFC 8705), several, or a
+    /// malformed one. Nothing here can prove it, so such a token is never accepted.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Cnf<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cnf<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            skip_scalars!(Cnf<'de>, Cnf::Other);
+            fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Cnf<'de>, A::Error> {
+                CheckedVisitor.visit_seq(a).map(|_| Cnf::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Cnf<'de>, A::Error> {
+                let mut jkt = None;
+                let mut other = false;
+                while let Some(Text(name)) = a.next_key()? {
+                    if name == "jkt" && jkt.is_none() && !other {
+                        match a.next_value()? {
+                            Claim::Str(s) => jkt = Some(s),
+                            _ => other = true,
+                        }
+                    } else {
+                        // A second member (or a repeated `jkt`): not a plain DPoP binding.
+                        a.next_value::<Checked>()?;
+                        other = true;
+                    }
+                }
+                Ok(match jkt {
+                    Some(jkt) if !other => Cnf::Jkt(jkt),
+                    _ => Cnf::Other,
+                })
             }
         }
         d.deserialize_any(V)
@@ -275,7 +324,23 @@ mod tests {
         assert_eq!(c.nbf, Claim::Other);
         assert_eq!(c.iat, Claim::Absent);
         assert_eq!(c.client_id.non_empty(), None);
-        assert!(c.cnf && c.id_token_claims);
+        assert_eq!(c.cnf, Cnf::Jkt(Cow::Borrowed("t")));
+        assert!(c.id_token_claims);
+        for (json, expected) in [
+            (r#"{"cnf":{"x5t#S256":"a"}}"#, Cnf::Other),
+            (r#"{"cnf":{"jkt":"a","x5t#S256":"b"}}"#, Cnf::Other),
+            (r#"{"cnf":{"x5t#S256":"b","jkt":"a"}}"#, Cnf::Other),
+            (r#"{"cnf":{"jkt":"a","jkt":"a"}}"#, Cnf::Other),
+            (r#"{"cnf":{"jkt":7}}"#, Cnf::Other),
+            (r#"{"cnf":{}}"#, Cnf::Other),
+            (r#"{"cnf":"jkt"}"#, Cnf::Other),
+            (r#"{"cnf":null}"#, Cnf::Other),
+            (r#"{"cnf":["a"]}"#, Cnf::Other),
+            (r#"{"cnf":{"jkt":"\u0061"}}"#, Cnf::Jkt(Cow::Borrowed("a"))),
+            (r#"{}"#, Cnf::Absent),
+        ] {
+            assert_eq!(Claims::parse(json).unwrap().cnf, expected, "{json}");
+        }
         // Escaped strings are unescaped.
         let c = Claims::parse(r#"{"s\u0075b":"\u0061lice"}"#).unwrap();
         assert_eq!(c.sub.as_str(), Some("alice"));

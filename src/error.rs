@@ -186,6 +186,19 @@ pub enum ValidationErrorKind {
     /// The introspection endpoint could not be reached or gave no usable answer (answered
     /// 503, like [`KeysUnavailable`](Self::KeysUnavailable)).
     IntrospectionUnavailable,
+    /// The token is not DPoP-bound and its entry requires DPoP
+    /// ([`DpopPolicy::Required`](crate::DpopPolicy::Required)).
+    DpopRequired,
+    /// The request uses the `DPoP` scheme, but the token is not bound to a key (no
+    /// `cnf.jkt`), or its entry has DPoP [off](crate::DpopPolicy::Off).
+    NotDpopBound,
+    /// The DPoP proof's key is not the one the token is bound to (`cnf.jkt`, RFC 9449 §7.1).
+    /// Answered `invalid_dpop_proof`.
+    DpopKeyMismatch,
+    /// The DPoP proof is signed with an algorithm the token's entry does not allow for proofs
+    /// ([`AuthorizationServerEntry::dpop_algorithms`](crate::AuthorizationServerEntry::dpop_algorithms)).
+    /// Answered `invalid_dpop_proof`.
+    DpopAlgorithmNotAllowed,
 }
 
 impl ValidationErrorKind {
@@ -221,7 +234,20 @@ impl ValidationErrorKind {
             Self::TooOld => "The access token is too old",
             Self::Inactive => "The access token is not active",
             Self::IntrospectionUnavailable => "The authorization server can not check the token",
+            Self::DpopRequired => "This resource requires a DPoP-bound access token",
+            Self::NotDpopBound => "The access token is not bound to a DPoP key",
+            Self::DpopKeyMismatch => {
+                "The DPoP proof key is not the key the access token is bound to"
+            }
+            Self::DpopAlgorithmNotAllowed => "The DPoP proof signing algorithm is not allowed",
         }
+    }
+
+    /// Whether the refusal is about the DPoP proof rather than the token: answered with the
+    /// `DPoP` challenge's `error="invalid_dpop_proof"` (RFC 9449 §7.1).
+    #[must_use]
+    pub fn is_dpop_proof(self) -> bool {
+        matches!(self, Self::DpopKeyMismatch | Self::DpopAlgorithmNotAllowed)
     }
 
     /// Whether the token could not be judged at all (the authorization server's keys or its

@@ -204,7 +204,7 @@ pub fn env_entries(text: &str) {
 /// quoted values hold no `"` or `\`.
 pub fn challenge(values: &[&str]) {
     let params: Vec<(&str, &str)> = values.iter().map(|v| ("p", *v)).collect();
-    let header = challenge::bearer(&params);
+    let header = challenge::challenge("Bearer", &params);
     let text = header.to_str().unwrap_or_default();
     assert!(text.starts_with("Bearer"));
     let inner: String = text
@@ -333,5 +333,16 @@ pub fn claims_json(data: &[u8]) {
         _ => None,
     };
     assert_eq!(exp, map.get("exp").and_then(serde_json::Value::as_f64));
-    assert_eq!(read.cnf, map.contains_key("cnf"));
+    assert_eq!(
+        read.cnf != crate::claims::Cnf::Absent,
+        map.contains_key("cnf")
+    );
+    // A binding is read only from a `cnf` that is exactly `{"jkt": "<string>"}`.
+    if let crate::claims::Cnf::Jkt(jkt) = &read.cnf {
+        assert_eq!(
+            map.get("cnf"),
+            Some(&serde_json::json!({ "jkt": &**jkt })),
+            "a DPoP binding read from a cnf that is not one"
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! The front door's own service ([`Gate`]): answers metadata requests, checks the bearer
-//! token and the MCP session, and calls the inner service only for admitted requests (and
+//! The front door's own service ([`Gate`]): answers metadata requests, checks the access
+//! token (bearer, or DPoP with its proof) and the MCP session, and calls the inner service only for admitted requests (and
 //! CORS preflights when CORS is handled elsewhere). CORS and header marking are composed
 //! around it in `layer.rs`.
 
@@ -14,6 +14,8 @@ use tower::Service;
 use crate::auth::ResourceServerAuth;
 use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::Rejection;
+use crate::claim_rules::ProofBinding;
+use crate::dpop::{CheckedProof, DpopErrorKind};
 use crate::future::gate::{Admitted, GateFuture, forward};
 use crate::owner::ResourceOwner;
 use crate::request_span::RequestSpan;
@@ -63,8 +65,13 @@ where
 
         let trace = RequestSpan::start();
         let max = inner_auth.validator.max_token_bytes();
-        let token = match bearer::extract(req.headers(), req.uri().query(), max) {
-            Ok(Bearer::Token(token)) => token,
+        let (token, dpop) = match bearer::extract(req.headers(), req.uri().query(), max) {
+            Ok(Bearer::Token(token)) => (token, None),
+            // With DPoP off everywhere, the scheme is as unknown as any other.
+            Ok(Bearer::Dpop(token)) => match &inner_auth.dpop {
+                Some(guard) => (token, Some(guard)),
+                None => return GateFuture::reject(&Rejection::NoCredentials, auth, trace),
+            },
             Ok(Bearer::None) => {
                 return GateFuture::reject(&Rejection::NoCredentials, auth, trace);
             }
@@ -75,6 +82,23 @@ where
                 return GateFuture::reject(&Rejection::InvalidToken(e), auth, trace);
             }
         };
+        // A DPoP request: its proof first (no I/O), against the path the client addressed.
+        let proof = match dpop {
+            None => None,
+            Some(guard) => {
+                let path = req
+                    .extensions()
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or(req.uri().path(), |u| u.0.path());
+                match guard.check(req.headers(), req.method(), path, token) {
+                    Ok(proof) => Some(proof),
+                    Err(kind) => {
+                        return GateFuture::reject(&Rejection::DpopProof(kind), auth, trace);
+                    }
+                }
+            }
+        };
+        let is_dpop = proof.is_some();
 
         // Every value: a request must not name another user's session in a second header
         // that the MCP server might read instead of the first. (No allocation without one.)
@@ -87,13 +111,20 @@ where
 
         // Most requests are decided here, without waiting: no boxed future, and the inner
         // service (made ready by `poll_ready`) is called at once.
-        if let Some(outcome) = inner_auth.validator.validate_now(token) {
-            let owner = match outcome {
+        if let Some(outcome) = inner_auth.validator.validate_now(token, binding(&proof)) {
+            let owner = match outcome
+                .map_err(|e| Rejection::token(e, is_dpop))
+                .and_then(|owner| with_proof(&auth, owner, proof.as_ref()))
+            {
                 Ok(owner) => owner.with_bearer_token(token.to_owned()),
-                Err(e) => return GateFuture::reject(&Rejection::InvalidToken(e), auth, trace),
+                Err(rejection) => return GateFuture::reject(&rejection, auth, trace),
             };
             let sessions = inbound_sessions(&auth, &sent, &owner);
-            let admitted = Admitted { owner, sessions };
+            let admitted = Admitted {
+                owner,
+                sessions,
+                dpop_nonce: fresh_nonce(&auth, proof.as_ref()),
+            };
             let (future, note) = forward(&mut self.inner, req, admitted, &auth, &trace);
             return GateFuture::calling(future, note, auth, trace);
         }
@@ -103,17 +134,54 @@ where
         let validating = auth.clone();
         let validation = Box::pin(async move {
             let owner = validating
-                .validate_owned(token)
+                .validate_owned(token, binding(&proof))
                 .await
-                .map_err(Rejection::InvalidToken)?;
+                .map_err(|e| Rejection::token(e, is_dpop))?;
+            let owner = with_proof(&validating, owner, proof.as_ref())?;
             let sessions = inbound_sessions(&validating, &sent, &owner);
-            Ok(Admitted { owner, sessions })
+            let dpop_nonce = fresh_nonce(&validating, proof.as_ref());
+            Ok(Admitted {
+                owner,
+                sessions,
+                dpop_nonce,
+            })
         });
         // Use the service that poll_ready made ready; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         GateFuture::validate(validation, inner, req, auth, trace)
     }
+}
+
+/// What the token check needs of a checked proof.
+fn binding(proof: &Option<CheckedProof>) -> Option<ProofBinding<'_>> {
+    proof.as_ref().map(|p| ProofBinding {
+        jkt: &p.proof.jkt,
+        alg: p.proof.alg,
+    })
+}
+
+/// After the token is accepted: the proof's replay check (only now, so that only holders of
+/// a valid token fill the replay cache), and the key on the owner.
+fn with_proof(
+    auth: &ResourceServerAuth,
+    owner: ResourceOwner,
+    proof: Option<&CheckedProof>,
+) -> Result<ResourceOwner, Rejection> {
+    let (Some(proof), Some(guard)) = (proof, &auth.inner.dpop) else {
+        return Ok(owner);
+    };
+    if !guard.first_use(&proof.proof) {
+        return Err(Rejection::DpopProof(DpopErrorKind::Replayed));
+    }
+    Ok(owner.with_dpop_thumbprint(&proof.proof.jkt))
+}
+
+/// A fresh nonce for the answer, when the proof's is past half its life.
+fn fresh_nonce(auth: &ResourceServerAuth, proof: Option<&CheckedProof>) -> Option<HeaderValue> {
+    proof
+        .filter(|p| p.renew_nonce)
+        .and_then(|_| auth.inner.dpop.as_ref()?.fresh_nonce())
 }
 
 /// The session ids the inner service sees for the ids the request `sent`: `None` when it

@@ -26,7 +26,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
-use crate::claim_rules::check_claims;
+use crate::claim_rules::{ProofBinding, check_claims};
 use crate::claims::Claims;
 use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
@@ -134,12 +134,18 @@ impl Validator {
         self.max_token_bytes
     }
 
-    pub(crate) async fn validate(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
+    /// Validates `token`, sent with the DPoP `proof` (already checked against the request)
+    /// or as a bearer token (`None`).
+    pub(crate) async fn validate(
+        &self,
+        token: &str,
+        proof: Option<ProofBinding<'_>>,
+    ) -> Result<ResourceOwner, ValidationError> {
         if let Some(introspector) = self.introspector_for(token) {
             if token.len() > self.max_token_bytes {
                 return Err(ValidationError::of(K::TooLarge));
             }
-            return introspector.decide(token).await;
+            return introspector.decide(token, proof).await;
         }
         let token = Token::split(token, self.max_token_bytes)?;
         let (header, claims) = token.read()?;
@@ -160,7 +166,7 @@ impl Validator {
             token.signature,
         )
         .await?;
-        let owner = self.admit(&route, &header, &claims, &token.claims)?;
+        let owner = self.admit(&route, &header, &claims, &token.claims, proof)?;
         drop((header, claims));
         Ok(owner.with_raw_claims(token.claims))
     }
@@ -172,12 +178,13 @@ impl Validator {
     pub(crate) fn validate_now(
         &self,
         token: &str,
+        proof: Option<ProofBinding<'_>>,
     ) -> Option<Result<ResourceOwner, ValidationError>> {
         if let Some(introspector) = self.introspector_for(token) {
             if token.len() > self.max_token_bytes {
                 return Some(Err(ValidationError::of(K::TooLarge)));
             }
-            return introspector.decide_now(token);
+            return introspector.decide_now(token, proof);
         }
         let token = match Token::split(token, self.max_token_bytes) {
             Ok(t) => t,
@@ -209,7 +216,7 @@ impl Validator {
         if !key.key.verify(route.alg, token.message, token.signature) {
             return Some(Err(ValidationError::of(K::InvalidSignature)));
         }
-        let owner = self.admit(&route, &header, &claims, &token.claims);
+        let owner = self.admit(&route, &header, &claims, &token.claims, proof);
         drop((header, claims));
         Some(owner.map(|o| o.with_raw_claims(token.claims)))
     }
@@ -276,6 +283,7 @@ impl Validator {
         header: &Header<'_>,
         claims: &Claims<'_>,
         raw: &str,
+        proof: Option<ProofBinding<'_>>,
     ) -> Result<ResourceOwner, ValidationError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -288,6 +296,7 @@ impl Validator {
                 route.alg,
                 header.typ.as_ref().map(|t| &*t.0),
                 claims,
+                proof,
                 now,
             )
             .and_then(|()| required_claims::check(&rules.options.required_claims, raw))

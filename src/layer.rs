@@ -28,8 +28,9 @@ use crate::gate::Gate;
 ///    may keep them (when CORS is [disabled](crate::AllowedOrigins::Disabled), preflights
 ///    are answered 204 and no CORS headers are added);
 /// 3. requests for the RFC 9728 protected-resource metadata are answered, without a token;
-/// 4. the bearer token is taken from `Authorization` only and validated (issuer, signature,
-///    `alg`, `exp`/`nbf`/`iat`, audience, `sub`);
+/// 4. the access token is taken from `Authorization` only (`Bearer`, or `DPoP` with its
+///    `DPoP` proof, which is checked first) and validated (issuer, signature, `alg`,
+///    `exp`/`nbf`/`iat`, audience, `sub`, the DPoP binding);
 /// 5. a request naming an MCP session that another user opened goes on with decoy session
 ///    ids, so the MCP server answers it as for any unknown session;
 /// 6. the [`ResourceOwner`](crate::ResourceOwner) is put in the request extensions and the
@@ -45,12 +46,17 @@ use crate::gate::Gate;
 /// | no credentials, or another scheme | 401 | `Bearer resource_metadata="…"` (+ `scope="…"` when [configured](crate::ResourceServerAuthBuilder::default_challenge_scopes)) |
 /// | duplicate `Authorization` headers, token also in the query | 400 | `Bearer error="invalid_request", resource_metadata="…"` |
 /// | invalid token of any kind | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…"` |
+/// | `DPoP` request: missing, several or bad proof, replayed, key not the token's | 401 | `DPoP error="invalid_dpop_proof", error_description="…", algs="…", resource_metadata="…"`, then `Bearer resource_metadata="…"` |
+/// | `DPoP` request: invalid token | 401 | `DPoP error="invalid_token", error_description="…", algs="…", resource_metadata="…"`, then `Bearer resource_metadata="…"` |
+/// | `DPoP` request without a valid server nonce (nonces on) | 401 | `DPoP error="use_dpop_nonce", …`, then `Bearer …`; a fresh `DPoP-Nonce` |
 /// | missing scopes ([`InsufficientScope`](crate::InsufficientScope)) | 403 | `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` |
 /// | MCP session bound to another user | the MCP server's own answer for an unknown session (the ids are replaced by decoys before it runs) | as the server sends it |
 /// | the issuer's keys can not be obtained | 503 | none; `Retry-After` |
 ///
-/// `error_description` is a fixed text per [`ValidationErrorKind`](crate::ValidationErrorKind):
-/// it never echoes any part of the token.
+/// `error_description` is a fixed text per [`ValidationErrorKind`](crate::ValidationErrorKind)
+/// (or [`DpopErrorKind`](crate::dpop::DpopErrorKind)): it never echoes any part of the token.
+/// Unless every entry has DPoP [off](crate::DpopPolicy::Off), each 401 of a `Bearer` (or
+/// credential-less) request has a second challenge, `DPoP algs="…", resource_metadata="…"`.
 ///
 /// ```
 /// use axum::{Router, routing::post};

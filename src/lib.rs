@@ -260,8 +260,17 @@
 //!   value (`null` and `[]` included).
 //! - Only access tokens are bearer tokens: a `typ` naming another kind of JWT
 //!   (`dpop+jwt`, `logout+jwt`, …) is refused (RFC 8725 §3.11), a sender-constrained token
-//!   (`cnf` claim: DPoP or mTLS bound) is refused, and tokens with ID-token claims can be
-//!   refused per entry ([`AccessTokenValidationOptions::reject_id_token_claims`]).
+//!   (`cnf` claim: DPoP or mTLS bound) sent as a bearer token is refused, and tokens with
+//!   ID-token claims can be refused per entry
+//!   ([`AccessTokenValidationOptions::reject_id_token_claims`]).
+//! - DPoP (RFC 9449): `Authorization: DPoP <token>` with exactly one `DPoP` proof, checked
+//!   before the token ([`dpop::DpopVerifier`]: `typ`, an asymmetric `alg` of the entry's
+//!   [`dpop_algorithms`](AuthorizationServerEntry::dpop_algorithms), a public `jwk`, the
+//!   signature, `htm`, `htu` from the canonical URL's origin and the request path, `iat`
+//!   within ±5 minutes, `ath`), then the token, whose `cnf.jkt` must be the proof key's
+//!   thumbprint, then the proof's `jti` against a replay cache. Per entry
+//!   [`DpopPolicy`]; optional stateless server nonces
+//!   ([`dpop_nonce_key`](ResourceServerAuthBuilder::dpop_nonce_key)).
 //! - Keys belong to their issuer: a token claiming issuer B is never verified with A's keys
 //!   (except by an entry with `verify_iss = false`, which is such an exception on purpose:
 //!   tokens whose `iss` matches no entry are checked with its keys only).
@@ -379,7 +388,9 @@ pub mod testkit;
 pub use crate::algorithm::Algorithm;
 pub use crate::auth::{JwksTokenValidator, ResourceServerAuth};
 pub use crate::builder::{JwksTokenValidatorBuilder, ResourceServerAuthBuilder};
-pub use crate::config::{AccessTokenValidationOptions, AuthorizationServerEntry, Introspection};
+pub use crate::config::{
+    AccessTokenValidationOptions, AuthorizationServerEntry, DpopPolicy, Introspection,
+};
 pub use crate::cors::AllowedOrigins;
 pub use crate::error::{ConfigError, ConfigErrorKind, ValidationError, ValidationErrorKind};
 pub use crate::keys::{KeySetStats, WarmUpError, WarmUpFailure};

@@ -173,6 +173,7 @@ fn refuse(owner: &ResourceOwner, refusal: Refusal) -> Response<Body> {
         resource_metadata: owner.resource_metadata().map(str::to_owned),
         scope: None,
         retry_after_secs: 1,
+        dpop: None,
     };
     let mut res = challenger.respond(&Rejection::InvalidToken(ValidationError::new(
         kind,

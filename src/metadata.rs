@@ -40,6 +40,12 @@ pub(crate) struct Document {
     pub(crate) resource_policy_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) resource_tos_uri: Option<String>,
+    /// RFC 9728 §2: the DPoP proof algorithms accepted (absent when DPoP is off).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dpop_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9728 §2: `true` when every entry requires DPoP (absent when DPoP is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_bound_access_tokens_required: Option<bool>,
 }
 
 /// The serialized document and where it is served.
@@ -152,6 +158,8 @@ mod tests {
                 resource_documentation: None,
                 resource_policy_uri: None,
                 resource_tos_uri: None,
+                dpop_signing_alg_values_supported: vec![],
+                dpop_bound_access_tokens_required: None,
             },
         )
     }

@@ -110,6 +110,8 @@ struct Inner {
     context: Arc<ScopeContext>,
     /// The access token itself; never printed.
     bearer_token: Option<Box<str>>,
+    /// The thumbprint of the DPoP key the request proved, when it was sender-constrained.
+    dpop_thumbprint: Option<Box<str>>,
 }
 
 impl fmt::Debug for ResourceOwner {
@@ -119,6 +121,7 @@ impl fmt::Debug for ResourceOwner {
             .field("issuer", &self.0.issuer)
             .field("client_id", &self.0.client_id)
             .field("scopes", &self.0.scopes)
+            .field("dpop_thumbprint", &self.0.dpop_thumbprint)
             .finish_non_exhaustive()
     }
 }
@@ -189,6 +192,7 @@ impl ResourceOwner {
             claims: OnceLock::new(),
             context,
             bearer_token: None,
+            dpop_thumbprint: None,
         })))
     }
 
@@ -310,6 +314,7 @@ impl ResourceOwner {
             .filter(|s| context.keep_in_step_up.contains(s))
             .collect();
         InsufficientScope::keeping(required, &keep, context.resource_metadata.clone())
+            .for_dpop(self.is_sender_constrained())
     }
 
     /// The token's audiences (`aud` as a list).
@@ -346,6 +351,46 @@ impl ResourceOwner {
     #[must_use]
     pub fn bearer_token(&self) -> Option<&str> {
         self.0.bearer_token.as_deref()
+    }
+
+    /// The RFC 7638 thumbprint (base64url SHA-256) of the key the request proved possession
+    /// of, when it came with a DPoP-bound token and its proof (RFC 9449); `None` for a bearer
+    /// token. A tool can tell a sender-constrained call from a bearer one, or tie state to
+    /// the client's key.
+    ///
+    /// ```
+    /// # use protected_resource::{testkit::MockAuthorizationServer, ResourceServerAuth};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let idp = MockAuthorizationServer::start().await?;
+    /// let auth = ResourceServerAuth::builder()
+    ///     .canonical_url("http://127.0.0.1:8000/mcp")
+    ///     .authorization_server(idp.entry())
+    ///     .build()?;
+    /// // A bearer token: not sender-constrained.
+    /// let owner = auth.validate(&idp.token().audience("http://127.0.0.1:8000/mcp").sign()).await?;
+    /// assert_eq!(owner.dpop_thumbprint(), None);
+    /// assert!(!owner.is_sender_constrained());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.0.dpop_thumbprint.as_deref()
+    }
+
+    /// Whether the request proved possession of the key its token is bound to (DPoP).
+    #[must_use]
+    pub fn is_sender_constrained(&self) -> bool {
+        self.0.dpop_thumbprint.is_some()
+    }
+
+    /// Records the DPoP key the request proved (the owner was just built: not shared yet).
+    pub(crate) fn with_dpop_thumbprint(mut self, jkt: &str) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.dpop_thumbprint = Some(Box::from(jkt));
+        }
+        self
     }
 
     /// Attaches the token the owner was validated from (the owner was just built, so its

@@ -10,6 +10,7 @@ use tracing::field::Empty;
 
 use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;
+use crate::dpop::DpopErrorKind;
 use crate::error::ValidationErrorKind;
 
 /// A request's span and when it started (only when the span is enabled).
@@ -105,10 +106,31 @@ pub(crate) fn labels(rejection: &Rejection) -> (&'static str, &'static str) {
     match rejection {
         Rejection::NoCredentials => ("refused", "missing_token"),
         Rejection::InvalidRequest(_) => ("refused", "invalid_request"),
-        Rejection::InvalidToken(e) if e.kind().is_unavailable() => {
+        Rejection::InvalidToken(e) | Rejection::DpopToken(e) if e.kind().is_unavailable() => {
             ("unavailable", reason(e.kind()))
         }
-        Rejection::InvalidToken(e) => ("refused", reason(e.kind())),
+        Rejection::InvalidToken(e) | Rejection::DpopToken(e) => ("refused", reason(e.kind())),
+        Rejection::DpopProof(kind) => ("refused", dpop_reason(*kind)),
+    }
+}
+
+/// One snake_case word per DPoP proof refusal.
+fn dpop_reason(kind: DpopErrorKind) -> &'static str {
+    use DpopErrorKind as D;
+    match kind {
+        D::Malformed => "dpop_malformed",
+        D::InvalidType => "dpop_invalid_type",
+        D::AlgorithmNotAllowed => "dpop_algorithm_not_allowed",
+        D::InvalidKey => "dpop_invalid_key",
+        D::InvalidSignature => "dpop_invalid_signature",
+        D::MethodMismatch => "dpop_method_mismatch",
+        D::UrlMismatch => "dpop_url_mismatch",
+        D::Stale => "dpop_stale",
+        D::TokenHashMismatch => "dpop_token_hash_mismatch",
+        D::Missing => "dpop_missing",
+        D::Multiple => "dpop_multiple",
+        D::Replayed => "dpop_replayed",
+        D::NonceRequired => "dpop_nonce_required",
     }
 }
 
@@ -141,5 +163,9 @@ pub(crate) fn reason(kind: ValidationErrorKind) -> &'static str {
         K::TooOld => "too_old",
         K::Inactive => "inactive",
         K::IntrospectionUnavailable => "introspection_unavailable",
+        K::DpopRequired => "dpop_required",
+        K::NotDpopBound => "not_dpop_bound",
+        K::DpopKeyMismatch => "dpop_key_mismatch",
+        K::DpopAlgorithmNotAllowed => "dpop_algorithm_not_allowed",
     }
 }

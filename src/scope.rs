@@ -195,6 +195,8 @@ pub struct InsufficientScope {
     /// `required`, then the granted scopes kept so the client does not lose them.
     challenge: Vec<String>,
     resource_metadata: Option<String>,
+    /// The request proved a DPoP key: the challenge uses the `DPoP` scheme (RFC 9449 §7.1).
+    dpop: bool,
 }
 
 impl InsufficientScope {
@@ -216,7 +218,14 @@ impl InsufficientScope {
             required,
             challenge,
             resource_metadata,
+            dpop: false,
         }
+    }
+
+    /// The same refusal for a request that proved a DPoP key (`DPoP` scheme).
+    pub(crate) fn for_dpop(mut self, dpop: bool) -> Self {
+        self.dpop = dpop;
+        self
     }
 
     /// The scopes the operation needs.
@@ -235,7 +244,8 @@ impl InsufficientScope {
     }
 
     /// The `WWW-Authenticate` value:
-    /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"`.
+    /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` (`DPoP …` when
+    /// the request was sender-constrained with DPoP, RFC 9449 §7.1).
     #[must_use]
     pub fn www_authenticate(&self) -> HeaderValue {
         let scope = self.challenge.join(" ");
@@ -243,7 +253,7 @@ impl InsufficientScope {
         if let Some(m) = &self.resource_metadata {
             params.push(("resource_metadata", m));
         }
-        crate::challenge::bearer(&params)
+        crate::challenge::challenge(if self.dpop { "DPoP" } else { "Bearer" }, &params)
     }
 }
 

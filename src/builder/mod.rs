@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod dpop;
 mod keys;
 mod validator;
 
@@ -74,6 +75,7 @@ pub struct ResourceServerAuthBuilder {
     env: Option<EnvSource>,
     scope_rules: Vec<(String, Vec<String>)>,
     sessions: SessionOptions,
+    dpop: dpop::DpopSettings,
     forward_bearer_token: bool,
     /// Inverted so that `Default` keeps them (the default is on).
     step_up_drops_granted: bool,
@@ -384,6 +386,11 @@ impl ResourceServerAuthBuilder {
                 as_urls.push(url.to_owned());
             }
         }
+        let dpop = dpop::assemble(
+            &self.dpop,
+            &entries,
+            &canonical_parsed.origin().ascii_serialization(),
+        )?;
         let metadata = Metadata::new(
             &canonical,
             &canonical_parsed,
@@ -402,6 +409,8 @@ impl ResourceServerAuthBuilder {
                 resource_documentation: self.resource_documentation,
                 resource_policy_uri: self.resource_policy_uri,
                 resource_tos_uri: self.resource_tos_uri,
+                dpop_signing_alg_values_supported: dpop.algs,
+                dpop_bound_access_tokens_required: dpop.required,
             },
         );
         let metadata = (!self.without_metadata).then_some(metadata);
@@ -436,6 +445,7 @@ impl ResourceServerAuthBuilder {
             resource_metadata: metadata.as_ref().map(|m| m.url.clone()),
             scope: (!challenge.is_empty()).then(|| challenge.join(" ")),
             retry_after_secs,
+            dpop: dpop.challenge,
         };
         Ok(ResourceServerAuth {
             inner: Arc::new(AuthInner {
@@ -456,6 +466,7 @@ impl ResourceServerAuthBuilder {
                     .collect(),
                 entries,
                 scopes_supported,
+                dpop: dpop.guard,
                 forward_bearer_token: self.forward_bearer_token,
             }),
         })
@@ -480,6 +491,9 @@ impl ResourceServerAuthBuilder {
         }
         if self.max_token_bytes.is_none() {
             self.max_token_bytes = env::max_token_bytes(source)?;
+        }
+        if self.dpop.nonce_key.is_none() {
+            self.dpop.nonce_key = env::dpop_nonce_key(source)?;
         }
         if self.root_certificates.is_empty()
             && let Some(pem) = env::ca_certs(source)?

@@ -161,6 +161,7 @@ pub(crate) fn check_entry(
             format!("{alg} needs the `aws_lc_rs` feature of protected-resource"),
         ));
     }
+    super::check_dpop(entry)?;
     if let Some(prefix) = &entry.scope_prefix
         && !is_scope_token(prefix)
     {

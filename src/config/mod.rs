@@ -6,9 +6,12 @@
 use std::time::Duration;
 
 pub(crate) mod check;
+mod dpop;
 mod introspection;
 pub(crate) mod pattern;
 
+pub use self::dpop::DpopPolicy;
+pub(crate) use self::dpop::{check_dpop, default_dpop_algorithms};
 pub use self::introspection::Introspection;
 pub(crate) use self::introspection::IntrospectionAuth;
 
@@ -142,6 +145,10 @@ pub struct AuthorizationServerEntry {
     pub(crate) tenant_claim: Option<String>,
     /// For an issuer pattern: the most concrete issuers kept.
     pub(crate) max_tenants: usize,
+    /// Whether this server's tokens may be DPoP-bound.
+    pub(crate) dpop: DpopPolicy,
+    /// The algorithms a DPoP proof may be signed with.
+    pub(crate) dpop_algorithms: Vec<Algorithm>,
 }
 
 impl AuthorizationServerEntry {
@@ -165,6 +172,8 @@ impl AuthorizationServerEntry {
             tenants: Vec::new(),
             tenant_claim: None,
             max_tenants: pattern::DEFAULT_MAX_TENANTS,
+            dpop: DpopPolicy::Allowed,
+            dpop_algorithms: default_dpop_algorithms(),
         }
     }
 

@@ -11,8 +11,18 @@
 //! |---|---|
 //! | `mod.rs` | the verifier, its checks, the verified proof and the errors |
 //! | `htu.rs` | the request URI comparison (RFC 3986 normalisation) |
+//! | `replay.rs` | the `jti` replay cache of the front door |
+//! | `nonce.rs` | stateless server nonces (a MAC'd time) |
+//! | `resource.rs` | the front door's proof check: one header, `htu` from the canonical URL, nonce |
 
 mod htu;
+mod nonce;
+mod replay;
+mod resource;
+
+pub(crate) use self::nonce::Nonces;
+pub(crate) use self::replay::ReplayCache;
+pub(crate) use self::resource::{CheckedProof, DPOP_NONCE, DpopGuard};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,6 +66,15 @@ pub enum DpopErrorKind {
     Stale,
     /// `ath` is missing or is not the hash of the access token sent with it.
     TokenHashMismatch,
+    /// The request has no `DPoP` header (a resource server's check).
+    Missing,
+    /// The request has more than one `DPoP` header (a resource server's check).
+    Multiple,
+    /// The proof was presented before (a resource server's replay check).
+    Replayed,
+    /// The proof carries no server nonce, or one that is not valid (any more): answered
+    /// `error="use_dpop_nonce"` with a fresh `DPoP-Nonce` (RFC 9449 §9).
+    NonceRequired,
 }
 
 impl DpopErrorKind {
@@ -72,6 +91,10 @@ impl DpopErrorKind {
             Self::UrlMismatch => "The DPoP proof is for another URL",
             Self::Stale => "The DPoP proof is too old or from the future",
             Self::TokenHashMismatch => "The DPoP proof is for another access token",
+            Self::Missing => "The request has no DPoP proof",
+            Self::Multiple => "The request has more than one DPoP proof",
+            Self::Replayed => "The DPoP proof was already used",
+            Self::NonceRequired => "The DPoP proof must carry a fresh nonce from this resource",
         }
     }
 }
@@ -115,6 +138,8 @@ pub struct VerifiedDpopProof {
     pub iat: i64,
     /// The server nonce the proof carries, if any (checking it is the caller's).
     pub nonce: Option<String>,
+    /// The algorithm the proof is signed with.
+    pub alg: Algorithm,
 }
 
 /// Checks DPoP proofs (RFC 9449 §4.3).
@@ -344,6 +369,7 @@ impl DpopVerifier {
             jti: claims.jti,
             iat: iat as i64,
             nonce: claims.nonce,
+            alg,
         })
     }
 }

@@ -43,6 +43,10 @@ struct EntryJson {
     tenant_claim: Option<String>,
     #[serde(default)]
     max_tenants: Option<usize>,
+    #[serde(default)]
+    dpop: Option<String>,
+    #[serde(default)]
+    dpop_algorithms: Option<Vec<String>>,
 }
 
 /// The largest key set read from `initial_jwks_file`.
@@ -211,6 +215,20 @@ pub(crate) fn parse_entries(json: &str) -> Result<Vec<AuthorizationServerEntry>,
         }
         if let Some(url) = raw.authorization_server_url {
             entry = entry.authorization_server_url(url);
+        }
+        if let Some(policy) = raw.dpop {
+            entry = entry.dpop(policy.parse().map_err(|e: ConfigError| e.within(&at))?);
+        }
+        if let Some(list) = raw.dpop_algorithms {
+            let algorithms = list
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<Vec<Algorithm>, ConfigError>>()
+                .map_err(|e| {
+                    ConfigError::new(e.kind(), "dpop_algorithms", e.message().to_owned())
+                        .within(&at)
+                })?;
+            entry = entry.dpop_algorithms(algorithms);
         }
         out.push(
             entry

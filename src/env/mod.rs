@@ -8,6 +8,7 @@
 //! | `MCP_SERVER_AUTH_DEFAULT_CHALLENGE_SCOPES` | `MCP_RESOURCE_SERVER_DEFAULT_CHALLENGE_SCOPES` | space-separated scopes for the 401 challenge |
 //! | `MCP_SERVER_SESSION_KEY` (or `_FILE`: a file holding it) | | the [`SealingKey`] binding MCP sessions to their users, base64url, at least 32 bytes decoded; shared by every replica (unset: a random key per process, with a warning) |
 //! | `MCP_SERVER_SESSION_KEY_PREVIOUS` (or `_FILE`) | | keys still accepted during a rotation (base64url, separated by commas or spaces) |
+//! | `MCP_SERVER_AUTH_DPOP_NONCE_KEY` (or `_FILE`) | | switches DPoP server nonces on: the key (base64url, at least 32 bytes decoded), shared by every replica |
 //!
 //! Each entry of the JSON array is an object with `issuer` (required), `jwks_uri` (when
 //! absent, it is discovered from the issuer's metadata, see
@@ -30,7 +31,9 @@
 //! An `issuer` may be a pattern with one `{name}` placeholder standing for a path segment
 //! (see [`AuthorizationServerEntry::tenants`](crate::AuthorizationServerEntry::tenants)), with
 //! `tenants` (array of accepted values; default any), `tenant_claim` (default `tid` for
-//! Microsoft Entra) and `max_tenants` (default 1000).
+//! Microsoft Entra) and `max_tenants` (default 1000); `dpop` (`"allowed"`, the default,
+//! `"required"` or `"off"`: see [`DpopPolicy`](crate::DpopPolicy)) and `dpop_algorithms` (the
+//! DPoP proof algorithms; default every asymmetric one).
 //! Unknown keys are errors, not ignored.
 //!
 //! Key-cache settings, each overriding the builder's default (durations in seconds, fractions
@@ -101,6 +104,11 @@ pub const SESSION_KEY: &str = "MCP_SERVER_SESSION_KEY";
 /// `MCP_SERVER_SESSION_KEY_PREVIOUS`: keys still accepted during a rotation (base64url,
 /// separated by commas or whitespace); `MCP_SERVER_SESSION_KEY_PREVIOUS_FILE` names a file.
 pub const SESSION_KEY_PREVIOUS: &str = "MCP_SERVER_SESSION_KEY_PREVIOUS";
+
+/// `MCP_SERVER_AUTH_DPOP_NONCE_KEY`: the key of DPoP server nonces (base64url, at least 32
+/// bytes decoded; `_FILE` names a file holding it); unset: no nonces. See
+/// [`dpop_nonce_key`](crate::ResourceServerAuthBuilder::dpop_nonce_key).
+pub const DPOP_NONCE_KEY: &str = "MCP_SERVER_AUTH_DPOP_NONCE_KEY";
 
 /// Whether `name` is one of this crate's variables (or an alias of one).
 pub(crate) fn is_ours(name: &str) -> bool {
@@ -262,4 +270,15 @@ pub(crate) fn session_key(env: &EnvSource) -> Result<Option<SealingKey>, ConfigE
         }
     }
     Ok(Some(key))
+}
+
+/// The DPoP nonce key the environment gives ([`DPOP_NONCE_KEY`]); `None` when unset. Errors
+/// name the variable and never show the value.
+pub(crate) fn dpop_nonce_key(env: &EnvSource) -> Result<Option<SealingKey>, ConfigError> {
+    let Some((name, text)) = value_or_file(env, DPOP_NONCE_KEY, MAX_SECRET_BYTES)? else {
+        return Ok(None);
+    };
+    SealingKey::from_base64url(&text)
+        .map(Some)
+        .map_err(|e| ConfigError::new(e.kind(), &name, e.message().to_owned()))
 }

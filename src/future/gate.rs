@@ -25,14 +25,18 @@ pub(crate) struct Admitted {
     pub(crate) owner: ResourceOwner,
     /// The session ids the inner service sees, when the request names any and binding is on.
     pub(crate) sessions: Option<SessionIds>,
+    /// A fresh DPoP nonce for the answer (the request's is past half its life).
+    pub(crate) dpop_nonce: Option<HeaderValue>,
 }
 
 /// The token check of one request, run before the inner service is called.
 pub(crate) type Validation = Pin<Box<dyn Future<Output = Result<Admitted, Rejection>> + Send>>;
 
-/// Whose session id the answer of an admitted request carries.
+/// What the answer of an admitted request gets: its session id sealed to the owner (when
+/// sessions are bound), a fresh DPoP nonce.
 pub(crate) struct SessionNote {
-    owner: ResourceOwner,
+    owner: Option<ResourceOwner>,
+    dpop_nonce: Option<HeaderValue>,
 }
 
 /// Calls `service` with an admitted request: the owner in its extensions, without the
@@ -41,7 +45,11 @@ pub(crate) struct SessionNote {
 pub(crate) fn forward<S, ReqBody>(
     service: &mut S,
     mut request: Request<ReqBody>,
-    Admitted { owner, sessions }: Admitted,
+    Admitted {
+        owner,
+        sessions,
+        dpop_nonce,
+    }: Admitted,
     auth: &ResourceServerAuth,
     trace: &RequestSpan,
 ) -> (S::Future, Option<SessionNote>)
@@ -64,8 +72,10 @@ where
     #[cfg(feature = "metrics")]
     crate::metrics::accepted(auth, owner.issuer());
     trace.accepted(auth, owner.issuer());
-    let note = auth.inner.sessions.is_some().then(|| SessionNote {
-        owner: owner.clone(),
+    let sealed_for = auth.inner.sessions.is_some().then(|| owner.clone());
+    let note = (sealed_for.is_some() || dpop_nonce.is_some()).then_some(SessionNote {
+        owner: sealed_for,
+        dpop_nonce,
     });
     request.extensions_mut().insert(owner);
     let future = {
@@ -189,9 +199,10 @@ fn log_rejection(rejection: &Rejection, trace: &RequestSpan) {
         Rejection::InvalidRequest(why) => {
             tracing::debug!(reason = why, "malformed request refused");
         }
-        Rejection::InvalidToken(e) => {
+        Rejection::InvalidToken(e) | Rejection::DpopToken(e) => {
             tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused");
         }
+        Rejection::DpopProof(kind) => tracing::debug!(reason = ?kind, "DPoP proof refused"),
     }
 }
 
@@ -257,7 +268,12 @@ where
             }
             StateProj::Calling { future } => {
                 let mut res = ready!(future.poll(cx))?;
-                if let (Some(note), Some(seal)) = (session.take(), &auth.inner.sessions)
+                let note = session.take();
+                let (owner, nonce) = note.map_or((None, None), |n| (n.owner, n.dpop_nonce));
+                if let Some(nonce) = nonce {
+                    res.headers_mut().insert(crate::dpop::DPOP_NONCE, nonce);
+                }
+                if let (Some(owner), Some(seal)) = (owner, &auth.inner.sessions)
                     && res.headers().contains_key(MCP_SESSION_ID)
                 {
                     // The client gets the session id sealed to this caller; an id that
@@ -266,7 +282,7 @@ where
                         .headers()
                         .get_all(MCP_SESSION_ID)
                         .iter()
-                        .filter_map(|id| seal.seal(id, &note.owner))
+                        .filter_map(|id| seal.seal(id, &owner))
                         .collect();
                     res.headers_mut().remove(MCP_SESSION_ID);
                     for id in sealed {

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use self::call::{Answer, CallError, Caller, Endpoint, FAILURE_COOLDOWN};
-use crate::claim_rules::{EntryRules, check_claim_values};
+use crate::claim_rules::{EntryRules, ProofBinding, check_claim_values};
 use crate::claims::{Claim, Claims};
 use crate::client_auth::ClientAuth;
 use crate::config::{AuthorizationServerEntry, Introspection, IntrospectionAuth, JwksOptions};
@@ -217,14 +217,22 @@ impl Introspector {
 
     /// The decision for `token` from a fresh cached answer, without waiting; `None` when a
     /// call is needed.
-    pub(crate) fn decide_now(&self, token: &str) -> Option<Result<ResourceOwner, ValidationError>> {
+    pub(crate) fn decide_now(
+        &self,
+        token: &str,
+        proof: Option<ProofBinding<'_>>,
+    ) -> Option<Result<ResourceOwner, ValidationError>> {
         let key = self.inner.key(token)?;
         let cached = self.inner.answers.get(&key)?;
-        (Instant::now() < cached.until).then(|| self.inner.judge_cached(&cached.answer))
+        (Instant::now() < cached.until).then(|| self.inner.judge_cached(&cached.answer, proof))
     }
 
     /// The decision for `token`: from the cache, or after a call.
-    pub(crate) async fn decide(&self, token: &str) -> Result<ResourceOwner, ValidationError> {
+    pub(crate) async fn decide(
+        &self,
+        token: &str,
+        proof: Option<ProofBinding<'_>>,
+    ) -> Result<ResourceOwner, ValidationError> {
         let inner = &self.inner;
         let Some(key) = inner.key(token) else {
             return Err(ValidationError::introspection_unavailable(FAILURE_COOLDOWN));
@@ -232,11 +240,11 @@ impl Introspector {
         if let Some(cached) = inner.answers.get(&key)
             && Instant::now() < cached.until
         {
-            return inner.judge_cached(&cached.answer);
+            return inner.judge_cached(&cached.answer, proof);
         }
         let call = self.join_or_start(key, token)?;
         match call.await {
-            Ok(cached) => inner.judge(&cached.answer),
+            Ok(cached) => inner.judge(&cached.answer, proof),
             Err(wait) => Err(ValidationError::introspection_unavailable(wait)),
         }
     }
@@ -338,14 +346,18 @@ impl Inner {
     }
 
     /// [`judge`](Self::judge) for an answer from the cache (counted).
-    fn judge_cached(&self, answer: &Answer) -> Result<ResourceOwner, ValidationError> {
+    fn judge_cached(
+        &self,
+        answer: &Answer,
+        proof: Option<ProofBinding<'_>>,
+    ) -> Result<ResourceOwner, ValidationError> {
         #[cfg(feature = "metrics")]
         ::metrics::counter!(
             crate::metric_names::INTROSPECTION_CACHE_HITS,
             "issuer" => ::metrics::SharedString::from(Arc::clone(&self.issuer))
         )
         .increment(1);
-        self.judge(answer)
+        self.judge(answer, proof)
     }
 
     /// One call, its answer cached for the cache lifetime, never past the token's `exp`.
@@ -398,8 +410,13 @@ impl Inner {
         }
     }
 
-    /// An answer against the entry, as a JWT's claims are checked.
-    fn judge(&self, answer: &Answer) -> Result<ResourceOwner, ValidationError> {
+    /// An answer against the entry, as a JWT's claims are checked (its `cnf` against the
+    /// request's DPoP `proof`).
+    fn judge(
+        &self,
+        answer: &Answer,
+        proof: Option<ProofBinding<'_>>,
+    ) -> Result<ResourceOwner, ValidationError> {
         let Answer::Active(raw) = answer else {
             return Err(ValidationError::new(K::Inactive, "active: false"));
         };
@@ -425,13 +442,14 @@ impl Inner {
             ));
         }
         if let Some(t) = &kind.token_type {
-            if t.eq_ignore_ascii_case("dpop") {
+            // A DPoP token only with its proof (the `cnf` check below then binds the two).
+            if t.eq_ignore_ascii_case("dpop") && proof.is_none() {
                 return Err(ValidationError::new(
                     K::SenderConstrained,
                     "token_type DPoP",
                 ));
             }
-            if !t.eq_ignore_ascii_case("bearer") {
+            if !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop") {
                 return Err(ValidationError::new(
                     K::Inactive,
                     "token_type is not Bearer",
@@ -444,7 +462,7 @@ impl Inner {
                 "introspection answer names another issuer",
             ));
         }
-        check_claim_values(&self.rules, &claims, now_secs(), false)?;
+        check_claim_values(&self.rules, &claims, proof, now_secs(), false)?;
         required_claims::check(&self.rules.options.required_claims, raw)?;
         let owner = ResourceOwner::new(
             self.issuer.clone(),

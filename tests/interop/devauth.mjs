@@ -17,7 +17,7 @@ import * as V2 from '@modelcontextprotocol/client';
 
 import { codeProvider, connectV1, scriptedLogin } from './login.mjs';
 import {
-  HERE, PYTHON, SERVER_BIN, assert, check, eq, finish, freePort, results, run, sleep, start, stopAll,
+  HERE, PYTHON, SERVER_BIN, assert, check, dpopChallenge, eq, finish, freePort, results, run, sleep, start, stopAll,
 } from './lib.mjs';
 
 const ZERO_CONFIG = {
@@ -118,7 +118,7 @@ try {
     const res = await fetch(dev.mcp, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     eq(res.status, 401, 'status');
     eq(res.headers.get('www-authenticate'),
-      `Bearer resource_metadata="${dev.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`, 'challenge');
+      `Bearer resource_metadata="${dev.base}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools", ${dpopChallenge(`${dev.base}/.well-known/oauth-protected-resource/mcp`)}`, 'challenge');
     const prm = await (await fetch(`${dev.base}/.well-known/oauth-protected-resource/mcp`)).json();
     eq(JSON.stringify(prm.authorization_servers), JSON.stringify([dev.issuer]), 'authorization_servers');
     const asm = await (await fetch(`${dev.base}/.well-known/oauth-authorization-server/dev-auth`)).json();

@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { codeProvider, connectV1 } from './login.mjs';
 import {
-  ALGS, HERE, SERVER_BIN, assert, check, clientToken, eq, finish, freePort, start, stopAll,
+  ALGS, HERE, SERVER_BIN, assert, check, clientToken, dpopChallenge, eq, finish, freePort, start, stopAll,
 } from './lib.mjs';
 
 try {
@@ -81,7 +81,7 @@ try {
       const res = await initialize(await get());
       eq(res.status, 401, 'status');
       eq(res.headers.get('www-authenticate'),
-        `Bearer error="invalid_token", error_description="${description}", resource_metadata="${METADATA}"`, 'challenge');
+        `Bearer error="invalid_token", error_description="${description}", resource_metadata="${METADATA}", ${dpopChallenge(METADATA)}`, 'challenge');
     });
   }
 } catch (e) {

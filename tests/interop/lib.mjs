@@ -14,6 +14,13 @@ export const PYTHON = path.join(HERE, '.venv', 'bin', 'python');
 // `Ed25519` is RFC 9864's fully-specified name for EdDSA with Ed25519 keys; oidc-provider
 // signs with it when asked (it was refused until this suite found it).
 export const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
+// The DPoP proof algorithms the example accepts (every entry's default: each asymmetric one).
+export const DPOP_ALGS = 'RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA';
+
+/** The `DPoP` challenge every 401 carries after the `Bearer` one (as fetch joins them). */
+export function dpopChallenge(metadata) {
+  return `DPoP algs="${DPOP_ALGS}", resource_metadata="${metadata}"`;
+}
 
 export const children = [];
 export const results = [];

@@ -13,7 +13,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { scriptedLogin } from './login.mjs';
 import {
   ALGS, HERE, NODE22, PYTHON, SERVER_BIN, assert, check, clientToken, eq, finish, freePort, results, run,
-  sleep, start, stopAll, log,
+  sleep, start, stopAll, log, dpopChallenge,
 } from './lib.mjs';
 
 // --- set-up -------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ try {
   await check('401 challenge points at the protected-resource metadata', async () => {
     const res = await rawInitialize(null);
     eq(res.status, 401, 'status');
-    eq(res.headers.get('www-authenticate'), `Bearer resource_metadata="${METADATA}", scope="mcp:tools"`, 'challenge');
+    eq(res.headers.get('www-authenticate'), `Bearer resource_metadata="${METADATA}", scope="mcp:tools", ${dpopChallenge(METADATA)}`, 'challenge');
     const meta = await (await fetch(METADATA)).json();
     eq(meta.resource, MCP, 'resource');
     eq(JSON.stringify(meta.authorization_servers), JSON.stringify([A, B]), 'authorization_servers');
@@ -256,7 +256,7 @@ try {
       const res = await rawInitialize(await get());
       eq(res.status, 401, 'status');
       eq(res.headers.get('www-authenticate'),
-        `Bearer error="invalid_token", error_description="${description}", resource_metadata="${METADATA}"`, 'challenge');
+        `Bearer error="invalid_token", error_description="${description}", resource_metadata="${METADATA}", ${dpopChallenge(METADATA)}`, 'challenge');
     });
   }
 

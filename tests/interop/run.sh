@@ -4,7 +4,9 @@
 # (run.mjs); the zero-configuration example's embedded development authorization server with
 # real clients (devauth.mjs) and with the MCP Inspector web UI in headless Chromium, logging in
 # on its consent page (browser.mjs, screenshot in .logs/inspector-whoami.png); then two replicas
-# of it on a real Redis, and its 2026-07-28 behaviour (replicas.mjs).
+# of it on a real Redis, and its 2026-07-28 behaviour (replicas.mjs); connected accounts,
+# token exchange and introspection (accounts.mjs, exchange.mjs, introspect.mjs); DPoP with the
+# TypeScript SDK v2 client (dpop.mjs).
 #
 #   bash tests/interop/run.sh
 #
@@ -63,4 +65,5 @@ node replicas.mjs || status=1
 node accounts.mjs || status=1
 node exchange.mjs || status=1
 node introspect.mjs || status=1
+node dpop.mjs || status=1
 exit $status

@@ -8,6 +8,7 @@ mod dev_auth;
 mod discovery;
 mod downstream;
 mod dpop;
+mod dpop_layer;
 mod fetch_cancel;
 mod introspection;
 mod key_cache;

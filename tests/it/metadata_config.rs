@@ -52,7 +52,12 @@ async fn metadata_is_served_at_both_well_known_urls_without_token() {
                 "authorization_servers": ["https://as.example.com"],
                 "bearer_methods_supported": ["header"],
                 "scopes_supported": ["mcp:tools", "mcp:read"],
-                "resource_name": "Test MCP"
+                "resource_name": "Test MCP",
+                "dpop_signing_alg_values_supported": [
+                    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                    "ES256", "ES384", "ES512", "EdDSA"
+                ],
+                "dpop_bound_access_tokens_required": false
             })
         );
         let head = app

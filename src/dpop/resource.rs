@@ -1,0 +1,94 @@
+//! The front door's DPoP proof check ([`DpopGuard`]): exactly one `DPoP` header, the proof
+//! verified against the request (method, `htu` built from the canonical URL's scheme and
+//! authority and the request's own path, `ath` of the token), and the server nonce when
+//! nonces are on. The replay check runs after the token is accepted
+//! ([`first_use`](DpopGuard::first_use)), so that only holders of a valid token fill the
+//! replay cache.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::dpop::nonce::{NonceCheck, Nonces};
+use crate::dpop::replay::ReplayCache;
+use crate::dpop::{DpopErrorKind, DpopVerifier, VerifiedDpopProof};
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1, §9).
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// What the front door needs to check proofs, built once.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopGuard {
+    /// The union of the entries' proof algorithms (each entry checks its own afterwards).
+    pub(crate) verifier: DpopVerifier,
+    /// The canonical URL's scheme and authority.
+    pub(crate) origin: String,
+    pub(crate) replay: ReplayCache,
+    pub(crate) nonces: Option<Nonces>,
+}
+
+/// A proof that passed every check but the replay check.
+#[derive(Debug)]
+pub(crate) struct CheckedProof {
+    pub(crate) proof: VerifiedDpopProof,
+    /// Its nonce is past half its life: the answer carries a fresh one.
+    pub(crate) renew_nonce: bool,
+}
+
+impl DpopGuard {
+    pub(crate) fn new(
+        verifier: DpopVerifier,
+        origin: String,
+        replay: ReplayCache,
+        nonces: Option<Nonces>,
+    ) -> Self {
+        Self {
+            verifier,
+            origin,
+            replay,
+            nonces,
+        }
+    }
+
+    /// Checks the proof of a request to `path` (as the client sent it) carrying `token`.
+    pub(crate) fn check(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
+        token: &str,
+    ) -> Result<CheckedProof, DpopErrorKind> {
+        let mut values = headers.get_all(DPOP).iter();
+        let proof = match (values.next(), values.next()) {
+            (Some(proof), None) => proof,
+            (None, _) => return Err(DpopErrorKind::Missing),
+            (Some(_), Some(_)) => return Err(DpopErrorKind::Multiple),
+        };
+        let proof = proof.to_str().map_err(|_| DpopErrorKind::Malformed)?;
+        let mut url = String::with_capacity(self.origin.len() + path.len());
+        url.push_str(&self.origin);
+        url.push_str(path);
+        let proof = self
+            .verifier
+            .verify(proof, method.as_str(), &url, token)
+            .map_err(|e| e.kind())?;
+        let renew_nonce = match &self.nonces {
+            None => false,
+            Some(nonces) => match nonces.check(proof.nonce.as_deref()) {
+                NonceCheck::Valid { renew } => renew,
+                NonceCheck::Invalid => return Err(DpopErrorKind::NonceRequired),
+            },
+        };
+        Ok(CheckedProof { proof, renew_nonce })
+    }
+
+    /// Whether the proof is presented for the first time (remembered from now on).
+    pub(crate) fn first_use(&self, proof: &VerifiedDpopProof) -> bool {
+        self.replay.first_use(&proof.jkt, &proof.jti)
+    }
+
+    /// A fresh nonce, when nonces are on.
+    pub(crate) fn fresh_nonce(&self) -> Option<HeaderValue> {
+        self.nonces.as_ref().map(Nonces::issue)
+    }
+}
