@@ -26,6 +26,8 @@ pub(crate) enum Rejection {
     DpopToken(ValidationError),
     /// The proof of a `DPoP` request.
     DpopProof(DpopErrorKind),
+    /// The DPoP replay check is full: a proof it can not remember is not accepted (503).
+    ReplayCacheFull,
 }
 
 impl Rejection {
@@ -164,6 +166,15 @@ impl Challenger {
                 self.header(&[("error", "invalid_request")], &[]),
                 format!("invalid_request: {why}"),
             ),
+            Rejection::ReplayCacheFull => {
+                let mut res = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable: too many DPoP proofs to remember now; retry later",
+                );
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(self.retry_after_secs.max(1)));
+                return res;
+            }
             Rejection::DpopProof(kind) => {
                 let error = if *kind == DpopErrorKind::NonceRequired {
                     "use_dpop_nonce"

@@ -51,10 +51,12 @@ pub enum AllowedOrigins {
     Disabled,
 }
 
-const EXPOSE_HEADERS: [HeaderName; 3] = [
+const EXPOSE_HEADERS: [HeaderName; 4] = [
     http::header::WWW_AUTHENTICATE,
     HeaderName::from_static("mcp-session-id"),
     HeaderName::from_static("mcp-protocol-version"),
+    // A browser client must read the DPoP server nonce (RFC 9449 §8, §9).
+    HeaderName::from_static("dpop-nonce"),
 ];
 
 /// How long browsers may cache a preflight answer.

@@ -15,7 +15,7 @@ use crate::auth::ResourceServerAuth;
 use crate::bearer::{self, Bearer, ExtractError};
 use crate::challenge::Rejection;
 use crate::claim_rules::ProofBinding;
-use crate::dpop::{CheckedProof, DpopErrorKind};
+use crate::dpop::{CheckedProof, DpopErrorKind, FirstUse};
 use crate::future::gate::{Admitted, GateFuture, forward};
 use crate::owner::ResourceOwner;
 use crate::request_span::RequestSpan;
@@ -171,8 +171,11 @@ fn with_proof(
     let (Some(proof), Some(guard)) = (proof, &auth.inner.dpop) else {
         return Ok(owner);
     };
-    if !guard.first_use(&proof.proof) {
-        return Err(Rejection::DpopProof(DpopErrorKind::Replayed));
+    match guard.first_use(&proof.proof) {
+        FirstUse::Yes => {}
+        FirstUse::Replayed => return Err(Rejection::DpopProof(DpopErrorKind::Replayed)),
+        // A proof that can not be remembered could be replayed: not accepted.
+        FirstUse::Full => return Err(Rejection::ReplayCacheFull),
     }
     Ok(owner.with_dpop_thumbprint(&proof.proof.jkt))
 }

@@ -173,12 +173,13 @@ fn refuse(owner: &ResourceOwner, refusal: Refusal) -> Response<Body> {
         resource_metadata: owner.resource_metadata().map(str::to_owned),
         scope: None,
         retry_after_secs: 1,
-        dpop: None,
+        dpop: owner.dpop_challenge(),
     };
-    let mut res = challenger.respond(&Rejection::InvalidToken(ValidationError::new(
-        kind,
-        "a rule of the MCP operation",
-    )));
+    // In the scheme the request used (RFC 9449 §7.1).
+    let mut res = challenger.respond(&Rejection::token(
+        ValidationError::new(kind, "a rule of the MCP operation"),
+        owner.is_sender_constrained(),
+    ));
     res.extensions_mut().insert(CallerRefused);
     res
 }

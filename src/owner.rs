@@ -299,12 +299,18 @@ impl ResourceOwner {
         }
     }
 
-    /// The 403 challenge for these required scopes, pointing at this resource's metadata.
     /// The protected-resource metadata URL its challenges point at, if any.
     pub(crate) fn resource_metadata(&self) -> Option<&str> {
         self.0.context.resource_metadata.as_deref()
     }
 
+    /// The `DPoP` challenge of the resource that vouched for this owner, for refusals made
+    /// after the front door (`None` when DPoP is off).
+    pub(crate) fn dpop_challenge(&self) -> Option<crate::challenge::DpopChallenge> {
+        self.0.context.dpop.clone()
+    }
+
+    /// The 403 challenge for these required scopes, pointing at this resource's metadata.
     pub(crate) fn insufficient(&self, required: Vec<String>) -> InsufficientScope {
         let context = &self.0.context;
         let keep: Vec<&String> = self

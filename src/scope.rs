@@ -155,6 +155,8 @@ pub(crate) struct ScopeContext {
     pub(crate) hierarchy: ScopeHierarchy,
     /// Granted scopes named here are kept in step-up challenges (empty: none are).
     pub(crate) keep_in_step_up: Vec<String>,
+    /// The `DPoP` challenge, for refusals made after the front door (`None`: DPoP off).
+    pub(crate) dpop: Option<crate::challenge::DpopChallenge>,
 }
 
 /// The token lacks scopes an operation requires: answered 403 with the step-up challenge.

@@ -74,9 +74,13 @@ impl ResourceServerAuthBuilder {
         self
     }
 
-    /// How many DPoP proofs the replay check remembers (default 1,000,000, about 150 MB when
-    /// full; at least 1,000). When full, the least recently seen are forgotten first: size it
-    /// above the proofs accepted in twice the [`iat` window](Self::dpop_iat_window).
+    /// How many DPoP proofs the replay check remembers (default 1,000,000, about 80 MB when
+    /// full; at least 1,000). A proof is remembered for at least twice the
+    /// [`iat` window](Self::dpop_iat_window) and at most four times; nothing is forgotten
+    /// early, so when the set is full new proofs are not accepted (503 with `Retry-After`,
+    /// and a warning in the log) until old ones expire. Size it above the DPoP requests
+    /// accepted in four windows (the default holds about 830 a second with the default
+    /// window).
     pub fn dpop_replay_cache_capacity(mut self, capacity: u64) -> Self {
         self.dpop.replay_capacity = capacity;
         self
@@ -122,6 +126,23 @@ pub(crate) fn assemble(
             "dpop_replay_cache_capacity",
             "must be at least 1000",
         ));
+    }
+    // One issuer, one policy: else a token refused by a `required` entry would be accepted
+    // by a sibling entry of the same issuer that allows bearer tokens.
+    for (i, a) in entries.iter().enumerate() {
+        if let Some(b) = entries[i + 1..]
+            .iter()
+            .find(|b| b.issuer == a.issuer && b.dpop != a.dpop)
+        {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                "dpop",
+                format!(
+                    "the entries of one issuer must have the same DPoP policy (`{}` and `{}`)",
+                    a.dpop, b.dpop
+                ),
+            ));
+        }
     }
     let on: Vec<&AuthorizationServerEntry> = entries
         .iter()

@@ -422,6 +422,7 @@ impl ResourceServerAuthBuilder {
             } else {
                 scopes_supported.clone()
             },
+            dpop: dpop.challenge.clone(),
         });
         let introspector =
             Introspector::for_entries(&entries, &canonical, &roots, &self.jwks, scopes.clone())?;

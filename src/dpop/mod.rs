@@ -21,8 +21,8 @@ mod replay;
 mod resource;
 
 pub(crate) use self::nonce::Nonces;
-pub(crate) use self::replay::ReplayCache;
-pub(crate) use self::resource::{CheckedProof, DPOP_NONCE, DpopGuard};
+pub(crate) use self::replay::{FirstUse, ReplayCache};
+pub(crate) use self::resource::{CheckedProof, DPOP, DPOP_NONCE, DpopGuard};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -208,8 +208,8 @@ fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, DpopError>
     serde_json::from_slice(&bytes).map_err(|_| DpopError::new(DpopErrorKind::Malformed))
 }
 
-/// The base64url SHA-256 of `bytes` (an `ath`, or a thumbprint's hash).
-pub(crate) fn sha256_b64(bytes: &[u8]) -> Option<String> {
+/// The SHA-256 of `bytes`.
+pub(crate) fn sha256(bytes: &[u8]) -> Option<Vec<u8>> {
     #[cfg(feature = "aws_lc_rs")]
     let digest = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
         .key_utils
@@ -218,9 +218,12 @@ pub(crate) fn sha256_b64(bytes: &[u8]) -> Option<String> {
     let digest = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
         .key_utils
         .compute_digest;
-    digest(bytes, ThumbprintHash::SHA256)
-        .ok()
-        .map(|d| URL_SAFE_NO_PAD.encode(d))
+    digest(bytes, ThumbprintHash::SHA256).ok()
+}
+
+/// The base64url SHA-256 of `bytes` (an `ath`, or a thumbprint's hash).
+pub(crate) fn sha256_b64(bytes: &[u8]) -> Option<String> {
+    sha256(bytes).map(|d| URL_SAFE_NO_PAD.encode(d))
 }
 
 impl DpopVerifier {

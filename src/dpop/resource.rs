@@ -8,7 +8,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::dpop::nonce::{NonceCheck, Nonces};
-use crate::dpop::replay::ReplayCache;
+use crate::dpop::replay::{FirstUse, ReplayCache};
 use crate::dpop::{DpopErrorKind, DpopVerifier, VerifiedDpopProof};
 
 /// The `DPoP` request header (RFC 9449 §4.1).
@@ -17,7 +17,7 @@ pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
 pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// What the front door needs to check proofs, built once.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct DpopGuard {
     /// The union of the entries' proof algorithms (each entry checks its own afterwards).
     pub(crate) verifier: DpopVerifier,
@@ -83,7 +83,7 @@ impl DpopGuard {
     }
 
     /// Whether the proof is presented for the first time (remembered from now on).
-    pub(crate) fn first_use(&self, proof: &VerifiedDpopProof) -> bool {
+    pub(crate) fn first_use(&self, proof: &VerifiedDpopProof) -> FirstUse {
         self.replay.first_use(&proof.jkt, &proof.jti)
     }
 

@@ -58,8 +58,10 @@ where
 {
     let headers = request.headers_mut();
     if !auth.inner.forward_bearer_token {
-        // MCP: no token passthrough; tools see the whole request.
+        // MCP: no token passthrough; tools see the whole request. The DPoP proof goes with
+        // the token it is bound to.
         headers.remove(AUTHORIZATION);
+        headers.remove(crate::dpop::DPOP);
     }
     // The ids the server issued, or decoys for another user's (it then answers as for any
     // session it does not know: see session.rs).
@@ -203,6 +205,11 @@ fn log_rejection(rejection: &Rejection, trace: &RequestSpan) {
             tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused");
         }
         Rejection::DpopProof(kind) => tracing::debug!(reason = ?kind, "DPoP proof refused"),
+        Rejection::ReplayCacheFull => {
+            tracing::warn!(
+                "DPoP proof refused: the replay cache is full (raise dpop_replay_cache_capacity)"
+            );
+        }
     }
 }
 

@@ -65,14 +65,20 @@ impl Resource {
         let app = Router::new()
             .route(
                 "/mcp",
-                any(move |owner: ResourceOwner| {
+                any(move |owner: ResourceOwner, headers: http::HeaderMap| {
                     counter.fetch_add(1, Ordering::SeqCst);
                     async move {
-                        axum::Json(json!({
+                        // `x-need-scope`: the handler requires that scope (a 403 step-up).
+                        if let Some(scope) = headers.get("x-need-scope") {
+                            owner.require_scopes([scope.to_str().unwrap_or("")])?;
+                        }
+                        Ok::<_, protected_resource::InsufficientScope>(axum::Json(json!({
                             "user_id": owner.user_id(),
                             "dpop_thumbprint": owner.dpop_thumbprint(),
                             "sender_constrained": owner.is_sender_constrained(),
-                        }))
+                            "saw_authorization": headers.contains_key("authorization"),
+                            "saw_dpop": headers.contains_key("dpop"),
+                        })))
                     }
                 }),
             )
@@ -188,6 +194,12 @@ async fn a_bound_token_with_its_proof_is_accepted_once_and_never_as_bearer() {
     let body: Value = serde_json::from_str(&ok.body).unwrap();
     assert_eq!(body["dpop_thumbprint"], json!(DpopProof::thumbprint(&key)));
     assert_eq!(body["sender_constrained"], json!(true));
+    assert_eq!(
+        body["saw_authorization"],
+        json!(false),
+        "no token passthrough"
+    );
+    assert_eq!(body["saw_dpop"], json!(false), "nor its proof");
     assert_eq!(ok.calls, 1);
     assert_eq!(ok.nonce, None, "no nonces unless switched on");
 
@@ -633,4 +645,143 @@ fn dpop_settings_from_the_environment_and_their_errors() {
         let err = build(b).unwrap_err();
         assert!(err.to_string().contains(field), "{err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_proof_sent_many_times_at_once_is_accepted_once() {
+    let idp = MockAuthorizationServer::start().await.unwrap();
+    let rs = Arc::new(Resource::start(&idp, same, defaults).await);
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
+    for _ in 0..5 {
+        let proof = DpopProof::new(&key, "POST", &rs.url)
+            .access_token(&token)
+            .sign();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (rs, token, proof) = (rs.clone(), token.clone(), proof.clone());
+                tokio::spawn(async move { rs.dpop(&token, &proof).await.status })
+            })
+            .collect();
+        let mut accepted = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                200 => accepted += 1,
+                401 => {}
+                other => panic!("status {other}"),
+            }
+        }
+        assert_eq!(accepted, 1, "exactly one of the racing requests wins");
+    }
+}
+
+#[tokio::test]
+async fn a_full_replay_cache_refuses_instead_of_forgetting() {
+    let idp = MockAuthorizationServer::start().await.unwrap();
+    let rs = Resource::start(&idp, same, |b| b.dpop_replay_cache_capacity(1000)).await;
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
+    let mut accepted = Vec::new();
+    let mut full = None;
+    for _ in 0..3000 {
+        let proof = DpopProof::new(&key, "POST", &rs.url)
+            .access_token(&token)
+            .sign();
+        let a = rs.dpop(&token, &proof).await;
+        match a.status {
+            200 => accepted.push(proof),
+            _ => {
+                full = Some(a);
+                break;
+            }
+        }
+    }
+    let a = full.expect("the set fills up within 3000 proofs");
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.www.is_empty(), "no challenge: retry later");
+    assert_eq!(a.calls, 0);
+    assert!(accepted.len() >= 60, "{} accepted", accepted.len());
+    // Nothing accepted was forgotten: each is still a replay.
+    for proof in accepted.iter().take(100) {
+        let again = rs.dpop(&token, proof).await;
+        assert_eq!(again.status, 401);
+        assert_eq!(again.calls, 0);
+    }
+}
+
+#[tokio::test]
+async fn refusals_after_the_front_door_use_the_scheme_of_the_request() {
+    let idp = MockAuthorizationServer::start().await.unwrap();
+    let rs = Resource::start(&idp, same, defaults).await;
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let token = idp
+        .token()
+        .audience(&rs.url)
+        .scope("mcp:tools")
+        .dpop_bound(&key)
+        .sign();
+    let proof = DpopProof::new(&key, "POST", &rs.url)
+        .access_token(&token)
+        .sign();
+    let a = rs
+        .post(&[
+            ("authorization", &format!("DPoP {token}")),
+            ("dpop", &proof),
+            ("x-need-scope", "mcp:admin"),
+        ])
+        .await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(
+        a.www,
+        [format!(
+            r#"DPoP error="insufficient_scope", scope="mcp:admin", resource_metadata="{}""#,
+            rs.metadata
+        )]
+    );
+    // A bearer token gets the Bearer step-up challenge.
+    let plain = idp.token().audience(&rs.url).scope("mcp:tools").sign();
+    let a = rs
+        .post(&[
+            ("authorization", &format!("Bearer {plain}")),
+            ("x-need-scope", "mcp:admin"),
+        ])
+        .await;
+    assert_eq!(a.status, 403);
+    assert_eq!(
+        a.www,
+        [format!(
+            r#"Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="{}""#,
+            rs.metadata
+        )]
+    );
+    // Browsers may read the nonce header.
+    let res = rs
+        .http
+        .post(&rs.url)
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = res.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("dpop-nonce"), "{exposed}");
+}
+
+#[test]
+fn one_issuer_has_one_dpop_policy() {
+    let entry = || {
+        AuthorizationServerEntry::new("https://as.example.com")
+            .jwks_uri("https://as.example.com/jwks")
+    };
+    let err = ResourceServerAuth::builder()
+        .canonical_url("http://127.0.0.1:8000/mcp")
+        .authorization_servers([
+            entry().dpop(DpopPolicy::Required),
+            entry().expected_audiences(["other"]),
+        ])
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("dpop"), "{err}");
 }
