@@ -26,8 +26,9 @@ pub(crate) enum Rejection {
     DpopToken(ValidationError),
     /// The proof of a `DPoP` request.
     DpopProof(DpopErrorKind),
-    /// The DPoP replay check is full: a proof it can not remember is not accepted (503).
-    ReplayCacheFull,
+    /// The DPoP replay check is full or out of reach (the reason's metric label): a proof it
+    /// can not remember is not accepted (503).
+    ReplayUnavailable(&'static str),
 }
 
 impl Rejection {
@@ -166,10 +167,10 @@ impl Challenger {
                 self.header(&[("error", "invalid_request")], &[]),
                 format!("invalid_request: {why}"),
             ),
-            Rejection::ReplayCacheFull => {
+            Rejection::ReplayUnavailable(_) => {
                 let mut res = text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable: too many DPoP proofs to remember now; retry later",
+                    "Service Unavailable: the DPoP proof can not be checked for replay now; retry later",
                 );
                 res.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(self.retry_after_secs.max(1)));

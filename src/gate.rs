@@ -110,12 +110,21 @@ where
             .collect();
 
         // Most requests are decided here, without waiting: no boxed future, and the inner
-        // service (made ready by `poll_ready`) is called at once.
-        if let Some(outcome) = inner_auth.validator.validate_now(token, binding(&proof)) {
+        // service (made ready by `poll_ready`) is called at once. (Not with a shared DPoP
+        // replay store, which is awaited.)
+        let replay_now = dpop.is_none_or(|guard| !guard.replay_is_shared());
+        if replay_now
+            && let Some(outcome) = inner_auth.validator.validate_now(token, binding(&proof))
+        {
             let owner = match outcome
                 .map_err(|e| Rejection::token(e, is_dpop))
-                .and_then(|owner| with_proof(&auth, owner, proof.as_ref()))
-            {
+                .and_then(|owner| {
+                    let first_use = match (&proof, &inner_auth.dpop) {
+                        (Some(p), Some(guard)) => guard.first_use_now(&p.proof),
+                        _ => None,
+                    };
+                    with_proof(owner, proof.as_ref(), first_use)
+                }) {
                 Ok(owner) => owner.with_bearer_token(token.to_owned()),
                 Err(rejection) => return GateFuture::reject(&rejection, auth, trace),
             };
@@ -137,7 +146,11 @@ where
                 .validate_owned(token, binding(&proof))
                 .await
                 .map_err(|e| Rejection::token(e, is_dpop))?;
-            let owner = with_proof(&validating, owner, proof.as_ref())?;
+            let first_use = match (&proof, &validating.inner.dpop) {
+                (Some(p), Some(guard)) => Some(guard.first_use(&p.proof).await),
+                _ => None,
+            };
+            let owner = with_proof(owner, proof.as_ref(), first_use)?;
             let sessions = inbound_sessions(&validating, &sent, &owner);
             let dpop_nonce = fresh_nonce(&validating, proof.as_ref());
             Ok(Admitted {
@@ -161,23 +174,25 @@ fn binding(proof: &Option<CheckedProof>) -> Option<ProofBinding<'_>> {
     })
 }
 
-/// After the token is accepted: the proof's replay check (only now, so that only holders of
-/// a valid token fill the replay cache), and the key on the owner.
+/// After the token is accepted, the proof's replay check (made only now, so that only
+/// holders of a valid token fill the replay store) decides, and the owner gets the key.
 fn with_proof(
-    auth: &ResourceServerAuth,
     owner: ResourceOwner,
     proof: Option<&CheckedProof>,
+    first_use: Option<FirstUse>,
 ) -> Result<ResourceOwner, Rejection> {
-    let (Some(proof), Some(guard)) = (proof, &auth.inner.dpop) else {
+    let Some(proof) = proof else {
         return Ok(owner);
     };
-    match guard.first_use(&proof.proof) {
-        FirstUse::Yes => {}
-        FirstUse::Replayed => return Err(Rejection::DpopProof(DpopErrorKind::Replayed)),
-        // A proof that can not be remembered could be replayed: not accepted.
-        FirstUse::Full => return Err(Rejection::ReplayCacheFull),
+    match first_use {
+        Some(FirstUse::Yes) => Ok(owner.with_dpop_thumbprint(&proof.proof.jkt)),
+        Some(FirstUse::Replayed) => Err(Rejection::DpopProof(DpopErrorKind::Replayed)),
+        // A proof that can not be remembered (or checked) could be replayed: not accepted.
+        Some(FirstUse::Full) => Err(Rejection::ReplayUnavailable("dpop_replay_cache_full")),
+        Some(FirstUse::Unavailable) | None => Err(Rejection::ReplayUnavailable(
+            "dpop_replay_store_unavailable",
+        )),
     }
-    Ok(owner.with_dpop_thumbprint(&proof.proof.jkt))
 }
 
 /// A fresh nonce for the answer, when the proof's is past half its life.

@@ -111,7 +111,7 @@ pub(crate) fn labels(rejection: &Rejection) -> (&'static str, &'static str) {
         }
         Rejection::InvalidToken(e) | Rejection::DpopToken(e) => ("refused", reason(e.kind())),
         Rejection::DpopProof(kind) => ("refused", dpop_reason(*kind)),
-        Rejection::ReplayCacheFull => ("unavailable", "dpop_replay_cache_full"),
+        Rejection::ReplayUnavailable(reason) => ("unavailable", reason),
     }
 }
 

@@ -8,17 +8,32 @@ use crate::algorithm::Algorithm;
 use crate::builder::ResourceServerAuthBuilder;
 use crate::challenge::DpopChallenge;
 use crate::config::{AuthorizationServerEntry, DpopPolicy};
-use crate::dpop::{DpopGuard, DpopVerifier, Nonces, ReplayCache};
+use crate::dpop::{DpopGuard, DpopVerifier, Nonces, Replay, ReplayCache};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::sealing_key::SealingKey;
 
 /// The DPoP settings set in code (or, for the nonce key, from the environment).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct DpopSettings {
     pub(crate) nonce_key: Option<SealingKey>,
     nonce_lifetime: Duration,
     iat_window: Duration,
     replay_capacity: u64,
+    /// A Redis URL: the replay check is shared there (never printed: it may hold a password).
+    pub(crate) replay_redis: Option<String>,
+}
+
+impl std::fmt::Debug for DpopSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopSettings")
+            .field("iat_window", &self.iat_window)
+            .field("replay_capacity", &self.replay_capacity)
+            .field(
+                "replay_redis",
+                &self.replay_redis.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for DpopSettings {
@@ -28,6 +43,7 @@ impl Default for DpopSettings {
             nonce_lifetime: ResourceServerAuthBuilder::DEFAULT_DPOP_NONCE_LIFETIME,
             iat_window: ResourceServerAuthBuilder::DEFAULT_DPOP_IAT_WINDOW,
             replay_capacity: ResourceServerAuthBuilder::DEFAULT_DPOP_REPLAY_CACHE_CAPACITY,
+            replay_redis: None,
         }
     }
 }
@@ -84,6 +100,58 @@ impl ResourceServerAuthBuilder {
     pub fn dpop_replay_cache_capacity(mut self, capacity: u64) -> Self {
         self.dpop.replay_capacity = capacity;
         self
+    }
+
+    /// Keeps the DPoP replay check in Redis (`redis://host:port[/db]`, `rediss://…` or
+    /// `unix:///path`), shared by every replica given the same URL: a proof one replica
+    /// accepted is refused by all (one `SET … NX PX` per accepted proof, keys named by a hash,
+    /// never by a token or a user). Without it, each process remembers its own proofs, which
+    /// the `iat` window and nonces make acceptable. When Redis can not be reached (2 s), DPoP
+    /// requests are answered 503 with `Retry-After`: a proof that can not be checked is not
+    /// accepted. From the environment: `MCP_SERVER_AUTH_DPOP_REPLAY_STORE`. Feature `redis`.
+    ///
+    /// ```
+    /// use protected_resource::ResourceServerAuth;
+    ///
+    /// let builder = ResourceServerAuth::builder().dpop_replay_redis("redis://127.0.0.1:6379/0");
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn dpop_replay_redis(mut self, url: impl Into<String>) -> Self {
+        self.dpop.replay_redis = Some(url.into());
+        self
+    }
+}
+
+/// The replay store the settings ask for.
+fn replay(settings: &DpopSettings, window: Duration) -> Result<Replay, ConfigError> {
+    let Some(url) = &settings.replay_redis else {
+        return Ok(Replay::Local(ReplayCache::new(
+            window,
+            settings.replay_capacity,
+        )));
+    };
+    #[cfg(feature = "redis")]
+    {
+        let lifetime = window.saturating_mul(2) + Duration::from_secs(1);
+        crate::dpop::RedisReplay::new(url, lifetime)
+            .map(|store| Replay::Shared(Box::new(store)))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    ConfigErrorKind::InvalidValue,
+                    "dpop_replay_redis",
+                    "not a Redis URL (redis://, rediss:// or unix://)",
+                )
+            })
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url;
+        Err(ConfigError::new(
+            ConfigErrorKind::InvalidEnvironment,
+            crate::env::DPOP_REPLAY_STORE,
+            "a shared DPoP replay store needs the `redis` feature of protected-resource",
+        ))
     }
 }
 
@@ -173,7 +241,7 @@ pub(crate) fn assemble(
         guard: Some(DpopGuard::new(
             verifier,
             origin.to_owned(),
-            ReplayCache::new(window, settings.replay_capacity),
+            replay(settings, window)?,
             nonces.clone(),
         )),
         challenge: Some(DpopChallenge {

@@ -496,6 +496,9 @@ impl ResourceServerAuthBuilder {
         if self.dpop.nonce_key.is_none() {
             self.dpop.nonce_key = env::dpop_nonce_key(source)?;
         }
+        if self.dpop.replay_redis.is_none() {
+            self.dpop.replay_redis = env::dpop_replay_store(source)?;
+        }
         if self.root_certificates.is_empty()
             && let Some(pem) = env::ca_certs(source)?
         {

@@ -11,7 +11,8 @@
 //! |---|---|
 //! | `mod.rs` | the verifier, its checks, the verified proof and the errors |
 //! | `htu.rs` | the request URI comparison (RFC 3986 normalisation) |
-//! | `replay.rs` | the `jti` replay cache of the front door |
+//! | `replay.rs` | the `jti` replay check of the front door, in this process |
+//! | `shared_replay.rs` | the same in Redis, shared by replicas (feature `redis`) |
 //! | `nonce.rs` | stateless server nonces (a MAC'd time) |
 //! | `resource.rs` | the front door's proof check: one header, `htu` from the canonical URL, nonce |
 
@@ -19,10 +20,14 @@ mod htu;
 mod nonce;
 mod replay;
 mod resource;
+#[cfg(feature = "redis")]
+mod shared_replay;
 
 pub(crate) use self::nonce::Nonces;
 pub(crate) use self::replay::{FirstUse, ReplayCache};
-pub(crate) use self::resource::{CheckedProof, DPOP, DPOP_NONCE, DpopGuard};
+pub(crate) use self::resource::{CheckedProof, DPOP, DPOP_NONCE, DpopGuard, Replay};
+#[cfg(feature = "redis")]
+pub(crate) use self::shared_replay::RedisReplay;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -24,6 +24,15 @@ pub(crate) enum FirstUse {
     Replayed,
     /// The set is full: the proof can not be remembered, so it is not accepted.
     Full,
+    /// The shared store can not be reached: the proof can not be checked, so it is not
+    /// accepted.
+    Unavailable,
+}
+
+/// The fixed-size replay key of a proof: the SHA-256 of the key's thumbprint and the `jti`,
+/// framed so that no two pairs share it (a thumbprint is 43 base64url characters, no dot).
+pub(crate) fn replay_key(jkt: &str, jti: &str) -> Option<[u8; 32]> {
+    sha256(format!("{jkt}.{jti}").as_bytes()).and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
 }
 
 /// One shard: proofs seen in the current generation and the one before.
@@ -73,18 +82,11 @@ impl ReplayCache {
 
     /// Whether this is the first use of the proof `jti` of the key `jkt` (then remembered).
     /// Checked and recorded under one lock: of two requests racing with one proof, one wins.
-    pub(crate) fn first_use(&self, jkt: &str, jti: &str) -> FirstUse {
-        self.first_use_at(jkt, jti, Instant::now())
+    pub(crate) fn first_use(&self, key: [u8; 32]) -> FirstUse {
+        self.first_use_at(key, Instant::now())
     }
 
-    fn first_use_at(&self, jkt: &str, jti: &str, now: Instant) -> FirstUse {
-        // A fixed-size key: the hash of the thumbprint and the jti, framed so that no two
-        // pairs share it (a thumbprint is 43 base64url characters, without a dot).
-        let Some(key) = sha256(format!("{jkt}.{jti}").as_bytes())
-            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        else {
-            return FirstUse::Full;
-        };
+    fn first_use_at(&self, key: [u8; 32], now: Instant) -> FirstUse {
         let Some(shard) = self.shards.get(usize::from(key[0]) % SHARDS) else {
             return FirstUse::Full;
         };
@@ -115,29 +117,33 @@ impl ReplayCache {
 mod tests {
     use super::*;
 
+    fn k(jkt: &str, jti: &str) -> [u8; 32] {
+        replay_key(jkt, jti).unwrap()
+    }
+
     #[test]
     fn a_proof_is_accepted_once_per_key_for_its_whole_lifetime() {
         let cache = ReplayCache::new(Duration::from_secs(300), 16_000);
         let t0 = Instant::now();
-        assert_eq!(cache.first_use_at("k1", "a", t0), FirstUse::Yes);
-        assert_eq!(cache.first_use_at("k1", "a", t0), FirstUse::Replayed);
+        assert_eq!(cache.first_use_at(k("k1", "a"), t0), FirstUse::Yes);
+        assert_eq!(cache.first_use_at(k("k1", "a"), t0), FirstUse::Replayed);
         assert_eq!(
-            cache.first_use_at("k2", "a", t0),
+            cache.first_use_at(k("k2", "a"), t0),
             FirstUse::Yes,
             "another key"
         );
-        assert_eq!(cache.first_use_at("k1", "b", t0), FirstUse::Yes);
+        assert_eq!(cache.first_use_at(k("k1", "b"), t0), FirstUse::Yes);
         // Still refused just before twice the window has passed, and after a generation.
         let later = t0 + Duration::from_secs(600);
-        assert_eq!(cache.first_use_at("k1", "a", later), FirstUse::Replayed);
+        assert_eq!(cache.first_use_at(k("k1", "a"), later), FirstUse::Replayed);
         let next_generation = t0 + Duration::from_secs(700);
         assert_eq!(
-            cache.first_use_at("k1", "a", next_generation),
+            cache.first_use_at(k("k1", "a"), next_generation),
             FirstUse::Replayed
         );
         // Forgotten only long after no proof of then can be accepted.
         let much_later = t0 + Duration::from_secs(1500);
-        assert_eq!(cache.first_use_at("k1", "a", much_later), FirstUse::Yes);
+        assert_eq!(cache.first_use_at(k("k1", "a"), much_later), FirstUse::Yes);
     }
 
     #[test]
@@ -146,17 +152,17 @@ mod tests {
         let t0 = Instant::now();
         let mut full = 0;
         for i in 0..200 {
-            match cache.first_use_at("k", &i.to_string(), t0) {
+            match cache.first_use_at(k("k", &i.to_string()), t0) {
                 FirstUse::Yes => {}
                 FirstUse::Full => full += 1,
-                FirstUse::Replayed => panic!("never seen"),
+                FirstUse::Replayed | FirstUse::Unavailable => panic!("never seen"),
             }
         }
         assert!(full > 0);
         // Everything accepted is still remembered.
         for i in 0..200 {
             assert_ne!(
-                cache.first_use_at("k", &i.to_string(), t0),
+                cache.first_use_at(k("k", &i.to_string()), t0),
                 FirstUse::Yes,
                 "{i}"
             );

@@ -8,7 +8,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::dpop::nonce::{NonceCheck, Nonces};
-use crate::dpop::replay::{FirstUse, ReplayCache};
+use crate::dpop::replay::{FirstUse, ReplayCache, replay_key};
 use crate::dpop::{DpopErrorKind, DpopVerifier, VerifiedDpopProof};
 
 /// The `DPoP` request header (RFC 9449 §4.1).
@@ -23,8 +23,18 @@ pub(crate) struct DpopGuard {
     pub(crate) verifier: DpopVerifier,
     /// The canonical URL's scheme and authority.
     pub(crate) origin: String,
-    pub(crate) replay: ReplayCache,
+    pub(crate) replay: Replay,
     pub(crate) nonces: Option<Nonces>,
+}
+
+/// Where the proofs seen are remembered.
+#[derive(Debug)]
+pub(crate) enum Replay {
+    /// In this process (the default).
+    Local(ReplayCache),
+    /// In Redis, shared by every replica.
+    #[cfg(feature = "redis")]
+    Shared(Box<crate::dpop::shared_replay::RedisReplay>),
 }
 
 /// A proof that passed every check but the replay check.
@@ -39,7 +49,7 @@ impl DpopGuard {
     pub(crate) fn new(
         verifier: DpopVerifier,
         origin: String,
-        replay: ReplayCache,
+        replay: Replay,
         nonces: Option<Nonces>,
     ) -> Self {
         Self {
@@ -82,9 +92,38 @@ impl DpopGuard {
         Ok(CheckedProof { proof, renew_nonce })
     }
 
-    /// Whether the proof is presented for the first time (remembered from now on).
-    pub(crate) fn first_use(&self, proof: &VerifiedDpopProof) -> FirstUse {
-        self.replay.first_use(&proof.jkt, &proof.jti)
+    /// Whether the replay check must be awaited (a shared store).
+    pub(crate) fn replay_is_shared(&self) -> bool {
+        !matches!(self.replay, Replay::Local(_))
+    }
+
+    /// Whether the proof is presented for the first time (remembered from now on), when
+    /// that can be told without waiting (`None`: a shared store, use
+    /// [`first_use`](Self::first_use)).
+    pub(crate) fn first_use_now(&self, proof: &VerifiedDpopProof) -> Option<FirstUse> {
+        let Some(key) = replay_key(&proof.jkt, &proof.jti) else {
+            return Some(FirstUse::Unavailable);
+        };
+        match &self.replay {
+            Replay::Local(cache) => Some(cache.first_use(key)),
+            #[cfg(feature = "redis")]
+            Replay::Shared(_) => None,
+        }
+    }
+
+    /// [`first_use_now`](Self::first_use_now), waiting for a shared store.
+    pub(crate) async fn first_use(&self, proof: &VerifiedDpopProof) -> FirstUse {
+        if let Some(decided) = self.first_use_now(proof) {
+            return decided;
+        }
+        let Some(key) = replay_key(&proof.jkt, &proof.jti) else {
+            return FirstUse::Unavailable;
+        };
+        match &self.replay {
+            #[cfg(feature = "redis")]
+            Replay::Shared(store) => store.first_use(key).await,
+            Replay::Local(cache) => cache.first_use(key),
+        }
     }
 
     /// A fresh nonce, when nonces are on.

@@ -9,6 +9,7 @@
 //! | `MCP_SERVER_SESSION_KEY` (or `_FILE`: a file holding it) | | the [`SealingKey`] binding MCP sessions to their users, base64url, at least 32 bytes decoded; shared by every replica (unset: a random key per process, with a warning) |
 //! | `MCP_SERVER_SESSION_KEY_PREVIOUS` (or `_FILE`) | | keys still accepted during a rotation (base64url, separated by commas or spaces) |
 //! | `MCP_SERVER_AUTH_DPOP_NONCE_KEY` (or `_FILE`) | | switches DPoP server nonces on: the key (base64url, at least 32 bytes decoded), shared by every replica |
+//! | `MCP_SERVER_AUTH_DPOP_REPLAY_STORE` (or `_FILE`) | | a Redis URL: the DPoP replay check shared by every replica (feature `redis`); unset: per process |
 //!
 //! Each entry of the JSON array is an object with `issuer` (required), `jwks_uri` (when
 //! absent, it is discovered from the issuer's metadata, see
@@ -109,6 +110,11 @@ pub const SESSION_KEY_PREVIOUS: &str = "MCP_SERVER_SESSION_KEY_PREVIOUS";
 /// bytes decoded; `_FILE` names a file holding it); unset: no nonces. See
 /// [`dpop_nonce_key`](crate::ResourceServerAuthBuilder::dpop_nonce_key).
 pub const DPOP_NONCE_KEY: &str = "MCP_SERVER_AUTH_DPOP_NONCE_KEY";
+/// `MCP_SERVER_AUTH_DPOP_REPLAY_STORE`: a Redis URL where every replica keeps the DPoP
+/// replay check (feature `redis`; `_FILE` names a file holding it, as it may hold a
+/// password); unset: each process keeps its own. See
+/// `ResourceServerAuthBuilder::dpop_replay_redis`.
+pub const DPOP_REPLAY_STORE: &str = "MCP_SERVER_AUTH_DPOP_REPLAY_STORE";
 
 /// Whether `name` is one of this crate's variables (or an alias of one).
 pub(crate) fn is_ours(name: &str) -> bool {
@@ -281,4 +287,10 @@ pub(crate) fn dpop_nonce_key(env: &EnvSource) -> Result<Option<SealingKey>, Conf
     SealingKey::from_base64url(&text)
         .map(Some)
         .map_err(|e| ConfigError::new(e.kind(), &name, e.message().to_owned()))
+}
+
+/// The Redis URL of the shared DPoP replay check ([`DPOP_REPLAY_STORE`]); `None` when unset.
+pub(crate) fn dpop_replay_store(env: &EnvSource) -> Result<Option<String>, ConfigError> {
+    Ok(value_or_file(env, DPOP_REPLAY_STORE, MAX_SECRET_BYTES)?
+        .map(|(_, url)| url.trim().to_owned()))
 }

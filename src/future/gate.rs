@@ -205,9 +205,11 @@ fn log_rejection(rejection: &Rejection, trace: &RequestSpan) {
             tracing::debug!(reason = ?e.kind(), detail = e.detail(), "access token refused");
         }
         Rejection::DpopProof(kind) => tracing::debug!(reason = ?kind, "DPoP proof refused"),
-        Rejection::ReplayCacheFull => {
+        Rejection::ReplayUnavailable(reason) => {
+            // Full: raise dpop_replay_cache_capacity; unavailable: the Redis store is down.
             tracing::warn!(
-                "DPoP proof refused: the replay cache is full (raise dpop_replay_cache_capacity)"
+                reason,
+                "DPoP proof refused: its replay check can not be made"
             );
         }
     }

@@ -46,16 +46,16 @@ echo "interop: cargo build --example mcp_server --example connected_accounts" >&
 (cd "$root" && cargo build --quiet --example mcp_server --example connected_accounts)
 
 status=0
-# The connected-account tests on a real Redis (the same bodies as the in-memory ones): a
-# private server on a Unix socket, stopped by its PID.
+# The connected-account tests and the DPoP replay check shared by two replicas on a real
+# Redis: a private server on a Unix socket, stopped by its PID.
 redis_dir=$(mktemp -d)
 redis-server --port 0 --unixsocket "$redis_dir/redis.sock" --unixsocketperm 700 \
     --save "" --appendonly no >"$redis_dir/log" 2>&1 &
 redis_pid=$!
 for _ in $(seq 50); do [ -S "$redis_dir/redis.sock" ] && break; sleep 0.1; done
-echo "interop: connected accounts on Redis (cargo test -- --ignored)" >&2
+echo "interop: connected accounts and the DPoP replay check on Redis (cargo test -- --ignored)" >&2
 (cd "$root" && PR_TEST_REDIS_URL="unix://$redis_dir/redis.sock" \
-    cargo test --quiet --all-features --test it downstream::accounts::redis -- --ignored) || status=1
+    cargo test --quiet --all-features --test it -- --ignored downstream::accounts::redis dpop_layer::redis) || status=1
 kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null || true
 rm -rf "$redis_dir"
 node run.mjs || status=1

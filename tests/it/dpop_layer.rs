@@ -50,12 +50,25 @@ impl Resource {
             protected_resource::ResourceServerAuthBuilder,
         ) -> protected_resource::ResourceServerAuthBuilder,
     ) -> Self {
+        Self::start_as(idp, None, entry, builder).await
+    }
+
+    /// [`start`](Self::start) with another canonical URL than its own address (a replica
+    /// behind a load balancer: the proofs name the canonical URL).
+    async fn start_as(
+        idp: &MockAuthorizationServer,
+        canonical: Option<&str>,
+        entry: impl FnOnce(AuthorizationServerEntry) -> AuthorizationServerEntry,
+        builder: impl FnOnce(
+            protected_resource::ResourceServerAuthBuilder,
+        ) -> protected_resource::ResourceServerAuthBuilder,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let url = format!("{origin}/mcp");
         let auth = builder(
             ResourceServerAuth::builder()
-                .canonical_url(&url)
+                .canonical_url(canonical.unwrap_or(&url))
                 .authorization_server(entry(idp.entry())),
         )
         .build()
@@ -86,8 +99,9 @@ impl Resource {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        let public = canonical.map_or(origin.clone(), |c| c.trim_end_matches("/mcp").to_owned());
         Self {
-            metadata: format!("{origin}/.well-known/oauth-protected-resource/mcp"),
+            metadata: format!("{public}/.well-known/oauth-protected-resource/mcp"),
             url,
             calls,
             http: reqwest::Client::new(),
@@ -784,4 +798,81 @@ fn one_issuer_has_one_dpop_policy() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("dpop"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_replay_store_refuses_dpop_requests_with_503() {
+    let idp = MockAuthorizationServer::start().await.unwrap();
+    // Nothing listens on port 1.
+    let rs = Resource::start(&idp, same, |b| b.dpop_replay_redis("redis://127.0.0.1:1/0")).await;
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
+    let proof = DpopProof::new(&key, "POST", &rs.url)
+        .access_token(&token)
+        .sign();
+    let a = rs.dpop(&token, &proof).await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.www.is_empty());
+    assert_eq!(a.calls, 0);
+    // Bearer tokens do not need the store.
+    let plain = idp.token().audience(&rs.url).sign();
+    let ok = rs
+        .post(&[("authorization", &format!("Bearer {plain}"))])
+        .await;
+    assert_eq!(ok.status, 200);
+    let err = ResourceServerAuth::builder()
+        .canonical_url("http://127.0.0.1:8000/mcp")
+        .authorization_server(idp.entry())
+        .dpop_replay_redis("http://secret@127.0.0.1/")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("dpop_replay_redis"), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+/// Two replicas sharing a real Redis (`PR_TEST_REDIS_URL`; `tests/interop/run.sh` starts one):
+/// a proof one accepted is refused by the other, and racing requests across both are
+/// accepted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Redis server: PR_TEST_REDIS_URL (run by tests/interop/run.sh)"]
+async fn redis_replicas_share_the_replay_check() {
+    let url = std::env::var("PR_TEST_REDIS_URL").expect("PR_TEST_REDIS_URL");
+    let idp = MockAuthorizationServer::start().await.unwrap();
+    let canonical = "http://127.0.0.1:9/mcp";
+    let shared = |b: protected_resource::ResourceServerAuthBuilder| b.dpop_replay_redis(&url);
+    let a = Arc::new(Resource::start_as(&idp, Some(canonical), same, shared).await);
+    let b = Arc::new(Resource::start_as(&idp, Some(canonical), same, shared).await);
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let token = idp.token().audience(canonical).dpop_bound(&key).sign();
+    let proof = || {
+        DpopProof::new(&key, "POST", canonical)
+            .access_token(&token)
+            .sign()
+    };
+    let p = proof();
+    assert_eq!(a.dpop(&token, &p).await.status, 200);
+    let again = b.dpop(&token, &p).await;
+    assert_eq!(again.status, 401, "{again:?}");
+    assert!(
+        again.www[0].contains("The DPoP proof was already used"),
+        "{again:?}"
+    );
+    assert_eq!(again.calls, 0);
+    for _ in 0..3 {
+        let p = proof();
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let rs = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let (token, p) = (token.clone(), p.clone());
+                tokio::spawn(async move { rs.dpop(&token, &p).await.status })
+            })
+            .collect();
+        let mut accepted = 0;
+        for t in tasks {
+            if t.await.unwrap() == 200 {
+                accepted += 1;
+            }
+        }
+        assert_eq!(accepted, 1, "one request wins across both replicas");
+    }
 }
