@@ -75,6 +75,11 @@ impl DpopGuard {
             (Some(_), Some(_)) => return Err(DpopErrorKind::Multiple),
         };
         let proof = proof.to_str().map_err(|_| DpopErrorKind::Malformed)?;
+        // The comparison removes dot segments, which the router does not: a proof for `/mcp`
+        // must not serve a request routed to `/x/%2e%2e/mcp`.
+        if has_dot_segment(path) {
+            return Err(DpopErrorKind::UrlMismatch);
+        }
         let mut url = String::with_capacity(self.origin.len() + path.len());
         url.push_str(&self.origin);
         url.push_str(path);
@@ -129,5 +134,37 @@ impl DpopGuard {
     /// A fresh nonce, when nonces are on.
     pub(crate) fn fresh_nonce(&self) -> Option<HeaderValue> {
         self.nonces.as_ref().map(Nonces::issue)
+    }
+}
+
+/// Whether `path` holds a `.` or `..` segment (also percent-encoded) or a backslash, which
+/// URL normalisation would resolve and a router may not.
+fn has_dot_segment(path: &str) -> bool {
+    path.contains('\\')
+        || path.split('/').any(|segment| {
+            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+            segment == "." || segment == ".."
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_however_written() {
+        for bad in [
+            "/x/../mcp",
+            "/./mcp",
+            "/x/%2e%2E/mcp",
+            "/x/.%2e/mcp",
+            "/a\\b",
+            "/mcp/.",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in ["/mcp", "/", "/a.b/c..d", "/.well-known/x", "/..."] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
     }
 }

@@ -545,3 +545,61 @@ async fn introspection_from_the_environment() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_dpop_bound_opaque_token_needs_its_proof() {
+    use axum::body::Body;
+    use protected_resource::testkit::{DpopProof, SigningKey};
+    let as_ = Running::start().await;
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let mut answer = active(&as_.base);
+    answer["token_type"] = json!("DPoP");
+    answer["cnf"] = json!({ "jkt": DpopProof::thumbprint(&key) });
+    as_.answer("opaque-dpop", answer);
+    let app = App::new(as_.auth(basic()));
+    let with_proof = |key: &SigningKey| {
+        let proof = DpopProof::new(key, "POST", CANON)
+            .access_token("opaque-dpop")
+            .sign();
+        http::Request::post("/mcp")
+            .header("authorization", "DPoP opaque-dpop")
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let a = app.send(with_proof(&key)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(app.calls(), 1);
+    // As a bearer token: refused (from the cached answer).
+    app.assert_invalid_token(
+        "opaque-dpop",
+        "The access token is sender-constrained and can not be used as a bearer token",
+    )
+    .await;
+    // With another key's proof: refused.
+    let a = app
+        .send(with_proof(&SigningKey::generate(Algorithm::ES256, "other")))
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let algs: Vec<&str> = Algorithm::ALL
+        .iter()
+        .filter(|a| a.is_supported())
+        .map(|a| a.as_str())
+        .collect();
+    assert_eq!(
+        a.www(),
+        Some(
+            format!(
+                r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof key is not the key the access token is bound to", algs="{}", resource_metadata="{METADATA_URL}""#,
+                algs.join(" ")
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        app.calls(),
+        1,
+        "the inner service ran only for the good request"
+    );
+    assert_eq!(as_.calls(), 1, "one introspection call for all of them");
+}
