@@ -176,6 +176,11 @@ impl Resource {
     }
 }
 
+/// A good proof of `key` for a POST to `url` carrying `token`.
+fn proof_for(key: &SigningKey, url: &str, token: &str) -> String {
+    DpopProof::new(key, "POST", url).access_token(token).sign()
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -199,9 +204,7 @@ async fn a_bound_token_with_its_proof_is_accepted_once_and_never_as_bearer() {
     let rs = Resource::start(&idp, same, defaults).await;
     let key = SigningKey::generate(Algorithm::ES256, "client");
     let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&token)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &token);
 
     let ok = rs.dpop(&token, &proof).await;
     assert_eq!(ok.status, 200, "{ok:?}");
@@ -293,9 +296,7 @@ async fn every_bad_proof_is_refused_with_the_exact_challenge() {
         ),
         (
             "wrong URL",
-            DpopProof::new(&key, "POST", &other_path)
-                .access_token(&token)
-                .sign(),
+            proof_for(&key, &other_path, &token),
             "The DPoP proof is for another URL",
         ),
         (
@@ -322,9 +323,7 @@ async fn every_bad_proof_is_refused_with_the_exact_challenge() {
         ),
         (
             "key not the bound one",
-            DpopProof::new(&other, "POST", &rs.url)
-                .access_token(&token)
-                .sign(),
+            proof_for(&other, &rs.url, &token),
             "The DPoP proof key is not the key the access token is bound to",
         ),
         (
@@ -390,9 +389,7 @@ async fn every_bad_proof_is_refused_with_the_exact_challenge() {
 
     // A good proof with an unbound token: the token is not what the scheme says.
     let unbound = idp.token().audience(&rs.url).sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&unbound)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &unbound);
     let a = rs.dpop(&unbound, &proof).await;
     rs.assert_dpop_refusal(
         &a,
@@ -407,9 +404,7 @@ async fn every_bad_proof_is_refused_with_the_exact_challenge() {
         .dpop_bound(&key)
         .claim("exp", now() - 3600)
         .sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&expired)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &expired);
     let a = rs.dpop(&expired, &proof).await;
     rs.assert_dpop_refusal(&a, "invalid_token", "The access token expired");
 
@@ -446,9 +441,7 @@ async fn policies_required_and_off_and_proof_algorithms_per_entry() {
         .unwrap();
     assert_eq!(meta["dpop_bound_access_tokens_required"], json!(true));
     let bound = idp.token().audience(&rs.url).dpop_bound(&key).sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&bound)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &bound);
     assert_eq!(rs.dpop(&bound, &proof).await.status, 200);
     drop(rs);
 
@@ -456,9 +449,7 @@ async fn policies_required_and_off_and_proof_algorithms_per_entry() {
     // metadata does not mention DPoP.
     let rs = Resource::start(&idp, |e| e.dpop(DpopPolicy::Off), defaults).await;
     let bound = idp.token().audience(&rs.url).dpop_bound(&key).sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&bound)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &bound);
     let a = rs.dpop(&bound, &proof).await;
     assert_eq!(a.status, 401);
     assert_eq!(
@@ -500,9 +491,7 @@ async fn policies_required_and_off_and_proof_algorithms_per_entry() {
     // Proof algorithms per entry: an ES256 proof for an EdDSA-only entry.
     let rs = Resource::start(&idp, |e| e.dpop_algorithms([Algorithm::EdDSA]), defaults).await;
     let bound = idp.token().audience(&rs.url).dpop_bound(&key).sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&bound)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &bound);
     let a = rs.dpop(&bound, &proof).await;
     assert_eq!(a.status, 401);
     assert_eq!(
@@ -514,9 +503,7 @@ async fn policies_required_and_off_and_proof_algorithms_per_entry() {
     );
     let ed = SigningKey::generate(Algorithm::EdDSA, "ed");
     let bound = idp.token().audience(&rs.url).dpop_bound(&ed).sign();
-    let proof = DpopProof::new(&ed, "POST", &rs.url)
-        .access_token(&bound)
-        .sign();
+    let proof = proof_for(&ed, &rs.url, &bound);
     assert_eq!(rs.dpop(&bound, &proof).await.status, 200);
 }
 
@@ -529,9 +516,7 @@ async fn nonces_are_asked_for_given_and_checked() {
     let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
 
     // No nonce: use_dpop_nonce with a fresh nonce.
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&token)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &token);
     let a = rs.dpop(&token, &proof).await;
     rs.assert_dpop_refusal(
         &a,
@@ -555,12 +540,7 @@ async fn nonces_are_asked_for_given_and_checked() {
     })
     .await;
     let foreign = other
-        .dpop(
-            &token,
-            &DpopProof::new(&key, "POST", &other.url)
-                .access_token(&token)
-                .sign(),
-        )
+        .dpop(&token, &proof_for(&key, &other.url, &token))
         .await
         .nonce
         .expect("nonce");
@@ -668,9 +648,7 @@ async fn one_proof_sent_many_times_at_once_is_accepted_once() {
     let key = SigningKey::generate(Algorithm::ES256, "client");
     let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
     for _ in 0..5 {
-        let proof = DpopProof::new(&key, "POST", &rs.url)
-            .access_token(&token)
-            .sign();
+        let proof = proof_for(&key, &rs.url, &token);
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let (rs, token, proof) = (rs.clone(), token.clone(), proof.clone());
@@ -698,9 +676,7 @@ async fn a_full_replay_cache_refuses_instead_of_forgetting() {
     let mut accepted = Vec::new();
     let mut full = None;
     for _ in 0..3000 {
-        let proof = DpopProof::new(&key, "POST", &rs.url)
-            .access_token(&token)
-            .sign();
+        let proof = proof_for(&key, &rs.url, &token);
         let a = rs.dpop(&token, &proof).await;
         match a.status {
             200 => accepted.push(proof),
@@ -734,9 +710,7 @@ async fn refusals_after_the_front_door_use_the_scheme_of_the_request() {
         .scope("mcp:tools")
         .dpop_bound(&key)
         .sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&token)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &token);
     let a = rs
         .post(&[
             ("authorization", &format!("DPoP {token}")),
@@ -807,9 +781,7 @@ async fn an_unreachable_replay_store_refuses_dpop_requests_with_503() {
     let rs = Resource::start(&idp, same, |b| b.dpop_replay_redis("redis://127.0.0.1:1/0")).await;
     let key = SigningKey::generate(Algorithm::ES256, "client");
     let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
-    let proof = DpopProof::new(&key, "POST", &rs.url)
-        .access_token(&token)
-        .sign();
+    let proof = proof_for(&key, &rs.url, &token);
     let a = rs.dpop(&token, &proof).await;
     assert_eq!(a.status, 503, "{a:?}");
     assert!(a.www.is_empty());
@@ -844,11 +816,7 @@ async fn redis_replicas_share_the_replay_check() {
     let b = Arc::new(Resource::start_as(&idp, Some(canonical), same, shared).await);
     let key = SigningKey::generate(Algorithm::ES256, "client");
     let token = idp.token().audience(canonical).dpop_bound(&key).sign();
-    let proof = || {
-        DpopProof::new(&key, "POST", canonical)
-            .access_token(&token)
-            .sign()
-    };
+    let proof = || proof_for(&key, canonical, &token);
     let p = proof();
     assert_eq!(a.dpop(&token, &p).await.status, 200);
     let again = b.dpop(&token, &p).await;
