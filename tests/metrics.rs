@@ -8,9 +8,9 @@ use std::convert::Infallible;
 use axum::body::Body;
 use http::{Request, Response};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use protected_resource::testkit::MockAuthorizationServer;
+use protected_resource::testkit::{DpopProof, MockAuthorizationServer, SigningKey};
 use protected_resource::{
-    McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement,
+    Algorithm, McpScopesLayer, ProtectedResourceLayer, ResourceServerAuth, ScopeRequirement,
 };
 use tower::ServiceBuilder;
 
@@ -93,6 +93,33 @@ async fn counts_follow_a_known_sequence_of_requests() {
         .sign();
     assert_eq!(call(Some(elsewhere), tool).await, 401);
     assert_eq!(call(Some("not-a-jwt".to_owned()), tool).await, 401);
+    // DPoP: accepted once, then the same proof replayed, then no proof.
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let bound = a
+        .token()
+        .audience(&canonical)
+        .subject("dora")
+        .scope("mcp:tools")
+        .dpop_bound(&key)
+        .sign();
+    let proof = DpopProof::new(&key, "POST", &canonical)
+        .access_token(&bound)
+        .sign();
+    let dpop = |proof: Option<&str>| {
+        let mut req = http
+            .post(&canonical)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", format!("DPoP {bound}"))
+            .body(tool);
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(dpop(Some(&proof)).await, 200);
+    assert_eq!(dpop(Some(&proof)).await, 401);
+    assert_eq!(dpop(None).await, 401);
     let metadata = http
         .get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
         .send()
@@ -107,8 +134,10 @@ async fn counts_follow_a_known_sequence_of_requests() {
     for (labels, expected) in [
         (
             vec!["outcome=\"accepted\"", "reason=\"none\"", iss.as_str()],
-            4.0,
+            5.0,
         ),
+        (vec!["outcome=\"refused\"", "reason=\"dpop_replayed\""], 1.0),
+        (vec!["outcome=\"refused\"", "reason=\"dpop_missing\""], 1.0),
         (
             vec![
                 "outcome=\"refused\"",
@@ -140,7 +169,8 @@ async fn counts_follow_a_known_sequence_of_requests() {
     let decisions = "protected_resource_tool_decisions_total";
     assert_eq!(
         value(&text, decisions, &["decision=\"allowed\""]),
-        Some(2.0),
+        // Two bearer calls and one DPoP call of whoami.
+        Some(3.0),
         "{text}"
     );
     assert_eq!(
