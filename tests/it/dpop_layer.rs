@@ -387,6 +387,22 @@ async fn every_bad_proof_is_refused_with_the_exact_challenge() {
         "The request has more than one DPoP proof",
     );
 
+    // A proof without a token: no credentials (both challenges, Bearer first).
+    let a = rs.post(&[("dpop", &good().sign())]).await;
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.www,
+        [
+            format!(r#"Bearer resource_metadata="{}""#, rs.metadata),
+            format!(
+                r#"DPoP algs="{}", resource_metadata="{}""#,
+                Resource::algs(),
+                rs.metadata
+            ),
+        ]
+    );
+    assert_eq!(a.calls, 0);
+
     // A good proof with an unbound token: the token is not what the scheme says.
     let unbound = idp.token().audience(&rs.url).sign();
     let proof = proof_for(&key, &rs.url, &unbound);
@@ -843,4 +859,38 @@ async fn redis_replicas_share_the_replay_check() {
         }
         assert_eq!(accepted, 1, "one request wins across both replicas");
     }
+}
+
+#[tokio::test]
+async fn a_nonce_past_half_its_life_is_renewed_on_success() {
+    let idp = MockAuthorizationServer::start().await.unwrap();
+    let rs = Resource::start(&idp, same, |b| {
+        b.dpop_nonce_key(SealingKey::from_bytes(&[7; 32]).unwrap())
+            .dpop_nonce_lifetime(std::time::Duration::from_secs(10))
+    })
+    .await;
+    let key = SigningKey::generate(Algorithm::ES256, "client");
+    let token = idp.token().audience(&rs.url).dpop_bound(&key).sign();
+    let first = rs.dpop(&token, &proof_for(&key, &rs.url, &token)).await;
+    let nonce = first.nonce.expect("use_dpop_nonce hands out a nonce");
+    let with_nonce = || {
+        DpopProof::new(&key, "POST", &rs.url)
+            .access_token(&token)
+            .claim("nonce", nonce.as_str())
+            .sign()
+    };
+    let fresh = rs.dpop(&token, &with_nonce()).await;
+    assert_eq!(fresh.status, 200);
+    assert_eq!(fresh.nonce, None, "a young nonce is not renewed");
+    // Past half of its 10 s life (whole seconds: wait 7 s).
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let old = rs.dpop(&token, &with_nonce()).await;
+    assert_eq!(old.status, 200, "{old:?}");
+    let renewed = old.nonce.expect("a fresh nonce on the answer");
+    assert_ne!(renewed, nonce);
+    let proof = DpopProof::new(&key, "POST", &rs.url)
+        .access_token(&token)
+        .claim("nonce", renewed.as_str())
+        .sign();
+    assert_eq!(rs.dpop(&token, &proof).await.status, 200);
 }
