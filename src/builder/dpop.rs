@@ -92,7 +92,7 @@ impl ResourceServerAuthBuilder {
 
     /// How many DPoP proofs the replay check remembers (default 1,000,000, about 80 MB when
     /// full; at least 1,000). A proof is remembered for at least twice the
-    /// [`iat` window](Self::dpop_iat_window) and at most four times; nothing is forgotten
+    /// [`iat` window](Self::dpop_iat_window) and a minute, and at most twice that; nothing is forgotten
     /// early, so when the set is full new proofs are not accepted (503 with `Retry-After`,
     /// and a warning in the log) until old ones expire. Size it above the DPoP requests
     /// accepted in four windows (the default holds about 830 a second with the default
@@ -102,13 +102,16 @@ impl ResourceServerAuthBuilder {
         self
     }
 
-    /// Keeps the DPoP replay check in Redis (`redis://host:port[/db]`, `rediss://…` or
-    /// `unix:///path`), shared by every replica given the same URL: a proof one replica
-    /// accepted is refused by all (one `SET … NX PX` per accepted proof, keys named by a hash,
-    /// never by a token or a user). Without it, each process remembers its own proofs, which
-    /// the `iat` window and nonces make acceptable. When Redis can not be reached (2 s), DPoP
-    /// requests are answered 503 with `Retry-After`: a proof that can not be checked is not
-    /// accepted. From the environment: `MCP_SERVER_AUTH_DPOP_REPLAY_STORE`. Feature `redis`.
+    /// Keeps the DPoP replay check in Redis (`redis://host:port[/db]` or `unix:///path`; TLS
+    /// is not built in), shared by every replica given the same URL: a proof one replica
+    /// accepted is refused by all (one `SET … NX PX` per accepted proof, kept twice the `iat`
+    /// window and a minute, keys named by a hash, never by a token or a user). Without it,
+    /// each process remembers its own proofs, which the `iat` window and nonces make
+    /// acceptable. When Redis does not answer within 2 s, DPoP requests are answered 503 with
+    /// `Retry-After`: a proof that can not be checked is not accepted. The Redis server must
+    /// keep keys until they expire: `maxmemory-policy noeviction`, persistence or a replica
+    /// that is in sync (a key lost early is a proof that can be replayed). From the
+    /// environment: `MCP_SERVER_AUTH_DPOP_REPLAY_STORE`. Feature `redis`.
     ///
     /// ```
     /// use protected_resource::ResourceServerAuth;
@@ -133,14 +136,13 @@ fn replay(settings: &DpopSettings, window: Duration) -> Result<Replay, ConfigErr
     };
     #[cfg(feature = "redis")]
     {
-        let lifetime = window.saturating_mul(2) + Duration::from_secs(1);
-        crate::dpop::RedisReplay::new(url, lifetime)
+        crate::dpop::RedisReplay::new(url, crate::dpop::replay_lifetime(window))
             .map(|store| Replay::Shared(Box::new(store)))
             .ok_or_else(|| {
                 ConfigError::new(
                     ConfigErrorKind::InvalidValue,
                     "dpop_replay_redis",
-                    "not a Redis URL (redis://, rediss:// or unix://)",
+                    "not a Redis URL (redis:// or unix://)",
                 )
             })
     }

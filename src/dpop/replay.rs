@@ -8,6 +8,7 @@
 //! refused** (the request is answered 503), never "forget something".
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,13 @@ pub(crate) enum FirstUse {
     Unavailable,
 }
 
+/// How long a proof is remembered: twice the `iat` window (a proof made at `iat` is accepted
+/// from `iat - window` to `iat + window`), and a minute for clocks that step back or differ
+/// between replicas.
+pub(crate) fn lifetime(window: Duration) -> Duration {
+    window.saturating_mul(2) + Duration::from_secs(60)
+}
+
 /// The fixed-size replay key of a proof: the SHA-256 of the key's thumbprint and the `jti`,
 /// framed so that no two pairs share it (a thumbprint is 43 base64url characters, no dot).
 pub(crate) fn replay_key(jkt: &str, jti: &str) -> Option<[u8; 32]> {
@@ -42,11 +50,13 @@ struct Shard {
     started: Instant,
 }
 
-/// The proofs seen lately, in this process. A proof is kept for at least `lifetime` (twice
-/// the `iat` window and a second: a proof made at `iat` is accepted from `iat - window` to
-/// `iat + window`) and at most twice that.
+/// The proofs seen lately, in this process. A proof is kept for at least its
+/// [`lifetime`] and at most twice that.
 pub(crate) struct ReplayCache {
     shards: Vec<Mutex<Shard>>,
+    /// Picks the shard with a key of this process: a client choosing its `jti`s can not
+    /// aim them all at one shard.
+    shard_of: RandomState,
     lifetime: Duration,
     per_shard: usize,
 }
@@ -73,7 +83,8 @@ impl ReplayCache {
                     })
                 })
                 .collect(),
-            lifetime: window.saturating_mul(2) + Duration::from_secs(1),
+            shard_of: RandomState::new(),
+            lifetime: lifetime(window),
             per_shard: usize::try_from(capacity / SHARDS as u64)
                 .unwrap_or(usize::MAX)
                 .max(1),
@@ -87,7 +98,8 @@ impl ReplayCache {
     }
 
     fn first_use_at(&self, key: [u8; 32], now: Instant) -> FirstUse {
-        let Some(shard) = self.shards.get(usize::from(key[0]) % SHARDS) else {
+        let index = usize::try_from(self.shard_of.hash_one(key) % SHARDS as u64).unwrap_or(0);
+        let Some(shard) = self.shards.get(index) else {
             return FirstUse::Full;
         };
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -133,8 +145,8 @@ mod tests {
             "another key"
         );
         assert_eq!(cache.first_use_at(k("k1", "b"), t0), FirstUse::Yes);
-        // Still refused just before twice the window has passed, and after a generation.
-        let later = t0 + Duration::from_secs(600);
+        // Still refused after twice the window and the margin, and after a generation.
+        let later = t0 + Duration::from_secs(659);
         assert_eq!(cache.first_use_at(k("k1", "a"), later), FirstUse::Replayed);
         let next_generation = t0 + Duration::from_secs(700);
         assert_eq!(

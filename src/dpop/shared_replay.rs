@@ -10,6 +10,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::dpop::FirstUse;
 
+/// The longest wait for Redis, connecting included.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The connection, made at the first DPoP request (the builder runs outside any runtime).
 pub(crate) struct RedisReplay {
     client: redis::Client,
@@ -28,7 +31,7 @@ impl fmt::Debug for RedisReplay {
 }
 
 impl RedisReplay {
-    /// `None` when `url` is not a Redis URL (`redis://`, `rediss://`, `unix://`).
+    /// `None` when `url` is not a Redis URL (`redis://`, `unix://`).
     pub(crate) fn new(url: &str, lifetime: Duration) -> Option<Self> {
         Some(Self {
             client: redis::Client::open(url).ok()?,
@@ -38,23 +41,37 @@ impl RedisReplay {
         })
     }
 
+    /// The connection manager, made without connecting (it connects, and reconnects, on its
+    /// own): requests never queue behind a connection attempt.
     async fn connection(&self) -> Option<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(1);
         self.conn
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| async {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
             .await
             .inspect_err(|e| {
-                tracing::warn!(kind = ?e.kind(), "DPoP replay store: Redis can not be reached");
+                tracing::warn!(kind = ?e.kind(), "DPoP replay store: no Redis connection manager");
             })
             .ok()
             .cloned()
     }
 
-    /// Whether the proof with this replay `key` is used for the first time (then recorded).
+    /// Whether the proof with this replay `key` is used for the first time (then recorded);
+    /// `Unavailable` when Redis does not answer within 2 s.
     pub(crate) async fn first_use(&self, key: [u8; 32]) -> FirstUse {
+        tokio::time::timeout(COMMAND_TIMEOUT, self.set_new(key))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!("DPoP replay store: Redis did not answer in time");
+                FirstUse::Unavailable
+            })
+    }
+
+    async fn set_new(&self, key: [u8; 32]) -> FirstUse {
         let Some(mut conn) = self.connection().await else {
             return FirstUse::Unavailable;
         };

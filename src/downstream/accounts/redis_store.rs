@@ -29,7 +29,7 @@ pub struct RedisTokenStore {
 }
 
 impl RedisTokenStore {
-    /// Connects to `url` (`redis://host:port[/db]`, `rediss://…` or `unix:///path`); keys
+    /// Connects to `url` (`redis://host:port[/db]` or `unix:///path`; TLS is not built in); keys
     /// start with `prefix`. Each command has a 2 s time limit.
     ///
     /// # Errors
