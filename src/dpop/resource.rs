@@ -75,9 +75,10 @@ impl DpopGuard {
             (Some(_), Some(_)) => return Err(DpopErrorKind::Multiple),
         };
         let proof = proof.to_str().map_err(|_| DpopErrorKind::Malformed)?;
-        // The comparison removes dot segments, which the router does not: a proof for `/mcp`
-        // must not serve a request routed to `/x/%2e%2e/mcp`.
-        if has_dot_segment(path) {
+        // The comparison removes dot segments and decodes unreserved characters, which the
+        // router does not: a proof for `/mcp` must not serve a request routed to
+        // `/x/%2e%2e/mcp` or `/%6Dcp`.
+        if normalises_away(path) {
             return Err(DpopErrorKind::UrlMismatch);
         }
         let mut url = String::with_capacity(self.origin.len() + path.len());
@@ -137,22 +138,32 @@ impl DpopGuard {
     }
 }
 
-/// Whether `path` holds a `.` or `..` segment (also percent-encoded) or a backslash, which
-/// URL normalisation would resolve and a router may not.
-fn has_dot_segment(path: &str) -> bool {
-    path.contains('\\')
-        || path.split('/').any(|segment| {
-            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
-            segment == "." || segment == ".."
-        })
+/// Whether `path` holds something URL normalisation changes and a router may not: a `.` or
+/// `..` segment (also percent-encoded), a backslash, or a percent-encoded unreserved
+/// character (RFC 3986 §2.3).
+fn normalises_away(path: &str) -> bool {
+    let encoded_unreserved = path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .is_some_and(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+                })
+    });
+    encoded_unreserved
+        || path.contains('\\')
+        || path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::has_dot_segment;
+    use super::normalises_away;
 
     #[test]
-    fn dot_segments_are_found_however_written() {
+    fn paths_normalisation_would_change_are_found() {
         for bad in [
             "/x/../mcp",
             "/./mcp",
@@ -160,11 +171,26 @@ mod tests {
             "/x/.%2e/mcp",
             "/a\\b",
             "/mcp/.",
+            "/%6Dcp",
+            "/m%7Ecp",
+            "/%41",
         ] {
-            assert!(has_dot_segment(bad), "{bad}");
+            assert!(normalises_away(bad), "{bad}");
         }
-        for good in ["/mcp", "/", "/a.b/c..d", "/.well-known/x", "/..."] {
-            assert!(!has_dot_segment(good), "{good}");
+        for good in [
+            "/mcp",
+            "/",
+            "/a.b/c..d",
+            "/.well-known/x",
+            "/...",
+            "/a%20b",
+            "/a%2Fb",
+            "/%e9",
+            "/%",
+            "/%4",
+            "/%zz",
+        ] {
+            assert!(!normalises_away(good), "{good}");
         }
     }
 }
