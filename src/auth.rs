@@ -57,10 +57,8 @@ pub(crate) struct AuthInner {
     pub(crate) cors: Option<CorsLayer>,
     pub(crate) challenger: Challenger,
     pub(crate) entries: Vec<AuthorizationServerEntry>,
-    /// The configured issuers, shared as metric and span label values.
-    pub(crate) issuer_labels: Vec<Arc<str>>,
-    /// The issuer patterns, with their label (the pattern as configured).
-    pub(crate) issuer_patterns: Vec<(crate::config::pattern::IssuerPattern, Arc<str>)>,
+    /// The configured issuers (and issuer patterns) as metric and span label values.
+    pub(crate) issuer_labels: crate::issuer_labels::IssuerLabels,
     pub(crate) scopes_supported: Vec<String>,
     /// `None` when session binding is off.
     pub(crate) sessions: Option<SessionSeal>,

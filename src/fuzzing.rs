@@ -77,9 +77,18 @@ pub fn mcp_messages(body: &[u8]) {
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
     for (i, (read, message)) in gate.list.iter().zip(full).enumerate() {
         let params = message.get("params");
-        assert_eq!(read.method, text(message.get("method")));
-        assert_eq!(read.name, text(params.and_then(|p| p.get("name"))));
-        assert_eq!(read.uri, text(params.and_then(|p| p.get("uri"))));
+        assert_eq!(
+            read.method.as_deref(),
+            text(message.get("method")).as_deref()
+        );
+        assert_eq!(
+            read.name.as_deref(),
+            text(params.and_then(|p| p.get("name"))).as_deref()
+        );
+        assert_eq!(
+            read.uri.as_deref(),
+            text(params.and_then(|p| p.get("uri"))).as_deref()
+        );
         let reference = params.and_then(|p| p.get("ref"));
         let expected = match text(reference.and_then(|r| r.get("type"))).as_deref() {
             Some("ref/prompt") => text(reference.and_then(|r| r.get("name")))

@@ -325,6 +325,7 @@ mod client_auth;
 pub mod dpop;
 mod introspection;
 mod issuer_group;
+mod issuer_labels;
 mod json;
 mod jwt;
 mod keys;

@@ -115,11 +115,10 @@ where
 }
 
 /// Whether a rule for this operation decides on its arguments.
-fn needs_arguments(policy: &Policy, message: &Message) -> bool {
+fn needs_arguments(policy: &Policy, message: &Message<'_>) -> bool {
     message
         .operations()
-        .iter()
-        .any(|&(kind, name)| policy.needs_arguments(kind, name))
+        .any(|(kind, name)| policy.needs_arguments(kind, name))
 }
 
 /// Applies the policy to every operation: `Some` with why the refused ones are refused (every
@@ -128,7 +127,7 @@ fn needs_arguments(policy: &Policy, message: &Message) -> bool {
 fn decide(
     policy: &Policy,
     owner: &ResourceOwner,
-    list: &[Message],
+    list: &[Message<'_>],
     mut arguments: impl FnMut(usize) -> Result<Option<serde_json::Value>, Unreadable>,
 ) -> Result<Option<Refusal>, Unreadable> {
     let mut refusal: Option<Refusal> = None;

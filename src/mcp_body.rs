@@ -5,6 +5,7 @@
 //! names in a message or its `params`) is [`Unreadable`]: the gate refuses it rather than let a
 //! more lenient MCP server read something else into it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -26,24 +27,25 @@ pub(crate) struct Unreadable;
 
 /// What the gate reads of one JSON-RPC message. Members that are not strings (or, for `id`,
 /// not a string or a number) read as `None`; an element of a batch that is not an object reads
-/// as all `None`.
+/// as all `None`. `method`, `params.name` and `params.uri` are borrowed from the body unless
+/// they hold escapes.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Message {
+pub(crate) struct Message<'a> {
     /// `method`.
-    pub(crate) method: Option<String>,
+    pub(crate) method: Option<Cow<'a, str>>,
     /// `id`, a string or a number, to answer with.
     pub(crate) id: Option<serde_json::Value>,
     /// `params.name` (tools and prompts).
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<Cow<'a, str>>,
     /// `params.uri` (resources).
-    pub(crate) uri: Option<String>,
+    pub(crate) uri: Option<Cow<'a, str>>,
     /// `params.ref` (`completion/complete`).
     pub(crate) reference: Option<Reference>,
     /// `params.notifications.resourceSubscriptions` (`subscriptions/listen`).
     pub(crate) subscriptions: Vec<String>,
 }
 
-impl Message {
+impl Message<'_> {
     /// What the message names, by its method: the tool of a `tools/call`, the prompt of a
     /// `prompts/get`, the resource of `resources/read`, `resources/subscribe` or
     /// `resources/unsubscribe`; `None` for other methods (the `Mcp-Name` rules of MCP
@@ -61,39 +63,46 @@ impl Message {
     /// Everything the message acts on that a policy rule can name: the tool, prompt or
     /// resource of its method, the prompt or resource a `completion/complete` completes, the
     /// resources a `subscriptions/listen` subscribes to.
-    pub(crate) fn operations(&self) -> Vec<(McpOperationKind, &str)> {
-        let Some(method) = self.method.as_deref() else {
-            return Vec::new();
+    pub(crate) fn operations(&self) -> impl Iterator<Item = (McpOperationKind, &str)> {
+        let (one, listen) = match self.method.as_deref() {
+            None => (None, false),
+            Some("completion/complete") => (
+                match &self.reference {
+                    Some(Reference::Prompt(name)) => {
+                        Some((McpOperationKind::Prompt, name.as_str()))
+                    }
+                    Some(Reference::Resource(uri)) => {
+                        Some((McpOperationKind::Resource, uri.as_str()))
+                    }
+                    None => None,
+                },
+                false,
+            ),
+            Some("subscriptions/listen") => (None, true),
+            Some(method) => (
+                McpOperationKind::of_method(method).zip(self.target()),
+                false,
+            ),
         };
-        match method {
-            "completion/complete" => match &self.reference {
-                Some(Reference::Prompt(name)) => vec![(McpOperationKind::Prompt, name.as_str())],
-                Some(Reference::Resource(uri)) => vec![(McpOperationKind::Resource, uri.as_str())],
-                None => Vec::new(),
-            },
-            "subscriptions/listen" => self
-                .subscriptions
+        let subscriptions = if listen { &self.subscriptions[..] } else { &[] };
+        one.into_iter().chain(
+            subscriptions
                 .iter()
-                .map(|uri| (McpOperationKind::Resource, uri.as_str()))
-                .collect(),
-            _ => match (McpOperationKind::of_method(method), self.target()) {
-                (Some(kind), Some(name)) => vec![(kind, name)],
-                _ => Vec::new(),
-            },
-        }
+                .map(|uri| (McpOperationKind::Resource, uri.as_str())),
+        )
     }
 }
 
 /// The messages of a body: one, or the elements of a batch. A body that is a JSON scalar
 /// holds no message.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Messages {
-    pub(crate) list: Vec<Message>,
+pub(crate) struct Messages<'a> {
+    pub(crate) list: Vec<Message<'a>>,
     pub(crate) batch: bool,
 }
 
 /// Reads a body strictly.
-pub(crate) fn messages(body: &[u8]) -> Result<Messages, Unreadable> {
+pub(crate) fn messages(body: &[u8]) -> Result<Messages<'_>, Unreadable> {
     // serde_json skips ignored strings without checking their UTF-8: check it all first.
     let text = std::str::from_utf8(body).map_err(|_| Unreadable)?;
     let mut de = serde_json::Deserializer::from_str(text);
@@ -103,23 +112,23 @@ pub(crate) fn messages(body: &[u8]) -> Result<Messages, Unreadable> {
     Ok(read)
 }
 
-impl<'de> Deserialize<'de> for Messages {
+impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Messages;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Messages<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON-RPC message or batch")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Messages, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Messages<'a>, A::Error> {
                 Ok(Messages {
                     list: vec![message(map)?],
                     batch: false,
                 })
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages<'a>, A::Error> {
                 let mut list = Vec::new();
-                while let Some(Element(m)) = seq.next_element::<Element>()? {
+                while let Some(Element(m)) = seq.next_element::<Element<'a>>()? {
                     if list.len() == MAX_BATCH {
                         return Err(serde::de::Error::custom("a batch over the limit"));
                     }
@@ -128,46 +137,46 @@ impl<'de> Deserialize<'de> for Messages {
                 Ok(Messages { list, batch: true })
             }
             // Scalars are no message: the server answers them with its own error.
-            skip_scalars!(Messages, Messages::default());
+            skip_scalars!(Messages<'a>, Messages::default());
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
 /// One element of a batch.
-struct Element(Message);
+struct Element<'a>(Message<'a>);
 
-impl<'de> Deserialize<'de> for Element {
+impl<'de: 'a, 'a> Deserialize<'de> for Element<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Element;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Element<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON-RPC message")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element<'a>, A::Error> {
                 message(map).map(Element)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element<'a>, A::Error> {
                 drain_seq(seq).map(|()| Element(Message::default()))
             }
-            skip_scalars!(Element, Element(Message::default()));
+            skip_scalars!(Element<'a>, Element(Message::default()));
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
 /// Reads one message object.
-fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
+fn message<'de: 'a, 'a, A: MapAccess<'de>>(mut map: A) -> Result<Message<'a>, A::Error> {
     let mut names = Names::new();
     let mut read = Message::default();
     while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
         names.check(key.clone())?;
         match &*key {
-            "method" => read.method = map.next_value::<MaybeString>()?.0,
+            "method" => read.method = map.next_value::<MaybeString<'a>>()?.0,
             "id" => read.id = map.next_value::<MaybeId>()?.0,
             "params" => {
-                let params = map.next_value::<Params>()?;
+                let params = map.next_value::<Params<'a>>()?;
                 (read.name, read.uri) = (params.name, params.uri);
                 (read.reference, read.subscriptions) = (params.reference, params.subscriptions);
             }
@@ -194,7 +203,7 @@ mod tests {
             .list
             .into_iter()
             .filter(|m| m.method.as_deref() == Some("tools/call"))
-            .filter_map(|m| m.name)
+            .filter_map(|m| m.name.map(Cow::into_owned))
             .collect())
     }
 
@@ -217,7 +226,7 @@ mod tests {
                 {"id":4,"method":"completion/complete","params":{"ref":{"type":"ref/other","name":"x"}}}]"#,
         )
         .unwrap();
-        let ops: Vec<_> = read.list.iter().map(Message::operations).collect();
+        let ops: Vec<Vec<_>> = read.list.iter().map(|m| m.operations().collect()).collect();
         assert_eq!(ops[0], [(McpOperationKind::Prompt, "admin_brief")]);
         assert_eq!(
             ops[1],

@@ -68,27 +68,24 @@ impl McpHeaders {
     /// The operation named by the headers alone, for deciding without reading the body:
     /// `Some` when the request speaks a revision whose server checks agreement, `Mcp-Method`
     /// is present, and `Mcp-Name` is present wherever the method names something.
-    pub(crate) fn operation(&self) -> Option<Message> {
+    pub(crate) fn operation(&self) -> Option<Message<'_>> {
         if !self.server_checks_agreement() {
             return None;
         }
-        let method = self.method.clone()?;
+        let method = self.method.as_deref()?;
         // What these name is only in the body.
-        if matches!(
-            method.as_str(),
-            "completion/complete" | "subscriptions/listen"
-        ) {
+        if matches!(method, "completion/complete" | "subscriptions/listen") {
             return None;
         }
         let mut message = Message {
-            method: Some(method),
+            method: Some(method.into()),
             ..Message::default()
         };
-        if names_target(message.method.as_deref()) {
-            let name = self.name.clone()?;
-            match message.method.as_deref() {
-                Some("tools/call" | "prompts/get") => message.name = Some(name),
-                _ => message.uri = Some(name),
+        if names_target(Some(method)) {
+            let name = Some(self.name.as_deref()?.into());
+            match method {
+                "tools/call" | "prompts/get" => message.name = name,
+                _ => message.uri = name,
             }
         }
         Some(message)
@@ -98,7 +95,7 @@ impl McpHeaders {
     /// them, or sends `Mcp-Method` anyway, `Mcp-Method` must equal the body's method and
     /// `Mcp-Name` what the message names (for the methods that name something). A batch can
     /// not agree with a header naming one method.
-    pub(crate) fn check(&self, body: &Messages) -> Result<(), Mismatch> {
+    pub(crate) fn check(&self, body: &Messages<'_>) -> Result<(), Mismatch> {
         if !self.is_2026() && self.method.is_none() {
             return Ok(());
         }
@@ -178,6 +175,7 @@ fn decode(raw: String) -> Result<String, Mismatch> {
 mod tests {
     use super::*;
     use crate::mcp_body::messages;
+    use std::borrow::Cow;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -307,21 +305,27 @@ mod tests {
 
     #[test]
     fn the_headers_alone_name_an_operation_only_for_known_revisions() {
-        let read = |pairs: &[(&str, &str)]| McpHeaders::read(&headers(pairs)).unwrap().operation();
+        let read = |pairs: &[(&str, &str)]| {
+            let read = McpHeaders::read(&headers(pairs)).unwrap();
+            read.operation().map(|op| {
+                let target = op.target().map(str::to_owned);
+                (op.method.map(Cow::into_owned), target)
+            })
+        };
         let op = read(&[
             V,
             ("mcp-method", "resources/read"),
             ("mcp-name", "admin://report"),
         ])
         .unwrap();
-        assert_eq!(op.target(), Some("admin://report"));
+        assert_eq!(op.1.as_deref(), Some("admin://report"));
         let op = read(&[
             V,
             ("mcp-method", "tools/call"),
             ("mcp-name", "=?base64?d2hvYW1p?="),
         ])
         .unwrap();
-        assert_eq!(op.target(), Some("whoami"));
+        assert_eq!(op.1.as_deref(), Some("whoami"));
         assert!(read(&[V, ("mcp-method", "tools/list")]).is_some());
         // Missing Mcp-Name where the method names something; no version; an unknown or old one.
         assert_eq!(read(&[V, ("mcp-method", "tools/call")]), None);

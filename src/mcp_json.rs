@@ -96,47 +96,50 @@ impl<'de> Names<'de> {
 }
 
 /// A string (read strictly: escapes must form valid characters), or `None` for any other
-/// value, which is skipped without being built.
-pub(crate) struct MaybeString(pub(crate) Option<String>);
+/// value, which is skipped without being built. Borrowed from the body unless it has escapes.
+pub(crate) struct MaybeString<'a>(pub(crate) Option<Cow<'a, str>>);
 
-impl<'de> Deserialize<'de> for MaybeString {
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeString<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MaybeString;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = MaybeString<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON value")
             }
-            fn visit_str<E>(self, v: &str) -> Result<MaybeString, E> {
-                Ok(MaybeString(Some(v.to_owned())))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<MaybeString<'a>, E> {
+                Ok(MaybeString(Some(Cow::Borrowed(v))))
             }
-            fn visit_string<E>(self, v: String) -> Result<MaybeString, E> {
-                Ok(MaybeString(Some(v)))
+            fn visit_str<E>(self, v: &str) -> Result<MaybeString<'a>, E> {
+                Ok(MaybeString(Some(Cow::Owned(v.to_owned()))))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeString, A::Error> {
+            fn visit_string<E>(self, v: String) -> Result<MaybeString<'a>, E> {
+                Ok(MaybeString(Some(Cow::Owned(v))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeString<'a>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(MaybeString(None))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeString, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeString<'a>, A::Error> {
                 drain_seq(seq).map(|()| MaybeString(None))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<MaybeString, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeString<'a>, E> {
                 Ok(MaybeString(None))
             }
-            fn visit_i64<E>(self, _: i64) -> Result<MaybeString, E> {
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeString<'a>, E> {
                 Ok(MaybeString(None))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<MaybeString, E> {
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeString<'a>, E> {
                 Ok(MaybeString(None))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<MaybeString, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeString<'a>, E> {
                 Ok(MaybeString(None))
             }
-            fn visit_unit<E>(self) -> Result<MaybeString, E> {
+            fn visit_unit<E>(self) -> Result<MaybeString<'a>, E> {
                 Ok(MaybeString(None))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 

@@ -57,7 +57,7 @@ impl AwaitedLists {
     /// The list requests of a body, or `None` when there are none. A single request's
     /// answer is whatever response comes (however the server spells its id); in a batch,
     /// answers are matched by id.
-    pub(crate) fn of(messages: &Messages, private: bool) -> Option<Self> {
+    pub(crate) fn of(messages: &Messages<'_>, private: bool) -> Option<Self> {
         let pending: Vec<_> = messages
             .list
             .iter()

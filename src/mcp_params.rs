@@ -2,6 +2,7 @@
 //! `completion/complete`, and the `resourceSubscriptions` of `subscriptions/listen`
 //! (MCP 2026-07-28). Everything else is skipped without being built.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -17,31 +18,31 @@ pub(crate) enum Reference {
     Resource(String),
 }
 
-/// `params`, when it is an object.
+/// `params`, when it is an object (`name` and `uri` borrowed from the body where they can be).
 #[derive(Debug, Default)]
-pub(crate) struct Params {
-    pub(crate) name: Option<String>,
-    pub(crate) uri: Option<String>,
+pub(crate) struct Params<'a> {
+    pub(crate) name: Option<Cow<'a, str>>,
+    pub(crate) uri: Option<Cow<'a, str>>,
     pub(crate) reference: Option<Reference>,
     pub(crate) subscriptions: Vec<String>,
 }
 
-impl<'de> Deserialize<'de> for Params {
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Params;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Params<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("JSON-RPC params")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params<'a>, A::Error> {
                 let mut names = Names::new();
                 let mut params = Params::default();
                 while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     names.check(key.clone())?;
                     match &*key {
-                        "name" => params.name = map.next_value::<MaybeString>()?.0,
-                        "uri" => params.uri = map.next_value::<MaybeString>()?.0,
+                        "name" => params.name = map.next_value::<MaybeString<'a>>()?.0,
+                        "uri" => params.uri = map.next_value::<MaybeString<'a>>()?.0,
                         "ref" => params.reference = map.next_value::<MaybeReference>()?.0,
                         "notifications" => {
                             params.subscriptions = map.next_value::<Notifications>()?.0;
@@ -54,12 +55,12 @@ impl<'de> Deserialize<'de> for Params {
                 names.finish()?;
                 Ok(params)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params<'a>, A::Error> {
                 drain_seq(seq).map(|()| Params::default())
             }
-            skip_scalars!(Params, Params::default());
+            skip_scalars!(Params<'a>, Params::default());
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -80,9 +81,9 @@ impl<'de> Deserialize<'de> for MaybeReference {
                 while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     names.check(key.clone())?;
                     match &*key {
-                        "type" => kind = map.next_value::<MaybeString>()?.0,
-                        "name" => name = map.next_value::<MaybeString>()?.0,
-                        "uri" => uri = map.next_value::<MaybeString>()?.0,
+                        "type" => kind = map.next_value::<MaybeString<'de>>()?.0,
+                        "name" => name = map.next_value::<MaybeString<'de>>()?.0,
+                        "uri" => uri = map.next_value::<MaybeString<'de>>()?.0,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -90,8 +91,8 @@ impl<'de> Deserialize<'de> for MaybeReference {
                 }
                 names.finish()?;
                 Ok(MaybeReference(match kind.as_deref() {
-                    Some("ref/prompt") => name.map(Reference::Prompt),
-                    Some("ref/resource") => uri.map(Reference::Resource),
+                    Some("ref/prompt") => name.map(|n| Reference::Prompt(n.into_owned())),
+                    Some("ref/resource") => uri.map(|u| Reference::Resource(u.into_owned())),
                     _ => None,
                 }))
             }
@@ -152,8 +153,8 @@ impl<'de> Deserialize<'de> for Uris {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Uris, A::Error> {
                 let mut out = Vec::new();
-                while let Some(MaybeString(s)) = seq.next_element::<MaybeString>()? {
-                    out.extend(s);
+                while let Some(MaybeString(s)) = seq.next_element::<MaybeString<'de>>()? {
+                    out.extend(s.map(Cow::into_owned));
                 }
                 Ok(Uris(out))
             }

@@ -375,7 +375,7 @@ where
             let admitted = match admit(&settings, &parts, body).await {
                 Ok(admitted) => {
                     #[cfg(feature = "metrics")]
-                    crate::metrics::tool_decision("allowed");
+                    crate::metrics::tool_decision(crate::metrics::ToolDecision::Allowed);
                     admitted
                 }
                 Err(refusal) => {
@@ -386,17 +386,22 @@ where
                             .get::<crate::mcp_admit::CallerRefused>()
                             .is_some()
                         {
-                            "not_allowed"
+                            crate::metrics::ToolDecision::NotAllowed
                         } else if refusal.status() == http::StatusCode::FORBIDDEN {
-                            "insufficient_scope"
+                            crate::metrics::ToolDecision::InsufficientScope
                         } else {
-                            "refused_body"
+                            crate::metrics::ToolDecision::RefusedBody
                         },
                     );
                     return Ok(refusal);
                 }
             };
-            let owner = ResourceOwner::from_parts(&parts).cloned();
+            // The owner is kept only for filtering list answers.
+            let owner = admitted
+                .lists
+                .is_some()
+                .then(|| ResourceOwner::from_parts(&parts).cloned())
+                .flatten();
             let res = inner_call(Request::from_parts(parts, admitted.body)).await?;
             match (admitted.lists, owner) {
                 (Some(awaited), Some(owner)) => {

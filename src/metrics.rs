@@ -79,14 +79,39 @@ pub fn reason(kind: ValidationErrorKind) -> &'static str {
     crate::request_span::reason(kind)
 }
 
+/// Where the request counters are registered (the recorder's view of every call site here).
+static METADATA: ::metrics::Metadata<'static> =
+    ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
+
+/// Adds one to the counter `key` (a key built once: no allocation per request).
+fn increment(key: &::metrics::Key) {
+    ::metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
+}
+
+/// The accepted-request counter of a configured issuer (or pattern), built once per issuer.
+pub(crate) fn accepted_key(issuer: &Arc<str>) -> ::metrics::Key {
+    ::metrics::Key::from_parts(
+        REQUESTS,
+        vec![
+            ::metrics::Label::from_static_parts("outcome", "accepted"),
+            ::metrics::Label::from_static_parts("reason", "none"),
+            ::metrics::Label::new("issuer", ::metrics::SharedString::from(Arc::clone(issuer))),
+        ],
+    )
+}
+
 /// An accepted request of a token of `issuer` (one of the configured issuers).
 pub(crate) fn accepted(auth: &ResourceServerAuth, issuer: &str) {
-    let label = crate::request_span::configured_issuer(auth, issuer).map_or_else(
-        || "unknown".into(),
-        |l| ::metrics::SharedString::from(Arc::clone(l)),
-    );
-    ::metrics::counter!(REQUESTS, "outcome" => "accepted", "reason" => "none", "issuer" => label)
-        .increment(1);
+    static LABELS: [::metrics::Label; 3] = [
+        ::metrics::Label::from_static_parts("outcome", "accepted"),
+        ::metrics::Label::from_static_parts("reason", "none"),
+        ::metrics::Label::from_static_parts("issuer", "unknown"),
+    ];
+    static UNKNOWN: ::metrics::Key = ::metrics::Key::from_static_parts(REQUESTS, &LABELS);
+    match crate::request_span::configured_issuer(auth, issuer) {
+        Some(label) => increment(&label.accepted),
+        None => increment(&UNKNOWN),
+    }
 }
 
 /// A refused (or, keys unavailable, unanswerable) request.
@@ -96,9 +121,33 @@ pub(crate) fn refused(rejection: &Rejection) {
         .increment(1);
 }
 
-/// A scope-gate decision: `allowed`, `insufficient_scope`, `not_allowed` or `refused_body`.
-pub(crate) fn tool_decision(decision: &'static str) {
-    ::metrics::counter!(TOOL_DECISIONS, "decision" => decision).increment(1);
+/// A scope-gate decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolDecision {
+    Allowed,
+    InsufficientScope,
+    /// A per-operation rule about the caller.
+    NotAllowed,
+    /// A body the gate can not read strictly.
+    RefusedBody,
+}
+
+/// Counts a scope-gate decision (static keys: no allocation per request).
+pub(crate) fn tool_decision(decision: ToolDecision) {
+    macro_rules! key {
+        ($value:literal) => {{
+            static LABELS: [::metrics::Label; 1] =
+                [::metrics::Label::from_static_parts("decision", $value)];
+            static KEY: ::metrics::Key = ::metrics::Key::from_static_parts(TOOL_DECISIONS, &LABELS);
+            &KEY
+        }};
+    }
+    increment(match decision {
+        ToolDecision::Allowed => key!("allowed"),
+        ToolDecision::InsufficientScope => key!("insufficient_scope"),
+        ToolDecision::NotAllowed => key!("not_allowed"),
+        ToolDecision::RefusedBody => key!("refused_body"),
+    });
 }
 
 /// Publishes the key sets' state ([`ResourceServerAuth::key_set_stats`]) as the key-set

@@ -80,25 +80,13 @@ impl RequestSpan {
 pub(crate) fn configured_issuer<'a>(
     auth: &'a ResourceServerAuth,
     issuer: &str,
-) -> Option<&'a std::sync::Arc<str>> {
-    let inner = &auth.inner;
-    inner
-        .issuer_labels
-        .iter()
-        .find(|l| &***l == issuer)
-        .or_else(|| {
-            // A concrete issuer of a pattern is labelled with the pattern.
-            inner
-                .issuer_patterns
-                .iter()
-                .find(|(p, _)| p.matches(issuer).is_some())
-                .map(|(_, label)| label)
-        })
+) -> Option<&'a crate::issuer_labels::IssuerLabel> {
+    auth.inner.issuer_labels.find(issuer)
 }
 
 /// The configured issuer equal to `issuer`, or `unknown`.
 fn issuer_label<'a>(auth: &'a ResourceServerAuth, issuer: &str) -> &'a str {
-    configured_issuer(auth, issuer).map_or("unknown", |l| &**l)
+    configured_issuer(auth, issuer).map_or("unknown", |l| &*l.name)
 }
 
 /// `(outcome, reason)` of a refusal: `refused` or `unavailable`, and one snake_case word.

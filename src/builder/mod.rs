@@ -16,7 +16,6 @@ use crate::algorithm::Algorithm;
 use crate::algorithm::install_crypto_provider;
 use crate::auth::{AuthInner, ResourceServerAuth};
 use crate::challenge::Challenger;
-use crate::config::pattern::IssuerPattern;
 use crate::config::{
     self, AuthorizationServerEntry, JwksOptions, SessionOptions, check_canonical_url, check_entry,
     clean_scopes, parse_absolute,
@@ -25,6 +24,7 @@ use crate::cors::{AllowedOrigins, cors_layer};
 use crate::env::{self, EnvSource};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::introspection::Introspector;
+use crate::issuer_labels::IssuerLabels;
 use crate::jwt::Validator;
 use crate::keys::KeyStore;
 use crate::metadata::{Document, Metadata};
@@ -457,14 +457,7 @@ impl ResourceServerAuthBuilder {
                 sealing_key,
                 cors,
                 challenger,
-                issuer_labels: entries.iter().map(|e| Arc::from(e.get_issuer())).collect(),
-                issuer_patterns: entries
-                    .iter()
-                    .filter_map(|e| {
-                        let pattern = IssuerPattern::parse(e.get_issuer(), "issuer").ok()??;
-                        Some((pattern, Arc::from(e.get_issuer())))
-                    })
-                    .collect(),
+                issuer_labels: IssuerLabels::new(&entries),
                 entries,
                 scopes_supported,
                 dpop: dpop.guard,

@@ -24,7 +24,9 @@ mod resource;
 mod shared_replay;
 
 pub(crate) use self::nonce::Nonces;
-pub(crate) use self::replay::{FirstUse, ReplayCache, lifetime as replay_lifetime};
+#[cfg(feature = "redis")]
+pub(crate) use self::replay::lifetime as replay_lifetime;
+pub(crate) use self::replay::{FirstUse, ReplayCache};
 pub(crate) use self::resource::{CheckedProof, DPOP, DPOP_NONCE, DpopGuard, Replay};
 #[cfg(feature = "redis")]
 pub(crate) use self::shared_replay::RedisReplay;
