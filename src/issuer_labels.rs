@@ -20,10 +20,23 @@ impl IssuerLabel {
         let name: Arc<str> = Arc::from(issuer);
         Self {
             #[cfg(feature = "metrics")]
-            accepted: crate::metrics::accepted_key(&name),
+            accepted: accepted_key(&name),
             name,
         }
     }
+}
+
+/// The accepted-request counter of a configured issuer (or pattern).
+#[cfg(feature = "metrics")]
+fn accepted_key(issuer: &Arc<str>) -> ::metrics::Key {
+    ::metrics::Key::from_parts(
+        crate::metric_names::REQUESTS,
+        vec![
+            ::metrics::Label::from_static_parts("outcome", "accepted"),
+            ::metrics::Label::from_static_parts("reason", "none"),
+            ::metrics::Label::new("issuer", ::metrics::SharedString::from(Arc::clone(issuer))),
+        ],
+    )
 }
 
 /// Every configured issuer's label.

@@ -27,8 +27,6 @@
 //! metrics::describe_metrics();
 //! ```
 
-use std::sync::Arc;
-
 use crate::auth::ResourceServerAuth;
 use crate::challenge::Rejection;
 use crate::error::ValidationErrorKind;
@@ -86,18 +84,6 @@ static METADATA: ::metrics::Metadata<'static> =
 /// Adds one to the counter `key` (a key built once: no allocation per request).
 fn increment(key: &::metrics::Key) {
     ::metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
-}
-
-/// The accepted-request counter of a configured issuer (or pattern), built once per issuer.
-pub(crate) fn accepted_key(issuer: &Arc<str>) -> ::metrics::Key {
-    ::metrics::Key::from_parts(
-        REQUESTS,
-        vec![
-            ::metrics::Label::from_static_parts("outcome", "accepted"),
-            ::metrics::Label::from_static_parts("reason", "none"),
-            ::metrics::Label::new("issuer", ::metrics::SharedString::from(Arc::clone(issuer))),
-        ],
-    )
 }
 
 /// An accepted request of a token of `issuer` (one of the configured issuers).
