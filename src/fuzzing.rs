@@ -72,10 +72,10 @@ pub fn mcp_messages(body: &[u8]) {
         one @ serde_json::Value::Object(_) => (vec![one], false),
         _ => (Vec::new(), false),
     };
-    assert_eq!(gate.batch, batch);
-    assert_eq!(gate.list.len(), full.len());
+    assert_eq!(gate.is_batch(), batch);
+    assert_eq!(gate.list().len(), full.len());
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
-    for (i, (read, message)) in gate.list.iter().zip(full).enumerate() {
+    for (i, (read, message)) in gate.list().iter().zip(full).enumerate() {
         let params = message.get("params");
         assert_eq!(
             read.method.as_deref(),
@@ -149,8 +149,7 @@ pub fn mcp_request(data: &[u8]) {
     };
     if read.check(&messages).is_ok()
         && let Some(op) = read.operation()
-        && let [message] = messages.list.as_slice()
-        && !messages.batch
+        && let mcp_body::Messages::One(message) = &messages
     {
         assert_eq!(op.method, message.method);
         assert_eq!(op.target(), message.target());

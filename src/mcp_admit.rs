@@ -6,6 +6,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{Response, StatusCode};
+use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -13,7 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use crate::challenge::{Challenger, Rejection, text};
 use crate::error::{ValidationError, ValidationErrorKind};
 use crate::mcp_arguments::all_arguments;
-use crate::mcp_body::{Message, Unreadable, messages};
+use crate::mcp_body::{Message, Messages, Unreadable, messages};
 use crate::mcp_headers::McpHeaders;
 use crate::mcp_lists::AwaitedLists;
 use crate::mcp_policy::{CallerRefusal, McpOperation, Policy, Refusal};
@@ -79,8 +81,8 @@ where
         return Err(parse_error());
     };
     if let Err(mismatch) = headers.check(&read) {
-        let id = match read.list.as_slice() {
-            [one] if !read.batch => one.id.clone(),
+        let id = match &read {
+            Messages::One(one) => one.id.clone(),
             _ => None,
         };
         tracing::debug!(
@@ -104,7 +106,7 @@ where
             .and_then(|a| a.get_mut(i))
             .and_then(Option::take))
     };
-    match decide(&settings.policy, owner, &read.list, arguments_of) {
+    match decide(&settings.policy, owner, read.list(), arguments_of) {
         Ok(None) => Ok(Admitted {
             body: Body::from(bytes),
             lists,
@@ -231,18 +233,28 @@ where
     if declared.is_some_and(|n| n > settings.max_body_bytes as u64) {
         return Err(too_large(settings.max_body_bytes));
     }
-    let read = Limited::new(body, settings.max_body_bytes).collect();
-    match tokio::time::timeout(settings.read_timeout, read).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large(settings.max_body_bytes)),
-        Ok(Err(_)) => Err(text(
+    let mut read = std::pin::pin!(Limited::new(body, settings.max_body_bytes).collect());
+    // A body that has already arrived (a small request comes with its headers) is read
+    // without arming a timer; any other gets the time limit from its first wait.
+    let read = match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+        Poll::Ready(read) => read,
+        Poll::Pending => match tokio::time::timeout(settings.read_timeout, read).await {
+            Ok(read) => read,
+            // A client trickling its body holds a task and a buffer: not longer than this.
+            Err(_) => {
+                return Err(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request Timeout: the request body did not arrive in time",
+                ));
+            }
+        },
+    };
+    match read {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large(settings.max_body_bytes)),
+        Err(_) => Err(text(
             StatusCode::BAD_REQUEST,
             "Bad Request: the request body could not be read",
-        )),
-        // A client trickling its body holds a task and a buffer: not longer than this.
-        Err(_) => Err(text(
-            StatusCode::REQUEST_TIMEOUT,
-            "Request Timeout: the request body did not arrive in time",
         )),
     }
 }

@@ -96,9 +96,27 @@ impl Message<'_> {
 /// The messages of a body: one, or the elements of a batch. A body that is a JSON scalar
 /// holds no message.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Messages<'a> {
-    pub(crate) list: Vec<Message<'a>>,
-    pub(crate) batch: bool,
+pub(crate) enum Messages<'a> {
+    #[default]
+    None,
+    One(Message<'a>),
+    Batch(Vec<Message<'a>>),
+}
+
+impl<'a> Messages<'a> {
+    /// Every message, in order (one without a list of its own: no allocation).
+    pub(crate) fn list(&self) -> &[Message<'a>] {
+        match self {
+            Self::None => &[],
+            Self::One(message) => std::slice::from_ref(message),
+            Self::Batch(list) => list,
+        }
+    }
+
+    /// Whether the body is a JSON-RPC batch (an array).
+    pub(crate) fn is_batch(&self) -> bool {
+        matches!(self, Self::Batch(_))
+    }
 }
 
 /// Reads a body strictly.
@@ -121,10 +139,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
                 f.write_str("a JSON-RPC message or batch")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Messages<'a>, A::Error> {
-                Ok(Messages {
-                    list: vec![message(map)?],
-                    batch: false,
-                })
+                message(map).map(Messages::One)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages<'a>, A::Error> {
                 let mut list = Vec::new();
@@ -134,7 +149,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
                     }
                     list.push(m);
                 }
-                Ok(Messages { list, batch: true })
+                Ok(Messages::Batch(list))
             }
             // Scalars are no message: the server answers them with its own error.
             skip_scalars!(Messages<'a>, Messages::default());
@@ -200,10 +215,10 @@ mod tests {
 
     fn tool_calls(body: &[u8]) -> Result<Vec<String>, Unreadable> {
         Ok(messages(body)?
-            .list
-            .into_iter()
+            .list()
+            .iter()
             .filter(|m| m.method.as_deref() == Some("tools/call"))
-            .filter_map(|m| m.name.map(Cow::into_owned))
+            .filter_map(|m| m.name.as_deref().map(str::to_owned))
             .collect())
     }
 
@@ -211,7 +226,7 @@ mod tests {
     fn batches_are_bounded() {
         let batch = |n: usize| format!("[{}]", vec!["0"; n].join(","));
         assert_eq!(
-            messages(batch(MAX_BATCH).as_bytes()).unwrap().list.len(),
+            messages(batch(MAX_BATCH).as_bytes()).unwrap().list().len(),
             MAX_BATCH
         );
         assert_eq!(messages(batch(MAX_BATCH + 1).as_bytes()), Err(Unreadable));
@@ -226,7 +241,11 @@ mod tests {
                 {"id":4,"method":"completion/complete","params":{"ref":{"type":"ref/other","name":"x"}}}]"#,
         )
         .unwrap();
-        let ops: Vec<Vec<_>> = read.list.iter().map(|m| m.operations().collect()).collect();
+        let ops: Vec<Vec<_>> = read
+            .list()
+            .iter()
+            .map(|m| m.operations().collect())
+            .collect();
         assert_eq!(ops[0], [(McpOperationKind::Prompt, "admin_brief")]);
         assert_eq!(
             ops[1],
@@ -259,16 +278,16 @@ mod tests {
                 5]"#,
         )
         .unwrap();
-        assert!(read.batch);
-        let targets: Vec<_> = read.list.iter().map(Message::target).collect();
+        assert!(read.is_batch());
+        let targets: Vec<_> = read.list().iter().map(Message::target).collect();
         assert_eq!(targets, [Some("admin://report"), Some("brief"), None, None]);
-        assert_eq!(read.list[0].id, Some("a".into()));
-        assert_eq!(read.list[1].id, Some(7.into()));
-        assert_eq!(read.list[2].id, None);
-        assert_eq!(read.list[3], Message::default());
+        assert_eq!(read.list()[0].id, Some("a".into()));
+        assert_eq!(read.list()[1].id, Some(7.into()));
+        assert_eq!(read.list()[2].id, None);
+        assert_eq!(read.list()[3], Message::default());
         let one = messages(br#"{"method":"resources/subscribe","params":{"uri":"u"}}"#).unwrap();
-        assert!(!one.batch);
-        assert_eq!(one.list[0].target(), Some("u"));
+        assert!(!one.is_batch());
+        assert_eq!(one.list()[0].target(), Some("u"));
         assert_eq!(messages(b"null").unwrap(), Messages::default());
         // A case variant of `uri` is refused like one of `name`.
         assert_eq!(

@@ -99,11 +99,13 @@ impl McpHeaders {
         if !self.is_2026() && self.method.is_none() {
             return Ok(());
         }
-        let message = match (body.batch, body.list.as_slice()) {
-            (false, [message]) => message,
-            (true, _) => return Err("Header mismatch: a batch can not carry Mcp-Method"),
+        let message = match body {
+            Messages::One(message) => message,
+            Messages::Batch(_) => {
+                return Err("Header mismatch: a batch can not carry Mcp-Method");
+            }
             // A scalar body is no message; the server answers it.
-            (false, _) => return Ok(()),
+            Messages::None => return Ok(()),
         };
         let Some(method) = message.method.as_deref() else {
             return Err("Header mismatch: the message has no method");

@@ -59,13 +59,13 @@ impl AwaitedLists {
     /// answers are matched by id.
     pub(crate) fn of(messages: &Messages<'_>, private: bool) -> Option<Self> {
         let pending: Vec<_> = messages
-            .list
+            .list()
             .iter()
             .filter_map(|m| {
                 let kind = ListKind::of_method(m.method.as_deref()?)?;
                 // A request without an id is a notification: nothing answers it.
                 let id = m.id.clone()?;
-                Some((messages.batch.then_some(id), kind))
+                Some((messages.is_batch().then_some(id), kind))
             })
             .collect();
         (!pending.is_empty()).then_some(Self {

@@ -6,7 +6,7 @@ mod caller;
 mod uri;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -260,11 +260,11 @@ impl fmt::Debug for McpRequirement {
 /// Every rule of one layer.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Policy {
-    pub(crate) tools: HashMap<String, McpRequirement>,
+    pub(crate) tools: BTreeMap<String, McpRequirement>,
     pub(crate) unlisted_tools: Option<McpRequirement>,
-    pub(crate) prompts: HashMap<String, McpRequirement>,
+    pub(crate) prompts: BTreeMap<String, McpRequirement>,
     pub(crate) unlisted_prompts: Option<McpRequirement>,
-    pub(crate) resources: HashMap<String, McpRequirement>,
+    pub(crate) resources: BTreeMap<String, McpRequirement>,
     pub(crate) templates: Vec<(UriTemplate, McpRequirement)>,
     pub(crate) prefixes: Vec<(String, McpRequirement)>,
     pub(crate) unlisted_resources: Option<McpRequirement>,
