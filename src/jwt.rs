@@ -22,9 +22,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use serde::Deserialize;
-
 use crate::algorithm::Algorithm;
 use crate::claim_rules::{ProofBinding, check_claims};
 use crate::claims::Claims;
@@ -32,31 +29,12 @@ use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::introspection::Introspector;
 use crate::issuer_group::IssuerGroup;
-use crate::json::Text;
+use crate::jws::{Header, Token};
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
 use crate::required_claims;
 use crate::scope::ScopeContext;
 use crate::tenants::{Tenant, Tenants};
-
-/// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
-#[derive(Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    alg: Text<'a>,
-    #[serde(default, borrow)]
-    kid: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    typ: Option<Text<'a>>,
-    /// Whether `crit` is present at all (any value, `null` and `[]` included).
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
-}
-
-/// `true` for a member that is present, whatever its value.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
-}
 
 /// The shared validation state, built once.
 pub(crate) struct Validator {
@@ -414,58 +392,4 @@ impl<'v> Route<'v> {
 enum Routing<'v, 'c> {
     Ready(Route<'v>),
     Tenant(&'v Tenants, &'c str, Algorithm),
-}
-
-/// A token cut into its parts, header and claims decoded to (UTF-8) JSON text.
-struct Token<'t> {
-    /// The first two parts and the dot between them: what the signature covers.
-    message: &'t [u8],
-    signature: &'t str,
-    header: String,
-    claims: String,
-}
-
-impl<'t> Token<'t> {
-    fn split(token: &'t str, max_token_bytes: usize) -> Result<Self, ValidationError> {
-        if token.len() > max_token_bytes {
-            return Err(ValidationError::of(K::TooLarge));
-        }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(c64), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ValidationError::new(K::Malformed, "not three parts"));
-        };
-        Ok(Self {
-            message: &token.as_bytes()[..h64.len() + 1 + c64.len()],
-            signature,
-            header: decode_text(h64).ok_or(ValidationError::new(
-                K::Malformed,
-                "header is not a JSON object",
-            ))?,
-            claims: decode_text(c64).ok_or(ValidationError::new(
-                K::Malformed,
-                "claims are not a JSON object",
-            ))?,
-        })
-    }
-
-    /// The header and the claims (duplicate claim names refused).
-    fn read(&self) -> Result<(Header<'_>, Claims<'_>), ValidationError> {
-        let header: Header<'_> = serde_json::from_str(&self.header)
-            .map_err(|_| ValidationError::new(K::Malformed, "header is not a JSON object"))?;
-        let claims = Claims::parse(&self.claims).ok_or(ValidationError::new(
-            K::Malformed,
-            "claims are not a JSON object",
-        ))?;
-        Ok((header, claims))
-    }
-}
-
-/// A base64url part decoded to UTF-8 text.
-fn decode_text(part: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .ok()?;
-    String::from_utf8(bytes).ok()
 }

@@ -327,6 +327,7 @@ mod introspection;
 mod issuer_group;
 mod issuer_labels;
 mod json;
+mod jws;
 mod jwt;
 mod keys;
 mod owner;

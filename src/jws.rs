@@ -1,0 +1,140 @@
+//! A compact JWS cut into its parts: the header and claims decoded (strict base64url, UTF-8)
+//! and read, the signed message and the signature left as they came.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::claims::Claims;
+use crate::error::{ValidationError, ValidationErrorKind as K};
+use crate::json::Text;
+
+/// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
+#[derive(Deserialize)]
+pub(crate) struct Header<'a> {
+    #[serde(borrow)]
+    pub(crate) alg: Text<'a>,
+    #[serde(default, borrow)]
+    pub(crate) kid: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) typ: Option<Text<'a>>,
+    /// Whether `crit` is present at all (any value, `null` and `[]` included).
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) crit: bool,
+}
+
+/// `true` for a member that is present, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// A token cut into its parts, header and claims decoded to (UTF-8) JSON text.
+pub(crate) struct Token<'t> {
+    /// The first two parts and the dot between them: what the signature covers.
+    pub(crate) message: &'t [u8],
+    pub(crate) signature: &'t str,
+    header: String,
+    pub(crate) claims: String,
+}
+
+impl<'t> Token<'t> {
+    pub(crate) fn split(token: &'t str, max_token_bytes: usize) -> Result<Self, ValidationError> {
+        if token.len() > max_token_bytes {
+            return Err(ValidationError::of(K::TooLarge));
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(c64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ValidationError::new(K::Malformed, "not three parts"));
+        };
+        Ok(Self {
+            message: &token.as_bytes()[..h64.len() + 1 + c64.len()],
+            signature,
+            header: decode_text(h64).ok_or(ValidationError::new(
+                K::Malformed,
+                "header is not a JSON object",
+            ))?,
+            claims: decode_text(c64).ok_or(ValidationError::new(
+                K::Malformed,
+                "claims are not a JSON object",
+            ))?,
+        })
+    }
+
+    /// The header and the claims (duplicate claim names refused).
+    pub(crate) fn read(&self) -> Result<(Header<'_>, Claims<'_>), ValidationError> {
+        let header: Header<'_> = serde_json::from_str(&self.header)
+            .map_err(|_| ValidationError::new(K::Malformed, "header is not a JSON object"))?;
+        let claims = Claims::parse(&self.claims).ok_or(ValidationError::new(
+            K::Malformed,
+            "claims are not a JSON object",
+        ))?;
+        Ok((header, claims))
+    }
+}
+
+/// A base64url part decoded to UTF-8 text.
+fn decode_text(part: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn token(header: &[u8]) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(br#"{"iss":"a"}"#))
+    }
+
+    #[test]
+    fn headers_of_every_size_are_read_alike() {
+        // Around the in-place size and far past it (an `x5c` chain).
+        for pad in [
+            0, 300, 340, 350, 351, 352, 353, 360, 383, 384, 385, 400, 5000,
+        ] {
+            let header = format!(r#"{{"alg":"RS256","kid":"k","x":"{}"}}"#, "a".repeat(pad));
+            let token = token(header.as_bytes());
+            let parts = Token::split(&token, usize::MAX).unwrap();
+            let (header, _) = parts.read().unwrap();
+            assert_eq!(&*header.alg.0, "RS256", "{pad}");
+            assert_eq!(header.kid.map(|k| k.0).as_deref(), Some("k"), "{pad}");
+        }
+    }
+
+    #[test]
+    fn a_header_that_is_not_utf8_or_json_is_refused() {
+        let bad: [&[u8]; 3] = [
+            b"{\"alg\":\"RS256\",\"x\":\"\xff\"}",
+            b"{\"alg\":\"RS256\"} trailing",
+            b"[]",
+        ];
+        for header in bad {
+            for pad in [0, 500] {
+                let mut header = header.to_vec();
+                header.extend(std::iter::repeat_n(b' ', pad));
+                let token = token(&header);
+                let parts = Token::split(&token, usize::MAX);
+                assert!(parts.is_err() || parts.unwrap().read().is_err());
+            }
+        }
+        // Not strict base64url: padding, the standard alphabet, a length no encoding has,
+        // non-zero trailing bits ("QQ" is the canonical spelling of "QB").
+        assert!(Token::split("eyJhbGciOiJSUzI1NiJ9QQ.e30.c2ln", usize::MAX).is_ok());
+        for h64 in [
+            "eyJhbGciOiJSUzI1NiJ9=",
+            "eyJhbGciOiJSUzI1NiJ+",
+            "eyJhbGciOiJSUzI1NiJ9B",
+            "eyJhbGciOiJSUzI1NiJ9QB",
+        ] {
+            assert!(
+                Token::split(&format!("{h64}.e30.c2ln"), usize::MAX).is_err(),
+                "{h64}"
+            );
+        }
+    }
+}
