@@ -18,7 +18,7 @@
 //! memory is decided without waiting (`validate_now`, no future, no allocation for it);
 //! otherwise `validate` awaits the fetch, refresh or unknown-key refetch first.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,7 +38,8 @@ use crate::tenants::{Tenant, Tenants};
 
 /// The shared validation state, built once.
 pub(crate) struct Validator {
-    issuers: HashMap<String, IssuerGroup>,
+    /// By issuer; a B-tree: a handful of issuers are found in a few comparisons, no hashing.
+    issuers: BTreeMap<String, IssuerGroup>,
     /// Entries with `verify_iss = false`: used only for tokens whose `iss` matches no issuer.
     fallback: Option<IssuerGroup>,
     keys: KeyStore,
@@ -61,7 +62,7 @@ impl Validator {
         introspector: Option<Introspector>,
         tenants: Vec<Tenants>,
     ) -> Self {
-        let mut issuers = HashMap::new();
+        let mut issuers = BTreeMap::new();
         for e in entries.iter().filter(|e| !e.is_pattern()) {
             issuers.entry(e.issuer.clone()).or_insert_with(|| {
                 IssuerGroup::from_entries(

@@ -20,7 +20,7 @@ use crate::owner::ResourceOwner;
 use crate::sealing_key::SealingKey;
 
 /// The `Mcp-Session-Id` header name.
-pub(crate) const MCP_SESSION_ID: &str = "mcp-session-id";
+pub(crate) const MCP_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
 /// Domain label of session-id MACs.
 const LABEL: &str = "protected-resource/mcp-session/v1";
