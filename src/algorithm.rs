@@ -113,10 +113,7 @@ impl Algorithm {
     /// Whether the compiled crypto backend can verify this algorithm.
     #[must_use]
     pub const fn is_supported(self) -> bool {
-        match self {
-            Self::ES512 => cfg!(feature = "aws_lc_rs"),
-            _ => true,
-        }
+        !matches!(self, Self::ES512) || cfg!(feature = "aws_lc_rs")
     }
 
     /// Parses a header `alg` value. Unlike [`FromStr`], this never allocates an error.

@@ -1,8 +1,6 @@
 //! A compact JWS cut into its parts: the header and claims decoded (strict base64url, UTF-8)
 //! and read, the signed message and the signature left as they came.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::claims::Claims;
@@ -76,12 +74,14 @@ impl<'t> Token<'t> {
 
 /// A base64url part decoded to UTF-8 text.
 fn decode_text(part: &str) -> Option<String> {
-    String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    String::from_utf8(crate::base64url::decode(part)?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn b64(bytes: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(bytes)

@@ -313,6 +313,7 @@ compile_error!(
 // Layers, bottom to top; a module imports only modules of the layers below it.
 // Plain values and their checks:
 mod algorithm;
+mod base64url;
 mod config;
 mod cors;
 pub mod env;

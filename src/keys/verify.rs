@@ -170,10 +170,7 @@ mod backend {
         }
 
         pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature_b64: &str) -> bool {
-            use base64::Engine;
-            let Ok(signature) =
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature_b64)
-            else {
+            let Some(signature) = crate::base64url::decode(signature_b64) else {
                 return false;
             };
             let key = match self {
