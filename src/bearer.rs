@@ -57,10 +57,14 @@ const fn is_b64token_char(b: u8) -> bool {
         | (b == b'/')
 }
 
-fn is_b64token(t: &str) -> bool {
-    let body = t.trim_end_matches('=');
+fn is_b64token(t: &[u8]) -> bool {
+    let body = t
+        .iter()
+        .rposition(|&b| b != b'=')
+        .and_then(|last| t.get(..=last))
+        .unwrap_or_default();
     // No early exit (also keeps the time independent of where a bad byte is).
-    !body.is_empty() && body.bytes().fold(true, |ok, b| ok & is_b64token_char(b))
+    !body.is_empty() && body.iter().fold(true, |ok, &b| ok & is_b64token_char(b))
 }
 
 fn query_has_access_token(query: Option<&str>) -> bool {
@@ -117,12 +121,15 @@ pub(crate) fn extract<'a>(
     }
     let malformed =
         |d| ExtractError::InvalidToken(ValidationError::new(ValidationErrorKind::Malformed, d));
-    let Ok(value) = value.to_str() else {
-        return Err(malformed("token is not visible ASCII"));
-    };
-    let token = value[scheme_len..]
-        .trim_start_matches(' ')
-        .trim_end_matches([' ', '\t']);
+    // Spaces after the scheme, spaces and tabs at the end; worked on bytes: the `b64token`
+    // check below admits only ASCII, so the header is read once.
+    let rest = bytes.get(scheme_len..).unwrap_or_default();
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |last| last + 1);
+    let token = rest.get(start..end).unwrap_or_default();
     if token.len() > max_len {
         return Err(ExtractError::InvalidToken(ValidationError::new(
             ValidationErrorKind::TooLarge,
@@ -132,6 +139,10 @@ pub(crate) fn extract<'a>(
     if !is_b64token(token) {
         return Err(malformed("token is not a b64token"));
     }
+    // ASCII, as just checked: this can not fail.
+    let Ok(token) = std::str::from_utf8(token) else {
+        return Err(malformed("token is not a b64token"));
+    };
     Ok(if dpop {
         Bearer::Dpop(token)
     } else {
@@ -177,10 +188,58 @@ mod tests {
                 b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
             assert_eq!(is_b64token_char(b), expected, "byte {b:#04x}");
         }
-        assert!(is_b64token("abc=="));
-        assert!(!is_b64token("=="));
-        assert!(!is_b64token("a=b"));
-        assert!(!is_b64token(&format!("{}\u{e9}", "a".repeat(100))));
+        assert!(is_b64token(b"abc=="));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b"a=b"));
+        assert!(!is_b64token(
+            format!("{}\u{e9}", "a".repeat(100)).as_bytes()
+        ));
+    }
+
+    #[test]
+    fn the_token_is_trimmed_and_anything_but_a_b64token_is_malformed() {
+        let value = |bytes: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.append(AUTHORIZATION, HeaderValue::from_bytes(bytes).unwrap());
+            h
+        };
+        for (bytes, token) in [
+            (&b"Bearer abc \t "[..], "abc"),
+            (b"DPoP  abc==\t", "abc=="),
+            (b"Bearer a.b.c", "a.b.c"),
+        ] {
+            let h = value(bytes);
+            let got = extract(&h, None, 100);
+            assert!(
+                got == Ok(Bearer::Token(token)) || got == Ok(Bearer::Dpop(token)),
+                "{bytes:?}: {got:?}"
+            );
+        }
+        let malformed =
+            |d| ExtractError::InvalidToken(ValidationError::new(ValidationErrorKind::Malformed, d));
+        for bytes in [
+            &b"Bearer ab\xe9c"[..],
+            b"Bearer abc\x80",
+            b"Bearer a\tbc",
+            b"Bearer a bc",
+            b"Bearer \t",
+            b"Bearer ",
+            b"Bearer",
+            b"Bearer ====",
+        ] {
+            assert_eq!(
+                extract(&value(bytes), None, 100),
+                Err(malformed("token is not a b64token")),
+                "{bytes:?}"
+            );
+        }
+        // The cap applies to the trimmed token.
+        let h = value(b"Bearer abcd   ");
+        assert_eq!(extract(&h, None, 4), Ok(Bearer::Token("abcd")));
+        assert!(matches!(
+            extract(&value(b"Bearer abcde"), None, 4),
+            Err(ExtractError::InvalidToken(e)) if e.kind() == ValidationErrorKind::TooLarge
+        ));
     }
 
     #[test]
