@@ -81,6 +81,19 @@ impl Algorithm {
         Self::EdDSA,
     ];
 
+    /// Every algorithm the compiled crypto backend can verify ([`ALL`](Self::ALL) less what
+    /// [`is_supported`](Self::is_supported) refuses), in the same order.
+    ///
+    /// ```
+    /// use protected_resource::Algorithm;
+    ///
+    /// assert!(Algorithm::supported().any(|a| a == Algorithm::ES256));
+    /// assert!(Algorithm::supported().all(Algorithm::is_supported));
+    /// ```
+    pub fn supported() -> impl Iterator<Item = Self> {
+        Self::ALL.into_iter().filter(|a| a.is_supported())
+    }
+
     /// The name used in JOSE headers and JWKs (`"RS256"`, `"EdDSA"`, …).
     #[must_use]
     pub const fn as_str(self) -> &'static str {

@@ -1,7 +1,7 @@
 //! The front door's own service ([`Gate`]): answers metadata requests, checks the access
-//! token (bearer, or DPoP with its proof) and the MCP session, and calls the inner service only for admitted requests (and
-//! CORS preflights when CORS is handled elsewhere). CORS and header marking are composed
-//! around it in `layer.rs`.
+//! token (bearer, or DPoP with its proof) and the MCP session, and calls the inner service
+//! only for admitted requests (and CORS preflights when CORS is handled elsewhere). CORS and
+//! header marking are composed around it in `layer.rs`.
 
 use std::task::{Context, Poll};
 

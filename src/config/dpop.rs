@@ -73,10 +73,7 @@ impl std::str::FromStr for DpopPolicy {
 
 /// Every asymmetric algorithm this build supports: the default proof algorithms.
 pub(crate) fn default_dpop_algorithms() -> Vec<Algorithm> {
-    Algorithm::ALL
-        .into_iter()
-        .filter(|a| a.is_supported())
-        .collect()
+    Algorithm::supported().collect()
 }
 
 impl AuthorizationServerEntry {

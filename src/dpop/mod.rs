@@ -239,10 +239,7 @@ impl DpopVerifier {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            algorithms: Algorithm::ALL
-                .into_iter()
-                .filter(|a| a.is_supported())
-                .collect(),
+            algorithms: crate::config::default_dpop_algorithms(),
             window: Duration::from_secs(300),
         }
     }

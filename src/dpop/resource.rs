@@ -119,9 +119,6 @@ impl DpopGuard {
 
     /// [`first_use_now`](Self::first_use_now), waiting for a shared store.
     pub(crate) async fn first_use(&self, proof: &VerifiedDpopProof) -> FirstUse {
-        if let Some(decided) = self.first_use_now(proof) {
-            return decided;
-        }
         let Some(key) = replay_key(&proof.jkt, &proof.jti) else {
             return FirstUse::Unavailable;
         };

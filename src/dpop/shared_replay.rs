@@ -4,6 +4,7 @@
 //! (503 with `Retry-After`).
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -78,7 +79,7 @@ impl RedisReplay {
         let mut name = String::with_capacity(self.prefix.len() + 64);
         name.push_str(&self.prefix);
         for b in key {
-            name.push_str(&format!("{b:02x}"));
+            let _ = write!(name, "{b:02x}"); // writing to a String can not fail
         }
         let millis = u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX);
         let set: Result<Option<String>, redis::RedisError> = redis::cmd("SET")

@@ -149,9 +149,7 @@ impl Resource {
 
     /// The algorithms every default entry accepts for proofs, as in `algs="…"`.
     fn algs() -> String {
-        Algorithm::ALL
-            .iter()
-            .filter(|a| a.is_supported())
+        Algorithm::supported()
             .map(|a| a.as_str())
             .collect::<Vec<_>>()
             .join(" ")
