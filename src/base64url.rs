@@ -15,8 +15,9 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     /// Every string of up to four characters from the alphabet plus characters near it that
-    /// are not in it, and longer ones around the sizes SIMD code handles in blocks: both
-    /// decoders accept the same inputs and give the same bytes.
+    /// are not in it, longer ones around the sizes SIMD code handles in blocks, and every
+    /// ASCII character at block edges of vector-length inputs: both decoders accept the same
+    /// inputs and give the same bytes.
     #[test]
     fn agrees_with_the_base64_crate() {
         let chars: Vec<char> = "ABCDQRYZagwxyz0189-_+/=.~ \n\u{0}\u{80}é".chars().collect();
@@ -43,6 +44,16 @@ mod tests {
             inputs.push(good.clone());
             inputs.push(format!("{good}="));
             inputs.push(format!("{good}A"));
+        }
+        // Inside the blocks SIMD code decodes: every ASCII character and a non-ASCII one at
+        // both ends of a 16- and a 32-byte block, in inputs long enough for the vector path.
+        for n in [48, 96] {
+            let good = URL_SAFE_NO_PAD.encode(&bytes[..n]);
+            for at in [0, 15, 16, 31, 32, 47] {
+                for c in (0..=0x7f_u8).map(char::from).chain(['é']) {
+                    inputs.push(format!("{}{c}{}", &good[..at], &good[at + 1..]));
+                }
+            }
         }
         for input in &inputs {
             assert_eq!(
