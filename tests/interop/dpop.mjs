@@ -8,13 +8,22 @@
 // Last line: `N passed, M failed`.
 
 import crypto from 'node:crypto';
-import path from 'node:path';
 
 import { Client, DpopSession, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 
 import { codeProvider } from './login.mjs';
 import {
-  ALGS, DPOP_ALGS, HERE, SERVER_BIN, assert, check, eq, finish, freePort, start, stopAll,
+  ALGS,
+  assert,
+  check,
+  DPOP_ALGS,
+  eq,
+  finish,
+  freePort,
+  SERVER_BIN,
+  start,
+  startAuthorizationServers,
+  stopAll,
 } from './lib.mjs';
 
 /** Starts examples/mcp_server on a free port trusting `issuer`; `env` adds variables. */
@@ -71,10 +80,7 @@ const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url')
 try {
   const [portA, portB, portX] = [await freePort(), await freePort(), await freePort()];
   const A = `http://127.0.0.1:${portA}`;
-  await start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify({ a: portA, b: portB, x: portX, resource: 'http://127.0.0.1:1/unused' })], {
-    ready: (l) => l.trim() === 'READY',
-    timeoutMs: 60000,
-  });
+  await startAuthorizationServers({ a: portA, b: portB, x: portX, resource: 'http://127.0.0.1:1/unused' });
   const plain = await server(A);
   const withNonces = await server(A, { MCP_SERVER_AUTH_DPOP_NONCE_KEY: crypto.randomBytes(32).toString('base64url') });
 

@@ -4,17 +4,13 @@
 // token-exchange grant registered with provider.registerGrantType). Started by run.sh; the
 // servers are stopped by PID at the end. Last line: `N passed, M failed`.
 
-import path from 'node:path';
 
-import { HERE, check, eq, finish, freePort, run, start, stopAll } from './lib.mjs';
+import { check, eq, finish, freePort, run, startAuthorizationServers, stopAll } from './lib.mjs';
 
 try {
   const [portA, portB, portX, portMcp] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const resource = `http://127.0.0.1:${portMcp}/mcp`;
-  await start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify({ a: portA, b: portB, x: portX, resource })], {
-    ready: (l) => l.trim() === 'READY',
-    timeoutMs: 60000,
-  });
+  await startAuthorizationServers({ a: portA, b: portB, x: portX, resource });
   await check('TokenExchangeBroker at oidc-provider: resource and audience targets, refusals mapped, issuer-bound', async () => {
     const r = await run('cargo test', 'cargo', ['test', '--quiet', '--all-features', '--test', 'it', 'downstream::oidc_provider', '--', '--ignored'], {
       env: {

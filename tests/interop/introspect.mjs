@@ -5,11 +5,21 @@
 // whoami; JWTs still work; opaque tokens the server does not vouch for are refused. Started
 // by run.sh; every process is stopped by PID at the end. Last line: `N passed, M failed`.
 
-import path from 'node:path';
 
 import { codeProvider, connectV1 } from './login.mjs';
 import {
-  ALGS, HERE, SERVER_BIN, assert, check, clientToken, dpopChallenge, eq, finish, freePort, start, stopAll,
+  ALGS,
+  assert,
+  check,
+  clientToken,
+  dpopChallenge,
+  eq,
+  finish,
+  freePort,
+  SERVER_BIN,
+  start,
+  startAuthorizationServers,
+  stopAll,
 } from './lib.mjs';
 
 try {
@@ -17,11 +27,7 @@ try {
   const A = `http://127.0.0.1:${portA}`;
   const MCP = `http://127.0.0.1:${portMcp}/mcp`;
   const METADATA = `http://127.0.0.1:${portMcp}/.well-known/oauth-protected-resource/mcp`;
-  await start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify({ a: portA, b: portB, x: portX, resource: MCP })], {
-    ready: (l) => l.trim() === 'READY',
-    // Key generation for three servers is slow on a loaded machine.
-    timeoutMs: 60000,
-  });
+  await startAuthorizationServers({ a: portA, b: portB, x: portX, resource: MCP });
   const servers = [{
     issuer: A, jwks_uri: `${A}/jwks`, algorithms: ALGS,
     introspection: { client_id: 'introspector', client_secret: 'secret', cache_ttl: 30 },

@@ -40,13 +40,34 @@ export async function freePort() {
   });
 }
 
-/** Starts a process; resolves once `ready(line)` matches a line of its stdout. */
-export function start(name, cmd, args, { env = {}, ready, timeoutMs = 60000 } = {}) {
+/**
+ * Starts a process; resolves once `ready(line)` matches a line of its stdout. With
+ * `attempts` > 1, a process not ready in `timeoutMs` is killed and started again (the
+ * authorization servers: oidc-provider's start-up has been seen to stall for minutes, about one
+ * start in thirty on this machine, inside Node's synchronous key generation).
+ */
+export async function start(name, cmd, args, { env = {}, ready, timeoutMs = 60000, attempts = 1 } = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(name, cmd, args, { env, ready, timeoutMs });
+    } catch (e) {
+      if (!e.notReady || attempt >= attempts) throw e;
+      log(`note  ${name} not ready in ${timeoutMs} ms; started again (attempt ${attempt + 1} of ${attempts})`);
+    }
+  }
+}
+
+function startOnce(name, cmd, args, { env, ready, timeoutMs }) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push({ name, child });
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${name} not ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      // Stopped by its PID (and its exit awaited) before any retry: its ports are free again.
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     const onData = (d) => {
       out += d.toString();
       if (out.split('\n').some((l) => ready(l))) {
@@ -61,8 +82,22 @@ export function start(name, cmd, args, { env = {}, ready, timeoutMs = 60000 } = 
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}:\n${out}`));
+      reject(timedOut
+        ? Object.assign(new Error(`${name} not ready in ${timeoutMs} ms:\n${out}`), { notReady: true })
+        : new Error(`${name} exited with ${code}:\n${out}`));
     });
+  });
+}
+
+/**
+ * Starts the suite's three oidc-provider authorization servers (as.mjs) with `config`
+ * (`{a, b, x, resource}`); resolves once all three listen. A start that stalls is retried.
+ */
+export function startAuthorizationServers(config) {
+  return start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify(config)], {
+    ready: (l) => l.trim() === 'READY',
+    timeoutMs: 20000,
+    attempts: 3,
   });
 }
 

@@ -5,10 +5,21 @@
 // code 2; and the TypeScript SDK v2 client (v2.mjs). Started by run.sh after run.mjs; every process is stopped by PID at the end.
 
 import crypto from 'node:crypto';
-import path from 'node:path';
 
 import {
-  ALGS, HERE, SERVER_BIN, assert, check, clientToken, eq, finish, freePort, log, results, run, start,
+  ALGS,
+  assert,
+  check,
+  clientToken,
+  eq,
+  finish,
+  freePort,
+  log,
+  results,
+  run,
+  SERVER_BIN,
+  start,
+  startAuthorizationServers,
   stopAll,
 } from './lib.mjs';
 import { v2Checks } from './v2.mjs';
@@ -105,9 +116,7 @@ function replicaEnv(port, extra = {}) {
 }
 
 try {
-  await start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify({ a: portA, b: await freePort(), x: portX, resource: MCP })], {
-    ready: (l) => l.trim() === 'READY',
-  });
+  await startAuthorizationServers({ a: portA, b: await freePort(), x: portX, resource: MCP });
   await start('redis', 'redis-server', ['--port', String(portR), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     ready: (l) => l.includes('Ready to accept connections'),
   });

@@ -12,8 +12,25 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 import { scriptedLogin } from './login.mjs';
 import {
-  ALGS, HERE, NODE22, PYTHON, SERVER_BIN, assert, check, clientToken, eq, finish, freePort, results, run,
-  sleep, start, stopAll, log, dpopChallenge,
+  ALGS,
+  assert,
+  check,
+  clientToken,
+  dpopChallenge,
+  eq,
+  finish,
+  freePort,
+  HERE,
+  log,
+  NODE22,
+  PYTHON,
+  results,
+  run,
+  SERVER_BIN,
+  sleep,
+  start,
+  startAuthorizationServers,
+  stopAll,
 } from './lib.mjs';
 
 // --- set-up -------------------------------------------------------------------------------
@@ -58,9 +75,7 @@ async function whoamiWith(transportOptions) {
 }
 
 try {
-  await start('authorization servers', process.execPath, [path.join(HERE, 'as.mjs'), JSON.stringify({ a: portA, b: portB, x: portX, resource: MCP })], {
-    ready: (l) => l.trim() === 'READY',
-  });
+  await startAuthorizationServers({ a: portA, b: portB, x: portX, resource: MCP });
   const servers = [
     // A: jwks_uri discovered from its metadata, RFC 9068 `typ` required.
     { issuer: A, algorithms: ALGS, validation_options: { require_at_jwt_type: true } },
