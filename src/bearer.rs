@@ -3,7 +3,11 @@
 //! Only the `Authorization` header carries a token, with the `Bearer` or the `DPoP` scheme
 //! (the proof header is checked later, in `dpop/resource.rs`). The scheme matches case-insensitively,
 //! one run of spaces separates it from the token, and the token must be a `b64token`
-//! (RFC 6750 §2.1). A token in the query string is never accepted; together with a header
+//! (RFC 6750 §2.1): checked here for the `DPoP` scheme (its proof is checked against the token
+//! next); a bearer token goes straight to validation, which reads every character anyway (the
+//! strict base64url decoding of a JWT's three parts admits nothing else, `jws.rs`) and checks
+//! an opaque token before introspecting it (`jwt.rs`). The refusal is the same either way:
+//! 401 `invalid_token`, [`Malformed`](crate::ValidationErrorKind::Malformed). A token in the query string is never accepted; together with a header
 //! token it makes the request malformed (RFC 6750 §3.1: more than one method).
 
 use http::HeaderMap;
@@ -57,7 +61,7 @@ const fn is_b64token_char(b: u8) -> bool {
         | (b == b'/')
 }
 
-fn is_b64token(t: &[u8]) -> bool {
+pub(crate) fn is_b64token(t: &[u8]) -> bool {
     let body = t
         .iter()
         .rposition(|&b| b != b'=')
@@ -136,13 +140,16 @@ pub(crate) fn extract<'a>(
             "",
         )));
     }
-    if !is_b64token(token) {
+    // A bearer token's alphabet is checked where it is read (module docs).
+    if dpop && !is_b64token(token) {
         return Err(malformed("token is not a b64token"));
     }
-    // ASCII, as just checked: this can not fail.
     let Ok(token) = std::str::from_utf8(token) else {
         return Err(malformed("token is not a b64token"));
     };
+    if token.is_empty() {
+        return Err(malformed("token is not a b64token"));
+    }
     Ok(if dpop {
         Bearer::Dpop(token)
     } else {
@@ -220,16 +227,42 @@ mod tests {
         for bytes in [
             &b"Bearer ab\xe9c"[..],
             b"Bearer abc\x80",
-            b"Bearer a\tbc",
-            b"Bearer a bc",
             b"Bearer \t",
             b"Bearer ",
             b"Bearer",
-            b"Bearer ====",
+            b"DPoP a\tbc",
+            b"DPoP a bc",
+            b"DPoP ====",
+            b"DPoP a.b.c,d",
         ] {
             assert_eq!(
                 extract(&value(bytes), None, 100),
                 Err(malformed("token is not a b64token")),
+                "{bytes:?}"
+            );
+        }
+        // A bearer token goes to validation, which refuses it for the same reason: splitting
+        // it into a JWS reads every character (and an opaque one is checked in jwt.rs).
+        for (bytes, token) in [
+            (&b"Bearer a\tbc"[..], "a\tbc"),
+            (b"Bearer a bc", "a bc"),
+            (b"Bearer ====", "===="),
+            (b"Bearer a.b.c,d", "a.b.c,d"),
+            (b"Bearer e30.e30.c!g", "e30.e30.c!g"),
+            (b"Bearer e30.e 30.c2ln", "e30.e 30.c2ln"),
+        ] {
+            assert_eq!(
+                extract(&value(bytes), None, 100),
+                Ok(Bearer::Token(token)),
+                "{bytes:?}"
+            );
+            let refused = crate::jws::Token::split(token, 100).err();
+            assert_eq!(
+                refused,
+                Some(ValidationError::new(
+                    ValidationErrorKind::Malformed,
+                    "token is not a b64token"
+                )),
                 "{bytes:?}"
             );
         }
@@ -295,11 +328,11 @@ mod tests {
         for v in [
             "Bearer",
             "Bearer ",
-            "Bearer a b",
-            "Bearer a,b",
-            "Bearer \"abc\"",
+            "DPoP a b",
+            "DPoP a,b",
+            "DPoP \"abc\"",
             "Bearer\tabc",
-            "Bearer ==",
+            "DPoP ==",
         ] {
             let h = headers(&[v]);
             let r = extract(&h, None, 100);
@@ -310,7 +343,7 @@ mod tests {
             assert_ne!(r.clone().ok(), Some(Bearer::Token("abc")), "{v}");
         }
         assert!(matches!(
-            extract(&headers(&["Bearer a b"]), None, 100),
+            extract(&headers(&["DPoP a b"]), None, 100),
             Err(ExtractError::InvalidToken(_))
         ));
     }

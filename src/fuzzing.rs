@@ -18,15 +18,25 @@ use crate::keys::discovery::{Reading, read_document};
 use crate::testkit::{MockAuthorizationServer, SigningKey};
 use crate::{mcp_arguments, mcp_body, mcp_headers, mcp_policy};
 
-/// The `Authorization` header: a token handed on is a non-empty `b64token` within the cap.
+/// The `Authorization` header: a token handed on is non-empty, trimmed and within the cap; a
+/// DPoP token is a `b64token`, and a bearer token is one whenever it splits into a JWS (its
+/// alphabet is checked by that split, or before introspection).
 pub fn authorization_header(value: &[u8], query: Option<&str>) {
     let Ok(value) = HeaderValue::from_bytes(value) else {
         return;
     };
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
-    if let Ok(Bearer::Token(token)) = bearer::extract(&headers, query, 1024) {
-        assert!(!token.is_empty() && token.len() <= 1024);
+    let (token, dpop) = match bearer::extract(&headers, query, 1024) {
+        Ok(Bearer::Token(token)) => (token, false),
+        Ok(Bearer::Dpop(token)) => (token, true),
+        _ => return,
+    };
+    assert!(!token.is_empty() && token.len() <= 1024);
+    assert!(!token.starts_with(' ') && !token.ends_with([' ', '\t']));
+    let split = crate::jws::Token::split(token, 1024).is_ok();
+    if dpop || split {
+        assert!(bearer::is_b64token(token.as_bytes()), "{token:?}");
         assert!(!token.contains([' ', ',', '"', '\\']), "{token:?}");
     }
 }

@@ -40,23 +40,31 @@ impl<'t> Token<'t> {
         if token.len() > max_token_bytes {
             return Err(ValidationError::of(K::TooLarge));
         }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(c64), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ValidationError::new(K::Malformed, "not three parts"));
+        let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
+        let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+            return Err(malformed(token, "not three parts"));
         };
+        let (Some(h64), Some(c64), Some(signature), Some(message)) = (
+            token.get(..first),
+            token.get(first + 1..second),
+            token.get(second + 1..),
+            token.as_bytes().get(..second),
+        ) else {
+            return Err(malformed(token, "not three parts"));
+        };
+        // Every character of the three parts is checked here, by their strict decoding: the
+        // token is a `b64token` (RFC 6750 §2.1) exactly when this succeeds, which is why the
+        // front door does not scan a bearer token for its alphabet first (`bearer.rs`).
+        if !crate::base64url::is_canonical(signature) {
+            return Err(malformed(token, "signature is not base64url"));
+        }
         Ok(Self {
-            message: &token.as_bytes()[..h64.len() + 1 + c64.len()],
+            message,
             signature,
-            header: decode_text(h64).ok_or(ValidationError::new(
-                K::Malformed,
-                "header is not a JSON object",
-            ))?,
-            claims: decode_text(c64).ok_or(ValidationError::new(
-                K::Malformed,
-                "claims are not a JSON object",
-            ))?,
+            header: decode_text(h64)
+                .ok_or_else(|| malformed(token, "header is not a JSON object"))?,
+            claims: decode_text(c64)
+                .ok_or_else(|| malformed(token, "claims are not a JSON object"))?,
         })
     }
 
@@ -70,6 +78,17 @@ impl<'t> Token<'t> {
         ))?;
         Ok((header, claims))
     }
+}
+
+/// The refusal of a token that is not a JWS; its detail says first whether the token is not
+/// a `b64token` at all (what the front door said before it left the alphabet to this check).
+fn malformed(token: &str, detail: &'static str) -> ValidationError {
+    let detail = if crate::bearer::is_b64token(token.as_bytes()) {
+        detail
+    } else {
+        "token is not a b64token"
+    };
+    ValidationError::new(K::Malformed, detail)
 }
 
 /// A base64url part decoded to UTF-8 text.

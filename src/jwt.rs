@@ -121,9 +121,7 @@ impl Validator {
         proof: Option<ProofBinding<'_>>,
     ) -> Result<ResourceOwner, ValidationError> {
         if let Some(introspector) = self.introspector_for(token) {
-            if token.len() > self.max_token_bytes {
-                return Err(ValidationError::of(K::TooLarge));
-            }
+            opaque_token(token, self.max_token_bytes)?;
             return introspector.decide(token, proof).await;
         }
         let token = Token::split(token, self.max_token_bytes)?;
@@ -160,8 +158,8 @@ impl Validator {
         proof: Option<ProofBinding<'_>>,
     ) -> Option<Result<ResourceOwner, ValidationError>> {
         if let Some(introspector) = self.introspector_for(token) {
-            if token.len() > self.max_token_bytes {
-                return Some(Err(ValidationError::of(K::TooLarge)));
+            if let Err(e) = opaque_token(token, self.max_token_bytes) {
+                return Some(Err(e));
             }
             return introspector.decide_now(token, proof);
         }
@@ -362,6 +360,21 @@ impl Validator {
             Lookup::Ambiguous => Err(ValidationError::of(K::AmbiguousKey)),
         }
     }
+}
+
+/// A token that is not a JWS, before it is introspected: within the cap, and a `b64token`
+/// (RFC 6750 §2.1; the front door leaves a bearer token's alphabet to validation).
+fn opaque_token(token: &str, max_token_bytes: usize) -> Result<(), ValidationError> {
+    if token.len() > max_token_bytes {
+        return Err(ValidationError::of(K::TooLarge));
+    }
+    if !crate::bearer::is_b64token(token.as_bytes()) {
+        return Err(ValidationError::new(
+            K::Malformed,
+            "token is not a b64token",
+        ));
+    }
+    Ok(())
 }
 
 /// Where the issuer routes a token.

@@ -274,6 +274,20 @@ async fn every_refusal_has_its_challenge_and_never_reaches_the_service() {
         app.assert_invalid_token(&token(name), description).await;
     }
     assert_eq!(app.calls(), 0);
+    // Not a `b64token` (RFC 6750 §2.1): refused before anyone is asked, even with an answer
+    // waiting for exactly that string.
+    let calls = as_.calls();
+    for odd in ["opq-x y", "opq,x", "opq\"x\"", "opq-x!", "opq=x"] {
+        as_.answer(odd, base.clone());
+        app.assert_invalid_token(odd, "The access token is malformed")
+            .await;
+    }
+    assert_eq!(
+        as_.calls(),
+        calls,
+        "the introspection endpoint was not asked"
+    );
+    assert_eq!(app.calls(), 0);
 }
 
 #[tokio::test]

@@ -159,6 +159,37 @@ async fn bad_tokens_get_invalid_token() {
             "The access token is malformed",
         ),
         ("x".repeat(17 * 1024), "The access token is too large"),
+        // Not a `b64token` (RFC 6750 §2.1), wherever the odd character sits: the three
+        // parts' strict decoding reads every character (no scan before it).
+        (
+            format!("{}!", server.token().audience(CANON).sign()),
+            "The access token is malformed",
+        ),
+        (
+            format!("{}==", server.token().audience(CANON).sign()),
+            "The access token is malformed",
+        ),
+        (
+            server.token().audience(CANON).sign().replacen('.', ". ", 1),
+            "The access token is malformed",
+        ),
+        (
+            server.token().audience(CANON).sign().replacen('.', ",", 1),
+            "The access token is malformed",
+        ),
+        (
+            format!("\t{}", server.token().audience(CANON).sign()),
+            "The access token is malformed",
+        ),
+        (
+            server
+                .token()
+                .audience(CANON)
+                .claim("iss", "https://evil.example")
+                .sign()
+                + "+",
+            "The access token is malformed",
+        ),
         (
             server.token().audience(CANON).expires_in(-10).sign(),
             "The access token expired",
