@@ -7,7 +7,9 @@
 //! next); a bearer token goes straight to validation, which reads every character anyway (the
 //! strict base64url decoding of a JWT's three parts admits nothing else, `jws.rs`) and checks
 //! an opaque token before introspecting it (`jwt.rs`). The refusal is the same either way:
-//! 401 `invalid_token`, [`Malformed`](crate::ValidationErrorKind::Malformed). A token in the query string is never accepted; together with a header
+//! 401 `invalid_token`, [`Malformed`](crate::ValidationErrorKind::Malformed).
+//!
+//! A token in the query string is never accepted; together with a header
 //! token it makes the request malformed (RFC 6750 §3.1: more than one method).
 
 use http::HeaderMap;

@@ -34,10 +34,22 @@ pub fn authorization_header(value: &[u8], query: Option<&str>) {
     };
     assert!(!token.is_empty() && token.len() <= 1024);
     assert!(!token.starts_with(' ') && !token.ends_with([' ', '\t']));
-    let split = crate::jws::Token::split(token, 1024).is_ok();
-    if dpop || split {
+    let split = crate::jws::Token::split(token, 1024);
+    if dpop || split.is_ok() {
         assert!(bearer::is_b64token(token.as_bytes()), "{token:?}");
         assert!(!token.contains([' ', ',', '"', '\\']), "{token:?}");
+    }
+    // A bearer token outside the alphabet is refused as malformed on both validation paths.
+    if !bearer::is_b64token(token.as_bytes()) {
+        let malformed =
+            |e: crate::ValidationError| e.kind() == crate::ValidationErrorKind::Malformed;
+        assert!(split.err().is_some_and(malformed), "{token:?}");
+        assert!(
+            crate::jwt::opaque_token(token, 1024)
+                .err()
+                .is_some_and(malformed),
+            "{token:?}"
+        );
     }
 }
 
@@ -299,11 +311,13 @@ impl Tokens {
         assert!(outcome.is_err(), "an unsigned fuzz input was accepted");
         // The hot path's base64url decoder is exactly as strict as the base64 crate.
         for part in token.split('.') {
+            let expected = URL_SAFE_NO_PAD.decode(part).ok();
             assert_eq!(
-                crate::base64url::decode(part),
-                URL_SAFE_NO_PAD.decode(part).ok(),
+                crate::base64url::is_canonical(part),
+                expected.is_some(),
                 "{part:?}"
             );
+            assert_eq!(crate::base64url::decode(part), expected, "{part:?}");
         }
     }
 

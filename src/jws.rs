@@ -52,9 +52,9 @@ impl<'t> Token<'t> {
         ) else {
             return Err(malformed(token, "not three parts"));
         };
-        // Every character of the three parts is checked here, by their strict decoding: the
-        // token is a `b64token` (RFC 6750 §2.1) exactly when this succeeds, which is why the
-        // front door does not scan a bearer token for its alphabet first (`bearer.rs`).
+        // Every character of the three parts is checked here, by their strict decoding: a
+        // token that splits is a `b64token` (RFC 6750 §2.1), which is why the front door does
+        // not scan a bearer token for its alphabet first (`bearer.rs`).
         if !crate::base64url::is_canonical(signature) {
             return Err(malformed(token, "signature is not base64url"));
         }

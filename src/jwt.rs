@@ -364,7 +364,7 @@ impl Validator {
 
 /// A token that is not a JWS, before it is introspected: within the cap, and a `b64token`
 /// (RFC 6750 §2.1; the front door leaves a bearer token's alphabet to validation).
-fn opaque_token(token: &str, max_token_bytes: usize) -> Result<(), ValidationError> {
+pub(crate) fn opaque_token(token: &str, max_token_bytes: usize) -> Result<(), ValidationError> {
     if token.len() > max_token_bytes {
         return Err(ValidationError::of(K::TooLarge));
     }

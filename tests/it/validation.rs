@@ -178,6 +178,18 @@ async fn bad_tokens_get_invalid_token() {
             "The access token is malformed",
         ),
         (
+            server.token().audience(CANON).sign().replacen('.', "!.", 1),
+            "The access token is malformed",
+        ),
+        (
+            {
+                let t = server.token().audience(CANON).sign();
+                let second = t.rfind('.').unwrap();
+                format!("{}~{}", &t[..second - 4], &t[second - 3..])
+            },
+            "The access token is malformed",
+        ),
+        (
             format!("\t{}", server.token().audience(CANON).sign()),
             "The access token is malformed",
         ),
