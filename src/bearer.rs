@@ -12,6 +12,8 @@
 //! A token in the query string is never accepted; together with a header
 //! token it makes the request malformed (RFC 6750 §3.1: more than one method).
 
+use std::ops::Range;
+
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
@@ -80,6 +82,42 @@ fn query_has_access_token(query: Option<&str>) -> bool {
     })
 }
 
+/// Where the token sits in an `Authorization` value with the `Bearer` or `DPoP` scheme.
+pub(crate) struct Credential {
+    pub(crate) dpop: bool,
+    /// The token's bytes in the value: after the scheme and one run of spaces, without
+    /// trailing spaces and tabs. Nothing about its characters is checked yet.
+    pub(crate) token: Range<usize>,
+}
+
+/// The scheme of an `Authorization` value (case-insensitive, then a space or the end) and
+/// where its token is; `None` for any other scheme. Worked on bytes, so the value is read
+/// once.
+pub(crate) fn credential(value: &[u8]) -> Option<Credential> {
+    let scheme = |name: &[u8]| {
+        value.len() >= name.len()
+            && value[..name.len()].eq_ignore_ascii_case(name)
+            && value.get(name.len()).is_none_or(|&b| b == b' ')
+    };
+    let (dpop, scheme_len) = if scheme(b"bearer") {
+        (false, 6)
+    } else if scheme(b"dpop") {
+        (true, 4)
+    } else {
+        return None;
+    };
+    let rest = value.get(scheme_len..).unwrap_or_default();
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |last| last + 1);
+    Some(Credential {
+        dpop,
+        token: scheme_len + start..scheme_len + end,
+    })
+}
+
 /// Extracts the bearer token. `max_len` caps the token before any further work.
 pub(crate) fn extract<'a>(
     headers: &'a HeaderMap,
@@ -98,28 +136,14 @@ pub(crate) fn extract<'a>(
         // A query-string token alone is not a credential we accept: answer as for none.
         return Ok(Bearer::None);
     };
-    let bytes = value.as_bytes();
-    // The scheme, and where it ends: "Bearer" or "DPoP", then a space or the end.
-    let scheme = |name: &[u8]| {
-        bytes.len() >= name.len()
-            && bytes[..name.len()].eq_ignore_ascii_case(name)
-            && bytes.get(name.len()).is_none_or(|&b| b == b' ')
-    };
-    let (dpop, scheme_len) = if scheme(b"bearer") {
-        (false, 6)
-    } else if scheme(b"dpop") {
-        (true, 4)
-    } else {
-        (false, 0)
-    };
-    if scheme_len == 0 {
+    let Some(Credential { dpop, token }) = credential(value.as_bytes()) else {
         if in_query {
             return Err(ExtractError::InvalidRequest(
                 "access token in both the header and the query string",
             ));
         }
         return Ok(Bearer::None);
-    }
+    };
     if in_query {
         return Err(ExtractError::InvalidRequest(
             "access token in both the header and the query string",
@@ -127,15 +151,7 @@ pub(crate) fn extract<'a>(
     }
     let malformed =
         |d| ExtractError::InvalidToken(ValidationError::new(ValidationErrorKind::Malformed, d));
-    // Spaces after the scheme, spaces and tabs at the end; worked on bytes: the `b64token`
-    // check below admits only ASCII, so the header is read once.
-    let rest = bytes.get(scheme_len..).unwrap_or_default();
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let end = rest
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |last| last + 1);
-    let token = rest.get(start..end).unwrap_or_default();
+    let token = value.as_bytes().get(token).unwrap_or_default();
     if token.len() > max_len {
         return Err(ExtractError::InvalidToken(ValidationError::new(
             ValidationErrorKind::TooLarge,

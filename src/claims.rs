@@ -86,37 +86,46 @@ impl<'de> Deserialize<'de> for Claims<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Claims<'de>, A::Error> {
                 let mut c = Claims::default();
-                // Access tokens carry a dozen claims or so: 16 compared in place.
-                let mut names = Repeats::<16>::new();
+                // A name read into a slot is seen when its slot's bit is set; only the other
+                // names are kept to be compared (access tokens carry a few: 16 in place).
+                let mut seen = 0u16;
+                let mut others = Repeats::<16>::new();
                 while let Some(Text(name)) = a.next_key()? {
-                    let slot = match &*name {
-                        "iss" => Some(&mut c.iss),
-                        "sub" => Some(&mut c.sub),
-                        "aud" => Some(&mut c.aud),
-                        "exp" => Some(&mut c.exp),
-                        "nbf" => Some(&mut c.nbf),
-                        "iat" => Some(&mut c.iat),
-                        "client_id" => Some(&mut c.client_id),
-                        "azp" => Some(&mut c.azp),
-                        "cid" => Some(&mut c.cid),
-                        "appid" => Some(&mut c.appid),
-                        "scope" => Some(&mut c.scope),
-                        "scp" => Some(&mut c.scp),
-                        _ => None,
+                    let (slot, bit) = match &*name {
+                        "iss" => (Some(&mut c.iss), 0),
+                        "sub" => (Some(&mut c.sub), 1),
+                        "aud" => (Some(&mut c.aud), 2),
+                        "exp" => (Some(&mut c.exp), 3),
+                        "nbf" => (Some(&mut c.nbf), 4),
+                        "iat" => (Some(&mut c.iat), 5),
+                        "client_id" => (Some(&mut c.client_id), 6),
+                        "azp" => (Some(&mut c.azp), 7),
+                        "cid" => (Some(&mut c.cid), 8),
+                        "appid" => (Some(&mut c.appid), 9),
+                        "scope" => (Some(&mut c.scope), 10),
+                        "scp" => (Some(&mut c.scp), 11),
+                        "cnf" => (None, 12),
+                        _ => (None, 16),
                     };
+                    if bit < 16 {
+                        if seen & (1 << bit) != 0 {
+                            return Err(serde::de::Error::custom("duplicate claim"));
+                        }
+                        seen |= 1 << bit;
+                    }
                     match slot {
                         Some(slot) => *slot = a.next_value()?,
-                        None if name == "cnf" => c.cnf = a.next_value()?,
+                        None if bit == 12 => c.cnf = a.next_value()?,
                         None => {
                             a.next_value::<Checked>()?;
                             if matches!(&*name, "nonce" | "at_hash" | "c_hash") {
                                 c.id_token_claims = true;
                             }
+                            others.add(name);
                         }
                     }
-                    names.add(name);
                 }
-                if names.any() {
+                if others.any() {
                     return Err(serde::de::Error::custom("duplicate claim"));
                 }
                 Ok(c)
@@ -301,6 +310,30 @@ mod tests {
             let repeated = json.contains(r#""sub":"a","sub""#) || json.contains(r#""ab":2"#);
             let expected = value.is_some() && !repeated;
             assert_eq!(Claims::parse(json).is_some(), expected, "{json}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_name_is_refused_whether_read_or_not() {
+        let many: String = (0..20).map(|i| format!(r#""n{i}":{i},"#)).collect();
+        for (json, ok) in [
+            (
+                r#"{"iss":"a","sub":"b","cnf":{"jkt":"c"}}"#.to_owned(),
+                true,
+            ),
+            (r#"{"cnf":{"jkt":"c"},"cnf":{"jkt":"c"}}"#.to_owned(), false),
+            (r#"{"scope":"a","sc\u006fpe":"b"}"#.to_owned(), false),
+            (r#"{"scp":["a"],"scope":"a","scp":"b"}"#.to_owned(), false),
+            (r#"{"jti":1,"j\u0074i":2}"#.to_owned(), false),
+            (r#"{"nonce":1,"nonce":1}"#.to_owned(), false),
+            (r#"{"sub":"a","Sub":"a","SUB":"a"}"#.to_owned(), true),
+            (format!(r#"{{{many}"sub":"a"}}"#), true),
+            (format!(r#"{{{many}"n3":1}}"#), false),
+            (format!(r#"{{{many}"exp":1,"exp":1}}"#), false),
+        ] {
+            assert_eq!(Claims::parse(&json).is_some(), ok, "{json}");
+            let value = serde_json::from_str::<Map<String, Value>>(&json);
+            assert!(value.is_ok(), "{json} is JSON: only the repeat refuses it");
         }
     }
 

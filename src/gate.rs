@@ -125,7 +125,8 @@ where
                     };
                     with_proof(owner, proof.as_ref(), first_use)
                 }) {
-                Ok(owner) => owner.with_bearer_token(token.to_owned()),
+                // `forward` attaches the token, in the header value it came in.
+                Ok(owner) => owner,
                 Err(rejection) => return GateFuture::reject(&rejection, auth, trace),
             };
             let sessions = inbound_sessions(&auth, &sent, &owner);

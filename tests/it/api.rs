@@ -74,7 +74,7 @@ async fn owner_and_auth_debug_print_no_claims_or_tokens() {
 
 /// The inner service's view of one request: whether it had an `Authorization` header (and
 /// whether marked sensitive, and how `Debug` prints it), and the owner's token.
-async fn what_the_inner_service_sees(auth: ResourceServerAuth, token: &str) -> String {
+async fn what_the_inner_service_sees(auth: ResourceServerAuth, authorization: &str) -> String {
     let app = axum::Router::new()
         .route(
             "/mcp",
@@ -92,7 +92,7 @@ async fn what_the_inner_service_sees(auth: ResourceServerAuth, token: &str) -> S
     let res = app
         .oneshot(
             Request::post("/mcp")
-                .header("authorization", format!("Bearer {token}"))
+                .header("authorization", authorization)
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -109,12 +109,15 @@ async fn what_the_inner_service_sees(auth: ResourceServerAuth, token: &str) -> S
 async fn the_inner_service_never_sees_the_token_unless_told_to() {
     let server = MockAuthorizationServer::start().await.unwrap();
     let token = server.token().audience(CANON).sign();
-    let seen = what_the_inner_service_sees(auth_for(&server), &token).await;
-    let (header, rest) = seen.split_once('|').unwrap();
-    let (owner_token, owner_debug) = rest.split_once('|').unwrap();
-    assert_eq!(header, "None", "the Authorization header is removed");
-    assert_eq!(owner_token, token, "the deliberate accessor has it");
-    assert!(!owner_debug.contains(&token), "{owner_debug}");
+    // The accessor gives the token alone, whatever the scheme's case and the spaces around.
+    for authorization in [format!("Bearer {token}"), format!("bEARER    {token} \t ")] {
+        let seen = what_the_inner_service_sees(auth_for(&server), &authorization).await;
+        let (header, rest) = seen.split_once('|').unwrap();
+        let (owner_token, owner_debug) = rest.split_once('|').unwrap();
+        assert_eq!(header, "None", "the Authorization header is removed");
+        assert_eq!(owner_token, token, "the deliberate accessor has it");
+        assert!(!owner_debug.contains(&token), "{owner_debug}");
+    }
 
     // The dangerous switch keeps the header, marked sensitive (Debug hides it).
     let forwarding = ResourceServerAuth::builder()
@@ -123,10 +126,15 @@ async fn the_inner_service_never_sees_the_token_unless_told_to() {
         .dangerous_forward_bearer_token(true)
         .build()
         .unwrap();
-    let seen = what_the_inner_service_sees(forwarding, &token).await;
-    let (header, _) = seen.split_once('|').unwrap();
+    let seen = what_the_inner_service_sees(forwarding, &format!("Bearer  {token}")).await;
+    let (header, rest) = seen.split_once('|').unwrap();
     assert!(header.starts_with("Some(\"true "), "{header}");
     assert!(!header.contains(&token), "{header}");
+    let (owner_token, _) = rest.split_once('|').unwrap();
+    assert_eq!(
+        owner_token, token,
+        "the accessor has it when forwarding too"
+    );
 }
 
 #[tokio::test]
