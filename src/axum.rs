@@ -9,7 +9,8 @@ use http::Method;
 use http::request::Parts;
 
 use crate::auth::ResourceServerAuth;
-use crate::owner::{MissingResourceOwner, ResourceOwner};
+use crate::missing_owner::MissingResourceOwner;
+use crate::owner::ResourceOwner;
 use crate::scope::InsufficientScope;
 
 /// The 500 answer naming what was forgotten (the route is not behind the front door).

@@ -331,6 +331,7 @@ mod json;
 mod jws;
 mod jwt;
 mod keys;
+mod missing_owner;
 mod owner;
 mod scope;
 mod sealing_key;
@@ -401,7 +402,8 @@ pub use crate::layer::{ProtectedResource, ProtectedResourceLayer};
 pub use crate::mcp_policy::{McpOperation, McpOperationKind, McpRequirement};
 #[allow(deprecated)]
 pub use crate::mcp_scopes::{McpScopes, McpScopesLayer, McpToolScopes, McpToolScopesLayer};
-pub use crate::owner::{MissingResourceOwner, ResourceOwner};
+pub use crate::missing_owner::MissingResourceOwner;
+pub use crate::owner::ResourceOwner;
 pub use crate::readiness::{IssuerNotReady, NotReadyReason, Readiness};
 pub use crate::require_scopes::{RequireScopes, RequireScopesLayer};
 pub use crate::required_claims::RequiredClaim;

@@ -19,7 +19,8 @@ use crate::mcp_body::{Message, Messages, Unreadable, messages};
 use crate::mcp_headers::McpHeaders;
 use crate::mcp_lists::AwaitedLists;
 use crate::mcp_policy::{CallerRefusal, McpOperation, Policy, Refusal};
-use crate::owner::{MissingResourceOwner, ResourceOwner};
+use crate::missing_owner::MissingResourceOwner;
+use crate::owner::ResourceOwner;
 
 /// The settings of one [`McpScopesLayer`](crate::McpScopesLayer), shared by its services.
 #[derive(Debug, Clone)]

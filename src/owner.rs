@@ -5,9 +5,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
 use http::request::Parts;
-use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::claims::{Claim, Claims};
@@ -464,43 +462,6 @@ impl ResourceOwner {
     /// receives), if the layer put one there.
     pub fn from_parts(parts: &Parts) -> Option<&Self> {
         Self::from_extensions(&parts.extensions)
-    }
-}
-
-/// Rejection of the [`ResourceOwner`] extractor when no owner is in the request: the route is
-/// not behind [`ProtectedResourceLayer`](crate::ProtectedResourceLayer). This is a server
-/// bug, so the answer is 500.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MissingResourceOwner;
-
-impl MissingResourceOwner {
-    /// 500 Internal Server Error.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
-    }
-
-    /// What was forgotten.
-    #[must_use]
-    pub fn body_text(&self) -> &'static str {
-        "Missing request extension: ResourceOwner. Is ProtectedResourceLayer applied to this route?"
-    }
-}
-
-impl fmt::Display for MissingResourceOwner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.body_text())
-    }
-}
-
-impl std::error::Error for MissingResourceOwner {}
-
-impl MissingResourceOwner {
-    /// The 500 answer (axum's `IntoResponse` calls this).
-    pub(crate) fn response(self) -> Response<Body> {
-        tracing::error!("{}", self.body_text());
-        crate::challenge::text(self.status(), self.body_text())
     }
 }
 

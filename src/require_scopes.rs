@@ -11,7 +11,8 @@ use tower::Service;
 
 use crate::error::ConfigError;
 use crate::future::RequireScopesFuture;
-use crate::owner::{MissingResourceOwner, ResourceOwner};
+use crate::missing_owner::MissingResourceOwner;
+use crate::owner::ResourceOwner;
 use crate::scope::ScopeRequirement;
 
 /// Route-level scope requirements, answered with the 403 step-up

@@ -20,7 +20,7 @@ use tower::Service;
 use tower_http::cors;
 
 use crate::future::gate::GateFuture;
-use crate::owner::MissingResourceOwner;
+use crate::missing_owner::MissingResourceOwner;
 
 pin_project! {
     /// The response future of [`ProtectedResource`](crate::ProtectedResource): the inner
