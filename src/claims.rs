@@ -69,69 +69,72 @@ impl<'a> Claims<'a> {
     /// Reads a claims object. `None` when `json` is not one JSON object, repeats a member
     /// name, or holds anything `serde_json::Value` would refuse.
     pub(crate) fn parse(json: &'a str) -> Option<Self> {
+        let mut claims = Self::default();
+        claims.read(json).then_some(claims)
+    }
+
+    /// [`parse`](Self::parse) into `self`, a fresh [`Claims::default`]: in place, so that the
+    /// struct is not moved through every layer of the deserializer on the hot path. `false`
+    /// (and `self` partly filled) when `parse` would answer `None`.
+    pub(crate) fn read(&mut self, json: &'a str) -> bool {
         let mut de = serde_json::Deserializer::from_str(json);
-        let claims = Self::deserialize(&mut de).ok()?;
-        de.end().ok()?;
-        Some(claims)
+        de.deserialize_map(Fill(self)).is_ok() && de.end().is_ok()
     }
 }
 
-impl<'de> Deserialize<'de> for Claims<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Claims<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Claims<'de>, A::Error> {
-                let mut c = Claims::default();
-                // A name read into a slot is seen when its slot's bit is set; only the other
-                // names are kept to be compared (access tokens carry a few: 16 in place).
-                let mut seen = 0u16;
-                let mut others = Repeats::<16>::new();
-                while let Some(Text(name)) = a.next_key()? {
-                    let (slot, bit) = match &*name {
-                        "iss" => (Some(&mut c.iss), 0),
-                        "sub" => (Some(&mut c.sub), 1),
-                        "aud" => (Some(&mut c.aud), 2),
-                        "exp" => (Some(&mut c.exp), 3),
-                        "nbf" => (Some(&mut c.nbf), 4),
-                        "iat" => (Some(&mut c.iat), 5),
-                        "client_id" => (Some(&mut c.client_id), 6),
-                        "azp" => (Some(&mut c.azp), 7),
-                        "cid" => (Some(&mut c.cid), 8),
-                        "appid" => (Some(&mut c.appid), 9),
-                        "scope" => (Some(&mut c.scope), 10),
-                        "scp" => (Some(&mut c.scp), 11),
-                        "cnf" => (None, 12),
-                        _ => (None, 16),
-                    };
-                    if bit < 16 {
-                        if seen & (1 << bit) != 0 {
-                            return Err(serde::de::Error::custom("duplicate claim"));
-                        }
-                        seen |= 1 << bit;
-                    }
-                    match slot {
-                        Some(slot) => *slot = a.next_value()?,
-                        None if bit == 12 => c.cnf = a.next_value()?,
-                        None => {
-                            a.next_value::<Checked>()?;
-                            if matches!(&*name, "nonce" | "at_hash" | "c_hash") {
-                                c.id_token_claims = true;
-                            }
-                            others.add(name);
-                        }
-                    }
-                }
-                if others.any() {
+/// Reads a claims object into the claims it holds.
+struct Fill<'c, 'de>(&'c mut Claims<'de>);
+
+impl<'de> Visitor<'de> for Fill<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        let c = self.0;
+        // A name read into a slot is seen when its slot's bit is set; only the other
+        // names are kept to be compared (access tokens carry a few: 16 in place).
+        let mut seen = 0u16;
+        let mut others = Repeats::<16>::new();
+        while let Some(Text(name)) = a.next_key()? {
+            let (slot, bit) = match &*name {
+                "iss" => (Some(&mut c.iss), 0),
+                "sub" => (Some(&mut c.sub), 1),
+                "aud" => (Some(&mut c.aud), 2),
+                "exp" => (Some(&mut c.exp), 3),
+                "nbf" => (Some(&mut c.nbf), 4),
+                "iat" => (Some(&mut c.iat), 5),
+                "client_id" => (Some(&mut c.client_id), 6),
+                "azp" => (Some(&mut c.azp), 7),
+                "cid" => (Some(&mut c.cid), 8),
+                "appid" => (Some(&mut c.appid), 9),
+                "scope" => (Some(&mut c.scope), 10),
+                "scp" => (Some(&mut c.scp), 11),
+                "cnf" => (None, 12),
+                _ => (None, 16),
+            };
+            if bit < 16 {
+                if seen & (1 << bit) != 0 {
                     return Err(serde::de::Error::custom("duplicate claim"));
                 }
-                Ok(c)
+                seen |= 1 << bit;
+            }
+            match slot {
+                Some(slot) => *slot = a.next_value()?,
+                None if bit == 12 => c.cnf = a.next_value()?,
+                None => {
+                    a.next_value::<Checked>()?;
+                    if matches!(&*name, "nonce" | "at_hash" | "c_hash") {
+                        c.id_token_claims = true;
+                    }
+                    others.add(name);
+                }
             }
         }
-        d.deserialize_map(V)
+        if others.any() {
+            return Err(serde::de::Error::custom("duplicate claim"));
+        }
+        Ok(())
     }
 }
 

@@ -125,7 +125,8 @@ impl Validator {
             return introspector.decide(token, proof).await;
         }
         let token = Token::split(token, self.max_token_bytes)?;
-        let (header, claims) = token.read()?;
+        let mut claims = Claims::default();
+        let header = token.read(&mut claims)?;
         let tenant;
         let route = match self.route(&header, &claims)? {
             Routing::Ready(route) => route,
@@ -167,8 +168,9 @@ impl Validator {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),
         };
-        let (header, claims) = match token.read() {
-            Ok(read) => read,
+        let mut claims = Claims::default();
+        let header = match token.read(&mut claims) {
+            Ok(header) => header,
             Err(e) => return Some(Err(e)),
         };
         let tenant;

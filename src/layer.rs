@@ -1,15 +1,15 @@
 //! [`ProtectedResourceLayer`] and its service [`ProtectedResource`]: the front door, built from
-//! tower-http's sensitive-header marking and CORS around the token check (`gate.rs`).
+//! CORS (tower-http) around the token check (`gate.rs`), which also marks the `Authorization`
+//! header sensitive.
 
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
 use http::{Method, Request, Response};
 use tower::Layer;
 use tower::Service;
-use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
 
 use crate::auth::{JwksTokenValidator, ResourceServerAuth};
 use crate::future::ResponseFuture;
@@ -109,25 +109,22 @@ impl<S> Layer<S> for ProtectedResourceLayer {
     }
 }
 
-/// The gate behind the `Authorization` header marking.
-type Marked<S> = SetSensitiveRequestHeaders<Gate<S>>;
-
 /// The service made by [`ProtectedResourceLayer`]; see there for what it does.
 ///
-/// It holds only the marked gate: the CORS settings live in the shared configuration, and
+/// It holds only the gate: the CORS settings live in the shared configuration, and
 /// tower-http's CORS service is put around the gate for the requests that need it (those
 /// with `Origin`, and preflights). axum clones the service for every request, so this keeps
 /// each clone to the inner service and two reference counts.
 #[derive(Clone, Debug)]
 pub struct ProtectedResource<S> {
-    marked: Marked<S>,
+    gate: Gate<S>,
 }
 
 impl<S> ProtectedResource<S> {
     /// Wraps `inner` directly (same as `ProtectedResourceLayer::new(auth).layer(inner)`).
     pub fn new(inner: S, auth: ResourceServerAuth) -> Self {
         Self {
-            marked: SetSensitiveRequestHeaders::new(Gate { inner, auth }, [AUTHORIZATION]),
+            gate: Gate { inner, auth },
         }
     }
 
@@ -138,17 +135,17 @@ impl<S> ProtectedResource<S> {
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        &self.marked.get_ref().inner
+        &self.gate.inner
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.marked.get_mut().inner
+        &mut self.gate.inner
     }
 
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
-        self.marked.into_inner().inner
+        self.gate.inner
     }
 }
 
@@ -164,12 +161,12 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // CORS adds nothing to readiness: it is the gate's, which is the inner service's.
-        self.marked.poll_ready(cx)
+        self.gate.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        if self.marked.get_ref().auth.inner.cors.is_none() {
-            return ResponseFuture::plain(self.marked.call(req));
+        if self.gate.auth.inner.cors.is_none() {
+            return ResponseFuture::plain(self.gate.call(req));
         }
         let preflight = req.method() == Method::OPTIONS;
         // CORS headers only for requests that name an origin (browsers always do) and for
@@ -179,20 +176,20 @@ where
         if (preflight && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD))
             || (!preflight && req.headers().contains_key(ORIGIN))
         {
-            let auth = self.marked.get_ref().auth.clone();
+            let auth = self.gate.auth.clone();
             if let Some(cors) = &auth.inner.cors {
                 // The gate that poll_ready made ready goes into the CORS service; a clone
                 // stays for the next request.
-                let clone = self.marked.clone();
-                let ready = std::mem::replace(&mut self.marked, clone);
+                let clone = self.gate.clone();
+                let ready = std::mem::replace(&mut self.gate, clone);
                 return ResponseFuture::cors(cors.layer(ready).call(req));
             }
         }
         if preflight {
-            return ResponseFuture::plain(self.marked.call(req));
+            return ResponseFuture::plain(self.gate.call(req));
         }
         // Without `Origin` the answer carries no CORS headers; if a cache may keep it, it
         // says that it would differ with one, so that no cache hands it to a browser.
-        ResponseFuture::vary(self.marked.call(req))
+        ResponseFuture::vary(self.gate.call(req))
     }
 }
