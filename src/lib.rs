@@ -367,6 +367,7 @@ mod mcp_json;
 mod mcp_lists;
 mod mcp_params;
 mod mcp_policy;
+mod mcp_request_headers;
 mod mcp_response;
 mod mcp_scopes;
 #[cfg(feature = "metrics")]

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use std::future::Future;
 use std::task::Poll;
@@ -19,6 +19,7 @@ use crate::mcp_body::{Message, Messages, Unreadable, messages};
 use crate::mcp_headers::McpHeaders;
 use crate::mcp_lists::AwaitedLists;
 use crate::mcp_policy::{CallerRefusal, McpOperation, Policy, Refusal};
+use crate::mcp_request_headers::{GateHeaders, Values};
 use crate::missing_owner::MissingResourceOwner;
 use crate::owner::ResourceOwner;
 
@@ -58,7 +59,8 @@ where
     let Some(owner) = ResourceOwner::from_parts(parts) else {
         return Err(MissingResourceOwner.response());
     };
-    let headers = McpHeaders::read(&parts.headers).map_err(|m| header_mismatch(None, m))?;
+    let seen = GateHeaders::scan(&parts.headers);
+    let headers = McpHeaders::from_scan(&seen).map_err(|m| header_mismatch(None, m))?;
     if settings.from_headers
         && let Some(op) = headers.operation()
         && !needs_arguments(&settings.policy, &op)
@@ -76,7 +78,7 @@ where
             Err(Unreadable) => Err(parse_error()),
         };
     }
-    let bytes = read_body(settings, parts, body).await?;
+    let bytes = read_body(settings, &seen, body).await?;
     let Ok(read) = messages(&bytes) else {
         tracing::debug!("MCP request refused: its body can not be read strictly");
         return Err(parse_error());
@@ -193,7 +195,7 @@ pub(crate) struct CallerRefused;
 /// The transport checks and the bounded read of the body.
 async fn read_body<B>(
     settings: &Settings,
-    parts: &http::request::Parts,
+    headers: &GateHeaders<'_>,
     body: B,
 ) -> Result<Bytes, Response<Body>>
 where
@@ -201,18 +203,13 @@ where
     B::Error: Into<axum::BoxError>,
 {
     // RFC 9112 §6.1: 501 for a transfer coding the recipient does not apply itself.
-    if parts.headers.get_all(TRANSFER_ENCODING).iter().any(|v| {
-        v.to_str().map_or(true, |v| {
-            v.split(',')
-                .any(|c| !c.trim().eq_ignore_ascii_case("chunked"))
-        })
-    }) {
+    if headers.foreign_transfer_coding {
         return Err(text(
             StatusCode::NOT_IMPLEMENTED,
             "Not Implemented: transfer codings other than chunked are not accepted",
         ));
     }
-    if is_encoded(&parts.headers) {
+    if headers.content_encoded {
         return Err(text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type: compressed MCP requests are not accepted",
@@ -220,15 +217,15 @@ where
     }
     // The gate reads UTF-8; a server told another charset (UTF-7, UTF-16, …) would decode
     // other bytes into another message. MCP clients send `application/json`.
-    if !is_json_utf8(&parts.headers) {
+    if !is_json_utf8(headers.content_type) {
         return Err(text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type: MCP requests are application/json in UTF-8",
         ));
     }
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
+    let declared = headers
+        .content_length
+        .first
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > settings.max_body_bytes as u64) {
@@ -305,9 +302,8 @@ pub(crate) fn is_encoded(headers: &http::HeaderMap) -> bool {
 
 /// Whether the request says exactly one `Content-Type`, `application/json`, with no parameter
 /// but `charset=utf-8` (any case, quoted or not).
-fn is_json_utf8(headers: &http::HeaderMap) -> bool {
-    let mut values = headers.get_all(CONTENT_TYPE).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
+fn is_json_utf8(content_type: Values<'_>) -> bool {
+    let (Some(value), false) = (content_type.first, content_type.repeated) else {
         return false;
     };
     let Ok(value) = value.to_str() else {

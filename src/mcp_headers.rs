@@ -4,14 +4,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
 use crate::mcp_body::{Message, Messages};
-
-// Names parsed once, not on every lookup.
-const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-const METHOD: HeaderName = HeaderName::from_static("mcp-method");
-const NAME: HeaderName = HeaderName::from_static("mcp-name");
+use crate::mcp_request_headers::{GateHeaders, Values};
 
 /// Protocol revisions whose servers must check `Mcp-Method` and `Mcp-Name` against the body
 /// (MCP 2026-07-28, "Server Validation"). Deciding from the headers alone is safe only for
@@ -35,9 +31,14 @@ pub(crate) type Mismatch = &'static str;
 impl McpHeaders {
     /// Reads the headers; a repeated, non-ASCII or badly encoded one is a mismatch.
     pub(crate) fn read(headers: &HeaderMap) -> Result<Self, Mismatch> {
-        let version = one(headers, PROTOCOL_VERSION)?;
-        let method = one(headers, METHOD)?;
-        let name = match one(headers, NAME)? {
+        Self::from_scan(&GateHeaders::scan(headers))
+    }
+
+    /// [`read`](Self::read), from the gate's one pass over the headers.
+    pub(crate) fn from_scan(headers: &GateHeaders<'_>) -> Result<Self, Mismatch> {
+        let version = one(headers.protocol_version)?;
+        let method = one(headers.method)?;
+        let name = match one(headers.name)? {
             None => None,
             Some(raw) => Some(decode(raw)?),
         };
@@ -144,12 +145,11 @@ fn names_target(method: Option<&str>) -> bool {
 }
 
 /// The single value of a header, as text; a repeated or non-ASCII header is a mismatch.
-fn one(headers: &HeaderMap, name: HeaderName) -> Result<Option<String>, Mismatch> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
+fn one(values: Values<'_>) -> Result<Option<String>, Mismatch> {
+    let Some(first) = values.first else {
         return Ok(None);
     };
-    if values.next().is_some() {
+    if values.repeated {
         return Err("Header mismatch: a standard MCP header is repeated");
     }
     let text = first
