@@ -73,7 +73,7 @@ impl<'de> Names<'de> {
 
     /// Checks one name as it arrives.
     pub(crate) fn check<E: serde::de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
-        if PRIVATE_NAMES.contains(&&*name) {
+        if name.starts_with('$') && PRIVATE_NAMES.contains(&&*name) {
             return Err(E::custom("a serde_json private member name"));
         }
         if name.len() <= MAX_FOLDING_LEN
