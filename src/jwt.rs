@@ -20,7 +20,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::algorithm::Algorithm;
 use crate::claim_rules::{ProofBinding, check_claims};
@@ -264,10 +263,7 @@ impl Validator {
         raw: &str,
         proof: Option<ProofBinding<'_>>,
     ) -> Result<ResourceOwner, ValidationError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64();
+        let now = crate::clock::unix_secs_f64();
         let mut first_error = None;
         for rules in &route.group.entries {
             match check_claims(

@@ -323,6 +323,7 @@ mod challenge;
 mod claim_rules;
 mod claims;
 mod client_auth;
+mod clock;
 pub mod dpop;
 mod introspection;
 mod issuer_group;

@@ -4,7 +4,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
 
 use crate::mcp_body::{Message, Messages};
 use crate::mcp_request_headers::{GateHeaders, Values};
@@ -30,7 +29,8 @@ pub(crate) type Mismatch = &'static str;
 
 impl McpHeaders {
     /// Reads the headers; a repeated, non-ASCII or badly encoded one is a mismatch.
-    pub(crate) fn read(headers: &HeaderMap) -> Result<Self, Mismatch> {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn read(headers: &http::HeaderMap) -> Result<Self, Mismatch> {
         Self::from_scan(&GateHeaders::scan(headers))
     }
 
@@ -177,6 +177,7 @@ fn decode(raw: String) -> Result<String, Mismatch> {
 mod tests {
     use super::*;
     use crate::mcp_body::messages;
+    use http::HeaderMap;
     use std::borrow::Cow;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

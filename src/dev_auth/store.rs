@@ -145,9 +145,7 @@ impl<T: Clone> Bounded<T> {
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::unix_secs()
 }
 
 /// 256 random bits, base64url.

@@ -31,7 +31,7 @@ pub(crate) use self::resource::{CheckedProof, DPOP, DPOP_NONCE, DpopGuard, Repla
 #[cfg(feature = "redis")]
 pub(crate) use self::shared_replay::RedisReplay;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -336,10 +336,7 @@ impl DpopVerifier {
         let Some(iat) = claims.iat.as_f64().filter(|i| i.is_finite()) else {
             return refuse(DpopErrorKind::Malformed);
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64();
+        let now = crate::clock::unix_secs_f64();
         if (now - iat).abs() > self.window.as_secs_f64() {
             return refuse(DpopErrorKind::Stale);
         }

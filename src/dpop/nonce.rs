@@ -6,7 +6,7 @@
 //! be unforgeable and expire, and the MAC does both. Key rotation works as for sessions
 //! ([`SealingKey::with_previous`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,9 +37,7 @@ pub(crate) enum NonceCheck {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::unix_secs()
 }
 
 impl Nonces {

@@ -2,7 +2,7 @@
 //! [`required_claims`](McpRequirement::required_claims),
 //! [`max_token_age`](McpRequirement::max_token_age)): checked against the caller's token.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -61,10 +61,7 @@ impl CallerRule {
             return Some(CallerRefusal::NotAllowed);
         }
         if let Some(max) = self.max_token_age {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or(Duration::ZERO)
-                .as_secs_f64();
+            let now = crate::clock::unix_secs_f64();
             let fresh = owner
                 .claim("iat")
                 .and_then(Value::as_f64)

@@ -2,7 +2,7 @@
 //! link a denial carries (bound to one user), and the browser flow's state between steps (bound
 //! to the browser by a cookie's hash). Plus the PKCE and randomness helpers the flow uses.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -150,9 +150,7 @@ pub(super) fn granted_scopes(scope: Option<&str>, asked: &[String]) -> Vec<Strin
 }
 
 pub(super) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::unix_secs()
 }
 
 /// 32 random bytes, base64url.
