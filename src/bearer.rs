@@ -83,17 +83,17 @@ fn query_has_access_token(query: Option<&str>) -> bool {
 }
 
 /// Where the token sits in an `Authorization` value with the `Bearer` or `DPoP` scheme.
-pub(crate) struct Credential {
-    pub(crate) dpop: bool,
+struct Credential {
+    dpop: bool,
     /// The token's bytes in the value: after the scheme and one run of spaces, without
     /// trailing spaces and tabs. Nothing about its characters is checked yet.
-    pub(crate) token: Range<usize>,
+    token: Range<usize>,
 }
 
 /// The scheme of an `Authorization` value (case-insensitive, then a space or the end) and
 /// where its token is; `None` for any other scheme. Worked on bytes, so the value is read
 /// once.
-pub(crate) fn credential(value: &[u8]) -> Option<Credential> {
+fn credential(value: &[u8]) -> Option<Credential> {
     let scheme = |name: &[u8]| {
         value.len() >= name.len()
             && value[..name.len()].eq_ignore_ascii_case(name)

@@ -1,7 +1,7 @@
 //! The front door's own service ([`Gate`]): answers metadata requests, checks the access
 //! token (bearer, or DPoP with its proof) and the MCP session, and calls the inner service
-//! only for admitted requests (and CORS preflights when CORS is handled elsewhere). CORS and
-//! header marking are composed around it in `layer.rs`.
+//! only for admitted requests (and CORS preflights when CORS is handled elsewhere). It marks
+//! the `Authorization` header sensitive first; CORS is composed around it in `layer.rs`.
 
 use std::task::{Context, Poll};
 
@@ -132,8 +132,9 @@ where
                     };
                     with_proof(owner, proof.as_ref(), first_use)
                 }) {
-                // `forward` attaches the token, in the header value it came in.
-                Ok(owner) => owner,
+                // A copy: the header value may share hyper's buffer of the whole request
+                // head, which an owner kept by the application would keep alive.
+                Ok(owner) => owner.with_bearer_token(token.to_owned()),
                 Err(rejection) => return GateFuture::reject(&rejection, auth, trace),
             };
             let sessions = inbound_sessions(&auth, &sent, &owner);

@@ -107,29 +107,9 @@ struct Inner {
     claims: OnceLock<Map<String, Value>>,
     context: Arc<ScopeContext>,
     /// The access token itself; never printed.
-    bearer_token: Option<BearerToken>,
+    bearer_token: Option<Box<str>>,
     /// The thumbprint of the DPoP key the request proved, when it was sender-constrained.
     dpop_thumbprint: Option<Box<str>>,
-}
-
-/// The access token an owner was validated from: a copy, or the request's `Authorization`
-/// value itself (taken when the front door removes the header: no copy) with where the token
-/// sits in it. No `Debug`: it is never printed.
-enum BearerToken {
-    Text(Box<str>),
-    Header(http::HeaderValue, std::ops::Range<usize>),
-}
-
-impl BearerToken {
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Self::Text(token) => Some(token),
-            Self::Header(value, token) => value
-                .as_bytes()
-                .get(token.clone())
-                .and_then(|t| std::str::from_utf8(t).ok()),
-        }
-    }
 }
 
 impl fmt::Debug for ResourceOwner {
@@ -374,7 +354,7 @@ impl ResourceOwner {
     /// prints it.
     #[must_use]
     pub fn bearer_token(&self) -> Option<&str> {
-        self.0.bearer_token.as_ref().and_then(BearerToken::as_str)
+        self.0.bearer_token.as_deref()
     }
 
     /// The RFC 7638 thumbprint (base64url SHA-256) of the key the request proved possession
@@ -421,19 +401,7 @@ impl ResourceOwner {
     /// `Arc` is not shared yet).
     pub(crate) fn with_bearer_token(mut self, token: String) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
-            inner.bearer_token = Some(BearerToken::Text(token.into_boxed_str()));
-        }
-        self
-    }
-
-    /// Attaches the `Authorization` value the owner's token came in, unless a token is
-    /// attached already (the owner was just built: not shared yet).
-    pub(crate) fn with_authorization(mut self, value: http::HeaderValue) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.0)
-            && inner.bearer_token.is_none()
-            && let Some(found) = crate::bearer::credential(value.as_bytes())
-        {
-            inner.bearer_token = Some(BearerToken::Header(value, found.token));
+            inner.bearer_token = Some(token.into_boxed_str());
         }
         self
     }

@@ -57,22 +57,12 @@ where
     S: Service<Request<ReqBody>>,
 {
     let headers = request.headers_mut();
-    // The owner keeps the token (`ResourceOwner::bearer_token`) in the header value it came
-    // in: no copy.
-    let owner = if auth.inner.forward_bearer_token {
-        match headers.get(AUTHORIZATION) {
-            Some(value) => owner.with_authorization(value.clone()),
-            None => owner,
-        }
-    } else {
+    if !auth.inner.forward_bearer_token {
         // MCP: no token passthrough; tools see the whole request. The DPoP proof goes with
         // the token it is bound to.
+        headers.remove(AUTHORIZATION);
         headers.remove(crate::dpop::DPOP);
-        match headers.remove(AUTHORIZATION) {
-            Some(value) => owner.with_authorization(value),
-            None => owner,
-        }
-    };
+    }
     // The ids the server issued, or decoys for another user's (it then answers as for any
     // session it does not know: see session.rs).
     if let Some(SessionIds::Opened(ids) | SessionIds::Foreign(ids)) = sessions {
