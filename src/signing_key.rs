@@ -132,6 +132,7 @@ impl SigningKey {
     }
 
     /// Whether `signature` (raw bytes) is this key's signature of `message`.
+    #[cfg(feature = "dev-auth")]
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         let (algorithm, public): (&'static dyn sig::VerificationAlgorithm, &[u8]) =
             match &self.material {
