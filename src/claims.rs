@@ -92,36 +92,36 @@ impl<'de> Visitor<'de> for Fill<'_, 'de> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
         let c = self.0;
-        // A name read into a slot is seen when its slot's bit is set; only the other
-        // names are kept to be compared (access tokens carry a few: 16 in place).
-        let mut seen = 0u16;
+        // A name read into a slot came before when its slot is filled (a value read is never
+        // `Absent`); only the other names are kept to be compared (access tokens carry a
+        // few: 16 in place).
         let mut others = Repeats::<16>::new();
+        let repeated = || serde::de::Error::custom("duplicate claim");
         while let Some(Text(name)) = a.next_key()? {
-            let (slot, bit) = match &*name {
-                "iss" => (Some(&mut c.iss), 0),
-                "sub" => (Some(&mut c.sub), 1),
-                "aud" => (Some(&mut c.aud), 2),
-                "exp" => (Some(&mut c.exp), 3),
-                "nbf" => (Some(&mut c.nbf), 4),
-                "iat" => (Some(&mut c.iat), 5),
-                "client_id" => (Some(&mut c.client_id), 6),
-                "azp" => (Some(&mut c.azp), 7),
-                "cid" => (Some(&mut c.cid), 8),
-                "appid" => (Some(&mut c.appid), 9),
-                "scope" => (Some(&mut c.scope), 10),
-                "scp" => (Some(&mut c.scp), 11),
-                "cnf" => (None, 12),
-                _ => (None, 16),
+            let slot = match &*name {
+                "iss" => Some(&mut c.iss),
+                "sub" => Some(&mut c.sub),
+                "aud" => Some(&mut c.aud),
+                "exp" => Some(&mut c.exp),
+                "nbf" => Some(&mut c.nbf),
+                "iat" => Some(&mut c.iat),
+                "client_id" => Some(&mut c.client_id),
+                "azp" => Some(&mut c.azp),
+                "cid" => Some(&mut c.cid),
+                "appid" => Some(&mut c.appid),
+                "scope" => Some(&mut c.scope),
+                "scp" => Some(&mut c.scp),
+                _ => None,
             };
-            if bit < 16 {
-                if seen & (1 << bit) != 0 {
-                    return Err(serde::de::Error::custom("duplicate claim"));
-                }
-                seen |= 1 << bit;
-            }
             match slot {
-                Some(slot) => *slot = a.next_value()?,
-                None if bit == 12 => c.cnf = a.next_value()?,
+                Some(slot) if matches!(*slot, Claim::Absent) => *slot = a.next_value()?,
+                Some(_) => return Err(repeated()),
+                None if name == "cnf" => {
+                    if !matches!(c.cnf, Cnf::Absent) {
+                        return Err(repeated());
+                    }
+                    c.cnf = a.next_value()?;
+                }
                 None => {
                     a.next_value::<Checked>()?;
                     if matches!(&*name, "nonce" | "at_hash" | "c_hash") {
@@ -132,7 +132,7 @@ impl<'de> Visitor<'de> for Fill<'_, 'de> {
             }
         }
         if others.any() {
-            return Err(serde::de::Error::custom("duplicate claim"));
+            return Err(repeated());
         }
         Ok(())
     }
@@ -329,6 +329,9 @@ mod tests {
             (r#"{"scp":["a"],"scope":"a","scp":"b"}"#.to_owned(), false),
             (r#"{"jti":1,"j\u0074i":2}"#.to_owned(), false),
             (r#"{"nonce":1,"nonce":1}"#.to_owned(), false),
+            (r#"{"sub":null,"sub":null}"#.to_owned(), false),
+            (r#"{"aud":[],"aud":[]}"#.to_owned(), false),
+            (r#"{"cnf":null,"cnf":1}"#.to_owned(), false),
             (r#"{"sub":"a","Sub":"a","SUB":"a"}"#.to_owned(), true),
             (format!(r#"{{{many}"sub":"a"}}"#), true),
             (format!(r#"{{{many}"n3":1}}"#), false),
