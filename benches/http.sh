@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load test over real HTTP on 127.0.0.1: the same `POST /mcp` route answering 200 "ok" with no
-# layer, with ours, and with each peer (benches/peers/src/bin/serve.rs), under wrk.
+# layer, with ours, and with each peer (benches/peers/src/bin/serve.rs), under wrk; and `raw`,
+# the floor of any layer: no layer, the handler checks the token's signature alone.
 #
 #   bash benches/http.sh                 # ROUNDS=3 DURATION=10 WARMUP=2 PORT_BASE=28400
 #
@@ -13,7 +14,8 @@
 # socket error fails the run: a layer that refuses the token is a setup bug, not a result.
 #
 # Prints a markdown table: median req/s per mode, the median per-round ratio to `none`, the
-# median server CPU µs per request, and ours against the best peer of each round.
+# median server CPU µs per request, ours against the best peer of each round, and the floor
+# (`raw`) against both: what a layer costing nothing beyond the signature would reach.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -21,7 +23,7 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 PORT_BASE="${PORT_BASE:-28400}"
-MODES=(none ours tower-oauth2 oauth-resource-server jwt-authorizer)
+MODES=(none raw ours tower-oauth2 oauth-resource-server jwt-authorizer)
 
 if ! command -v wrk >/dev/null; then
     echo "http: apt-get install wrk" >&2
@@ -144,11 +146,14 @@ END {
     for (r = 1; r <= rounds; r++) {
         best = 0; least = 0
         for (i = 1; i <= m; i++) {
-            if (mode[i] == "none" || mode[i] == "ours") continue
+            if (mode[i] == "none" || mode[i] == "ours" || mode[i] == "raw") continue
             if (rps[mode[i], r] > best) best = rps[mode[i], r]
             if (least == 0 || cpu[mode[i], r] < least) least = cpu[mode[i], r]
         }
         e[r] = rps["ours", r] / best; f[r] = cpu["ours", r] / least
+        g[r] = rps["raw", r] / best; h[r] = rps["ours", r] / rps["raw", r]
+        k[r] = cpu["ours", r] - cpu["raw", r]
     }
     printf "\nours / best peer of each round: req/s %.2f, server CPU per request %.2f\n", median(e, rounds), median(f, rounds)
+    printf "floor (raw) / best peer: req/s %.2f; ours / floor: req/s %.2f, server CPU beyond the floor %.1f µs/request\n", median(g, rounds), median(h, rounds), median(k, rounds)
 }' "$work/results"

@@ -20,7 +20,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::Request;
+use protected_resource::Algorithm;
 use protected_resource::ResourceServerAuth;
 use protected_resource::testkit::MockAuthorizationServer;
 use tower::{Service, ServiceExt};
@@ -171,4 +175,70 @@ pub async fn wait_until_accepted<S, B, RB>(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn b64(s: &serde_json::Value) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(s.as_str().expect("a base64url member"))
+        .expect("base64url")
+}
+
+/// The JWK as an aws-lc-rs key, parsed once (as benches/validation.rs does).
+///
+/// # Panics
+/// On a JWK that is not a key of `alg`.
+#[must_use]
+pub fn raw_key(alg: Algorithm, jwk: &serde_json::Value) -> ParsedPublicKey {
+    match alg {
+        Algorithm::RS256 | Algorithm::PS256 => {
+            let (n, e) = (b64(&jwk["n"]), b64(&jwk["e"]));
+            let params = if alg == Algorithm::RS256 {
+                &sig::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &sig::RSA_PSS_2048_8192_SHA256
+            };
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .to_parsed_public_key(params)
+                .expect("an RSA key")
+        }
+        Algorithm::EdDSA => ParsedPublicKey::new(&sig::ED25519, b64(&jwk["x"])).expect("Ed25519"),
+        _ => {
+            let mut point = vec![4];
+            point.extend(b64(&jwk["x"]));
+            point.extend(b64(&jwk["y"]));
+            let a = if alg == Algorithm::ES256 {
+                &sig::ECDSA_P256_SHA256_FIXED
+            } else {
+                &sig::ECDSA_P384_SHA384_FIXED
+            };
+            ParsedPublicKey::new(a, point).expect("an EC key")
+        }
+    }
+}
+
+/// The first key of the mock server's JWKS, as JSON.
+///
+/// # Panics
+/// When the JWKS can not be fetched or read.
+pub async fn fetch_jwk(server: &MockAuthorizationServer) -> serde_json::Value {
+    let body = reqwest::get(server.jwks_uri())
+        .await
+        .expect("the JWKS")
+        .bytes()
+        .await
+        .expect("the JWKS body");
+    let jwks: serde_json::Value = serde_json::from_slice(&body).expect("JWKS JSON");
+    jwks["keys"][0].clone()
+}
+
+/// The bare signature check of a compact JWS with a parsed key: the signature part decoded
+/// (base64url) and verified over the signing input, nothing else. The floor of any layer.
+#[must_use]
+pub fn raw_verify(key: &ParsedPublicKey, token: &str) -> bool {
+    let Some((signing_input, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    URL_SAFE_NO_PAD
+        .decode(signature)
+        .is_ok_and(|sig| key.verify_sig(signing_input.as_bytes(), &sig).is_ok())
 }

@@ -2,8 +2,12 @@
 //! 200 "ok" through one layer, on 127.0.0.1.
 //!
 //! ```sh
-//! serve <mode> <port>   # mode: none, ours, tower-oauth2, oauth-resource-server, jwt-authorizer
+//! serve <mode> <port>   # mode: none, raw, ours, tower-oauth2, oauth-resource-server, jwt-authorizer
 //! ```
+//!
+//! `raw` is the floor of any layer: no layer, the handler itself takes the bearer token and
+//! checks its signature alone (base64url of the signature part, aws-lc-rs with the key parsed
+//! once), answering 401 when it fails.
 //!
 //! Starts an in-process mock authorization server (one RS256 key) that lives as long as the
 //! process, configures the mode's layer against it (see `src/lib.rs`), waits until the layer
@@ -14,15 +18,21 @@
 use std::io::Write;
 
 use axum::serve::ListenerExt;
+use std::sync::Arc;
+
+use aws_lc_rs::signature::ParsedPublicKey;
 use peers_bench::{
-    jwt_authorizer, oauth_resource_server, ours, token, tower_oauth2, wait_until_accepted,
+    fetch_jwk, jwt_authorizer, oauth_resource_server, ours, raw_key, raw_verify, token,
+    tower_oauth2, wait_until_accepted,
 };
+use protected_resource::Algorithm;
 use protected_resource::ProtectedResourceLayer;
 use protected_resource::testkit::MockAuthorizationServer;
 use tokio::net::TcpListener;
 
-const MODES: [&str; 5] = [
+const MODES: [&str; 6] = [
     "none",
+    "raw",
     "ours",
     "tower-oauth2",
     "oauth-resource-server",
@@ -53,6 +63,13 @@ async fn main() {
     let app = axum::Router::new().route("/mcp", axum::routing::post(ok).get(ok));
     match mode.as_str() {
         "none" => serve(&mode, listener, app, &token).await,
+        "raw" => {
+            let key = Arc::new(raw_key(Algorithm::RS256, &fetch_jwk(&server).await));
+            let app = axum::Router::new()
+                .route("/mcp", axum::routing::post(checked).get(checked))
+                .with_state(key);
+            serve(&mode, listener, app, &token).await;
+        }
         "ours" => {
             let app = app.layer(ProtectedResourceLayer::new(ours(&server, &canon)));
             serve(&mode, listener, app, &token).await;
@@ -91,6 +108,22 @@ async fn main() {
 
 async fn ok() -> &'static str {
     "ok"
+}
+
+/// The `raw` mode's handler: "ok" when the bearer token's signature verifies, else 401.
+async fn checked(
+    axum::extract::State(key): axum::extract::State<Arc<ParsedPublicKey>>,
+    req: axum::extract::Request,
+) -> Result<&'static str, http::StatusCode> {
+    let token = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(token) if raw_verify(&key, token) => Ok("ok"),
+        _ => Err(http::StatusCode::UNAUTHORIZED),
+    }
 }
 
 fn request<B>(token: &str, body: B) -> http::Request<B> {
