@@ -108,13 +108,17 @@ where
         let is_dpop = proof.is_some();
 
         // Every value: a request must not name another user's session in a second header
-        // that the MCP server might read instead of the first. (No allocation without one.)
-        let sent: Vec<HeaderValue> = req
-            .headers()
-            .get_all(MCP_SESSION_ID)
-            .iter()
-            .cloned()
-            .collect();
+        // that the MCP server might read instead of the first. (No allocation without one;
+        // no lookup at all when sessions are not bound to their users.)
+        let sent: Vec<HeaderValue> = match &inner_auth.sessions {
+            Some(_) => req
+                .headers()
+                .get_all(MCP_SESSION_ID)
+                .iter()
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
 
         // Most requests are decided here, without waiting: no boxed future, and the inner
         // service (made ready by `poll_ready`) is called at once. (Not with a shared DPoP
