@@ -61,6 +61,14 @@ fn zeros(bytes: usize) -> String {
     s
 }
 
+/// A JSON-RPC batch of `n` `ping` requests (MCP 2025-03-26 allowed batches).
+fn pings(n: usize) -> Vec<u8> {
+    let list: Vec<String> = (0..n)
+        .map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#))
+        .collect();
+    format!("[{}]", list.join(",")).into_bytes()
+}
+
 struct Case {
     name: &'static str,
     body: Option<Vec<u8>>,
@@ -84,6 +92,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "tools/call, 1 MiB string argument",
             body: Some(tools_call(&long_string)),
+        },
+        Case {
+            name: "a batch of 256 pings (the most a batch may hold)",
+            body: Some(pings(256)),
         },
         Case {
             name: "1 MiB [0,0,…] as the whole body (a batch over 256 messages: refused, 400)",
