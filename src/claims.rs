@@ -42,10 +42,31 @@ impl<'a> Claim<'a> {
     pub(crate) fn non_empty(&self) -> Option<&str> {
         self.as_str().filter(|s| !s.is_empty())
     }
+
+    /// The claim with its strings copied out of the JSON it was read from.
+    pub(crate) fn detached(&self) -> Claim<'static> {
+        match self {
+            Self::Absent => Claim::Absent,
+            Self::Str(s) => Claim::Str(owned(s)),
+            Self::Array {
+                strings,
+                only_strings,
+            } => Claim::Array {
+                strings: strings.iter().map(|s| owned(s)).collect(),
+                only_strings: *only_strings,
+            },
+            Self::Number(n) => Claim::Number(*n),
+            Self::Other => Claim::Other,
+        }
+    }
+}
+
+fn owned(s: &str) -> Cow<'static, str> {
+    Cow::Owned(String::from(s))
 }
 
 /// The members of a claims object that the crate reads; see the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Claims<'a> {
     pub(crate) iss: Claim<'a>,
     pub(crate) sub: Claim<'a>,
@@ -71,6 +92,30 @@ impl<'a> Claims<'a> {
     pub(crate) fn parse(json: &'a str) -> Option<Self> {
         let mut claims = Self::default();
         claims.read(json).then_some(claims)
+    }
+
+    /// The claims with their strings copied out of the JSON they were read from.
+    pub(crate) fn detached(&self) -> Claims<'static> {
+        Claims {
+            iss: self.iss.detached(),
+            sub: self.sub.detached(),
+            aud: self.aud.detached(),
+            exp: self.exp.detached(),
+            nbf: self.nbf.detached(),
+            iat: self.iat.detached(),
+            client_id: self.client_id.detached(),
+            azp: self.azp.detached(),
+            cid: self.cid.detached(),
+            appid: self.appid.detached(),
+            scope: self.scope.detached(),
+            scp: self.scp.detached(),
+            cnf: match &self.cnf {
+                Cnf::Absent => Cnf::Absent,
+                Cnf::Jkt(jkt) => Cnf::Jkt(owned(jkt)),
+                Cnf::Other => Cnf::Other,
+            },
+            id_token_claims: self.id_token_claims,
+        }
     }
 
     /// [`parse`](Self::parse) into `self`, a fresh [`Claims::default`]: in place, so that the

@@ -37,7 +37,7 @@ pub(crate) use skip_scalars;
 
 /// A JSON string, borrowed when it has no escapes (serde's own `Cow<str>` always copies,
 /// and `#[serde(borrow)]` does not reach into an `Option`).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {

@@ -1,6 +1,8 @@
 //! A compact JWS cut into its parts: the header and claims decoded (strict base64url, UTF-8)
 //! and read, the signed message and the signature left as they came.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use crate::claims::Claims;
@@ -8,7 +10,7 @@ use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::json::Text;
 
 /// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`, …) are ignored.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 pub(crate) struct Header<'a> {
     #[serde(borrow)]
     pub(crate) alg: Text<'a>,
@@ -19,6 +21,19 @@ pub(crate) struct Header<'a> {
     /// Whether `crit` is present at all (any value, `null` and `[]` included).
     #[serde(default, deserialize_with = "present")]
     pub(crate) crit: bool,
+}
+
+impl Header<'_> {
+    /// The header with its strings copied out of the JSON it was read from.
+    pub(crate) fn detached(&self) -> Header<'static> {
+        let text = |t: &Text<'_>| Text(Cow::Owned(String::from(&*t.0)));
+        Header {
+            alg: text(&self.alg),
+            kid: self.kid.as_ref().map(text),
+            typ: self.typ.as_ref().map(text),
+            crit: self.crit,
+        }
+    }
 }
 
 /// `true` for a member that is present, whatever its value.
@@ -35,8 +50,19 @@ pub(crate) struct Token<'t> {
     pub(crate) claims: String,
 }
 
-impl<'t> Token<'t> {
-    pub(crate) fn split(token: &'t str, max_token_bytes: usize) -> Result<Self, ValidationError> {
+/// A token cut at its dots, before anything is decoded: the checks of [`Token::split`] that
+/// need no decoding (size, three parts, a canonical signature part), in its order.
+pub(crate) struct Cut<'t> {
+    token: &'t str,
+    /// The first two parts and the dot between them: what the signature covers.
+    pub(crate) message: &'t [u8],
+    pub(crate) signature: &'t str,
+    h64: &'t str,
+    c64: &'t str,
+}
+
+impl<'t> Cut<'t> {
+    pub(crate) fn new(token: &'t str, max_token_bytes: usize) -> Result<Self, ValidationError> {
         if token.len() > max_token_bytes {
             return Err(ValidationError::of(K::TooLarge));
         }
@@ -59,13 +85,30 @@ impl<'t> Token<'t> {
             return Err(malformed(token, "signature is not base64url"));
         }
         Ok(Self {
+            token,
             message,
             signature,
-            header: decode_text(h64)
-                .ok_or_else(|| malformed(token, "header is not a JSON object"))?,
-            claims: decode_text(c64)
-                .ok_or_else(|| malformed(token, "claims are not a JSON object"))?,
+            h64,
+            c64,
         })
+    }
+
+    /// The header and the claims decoded (strict base64url, UTF-8).
+    pub(crate) fn decode(self) -> Result<Token<'t>, ValidationError> {
+        Ok(Token {
+            message: self.message,
+            signature: self.signature,
+            header: decode_text(self.h64)
+                .ok_or_else(|| malformed(self.token, "header is not a JSON object"))?,
+            claims: decode_text(self.c64)
+                .ok_or_else(|| malformed(self.token, "claims are not a JSON object"))?,
+        })
+    }
+}
+
+impl<'t> Token<'t> {
+    pub(crate) fn split(token: &'t str, max_token_bytes: usize) -> Result<Self, ValidationError> {
+        Cut::new(token, max_token_bytes)?.decode()
     }
 
     /// The header, and the claims read into `claims` (a fresh [`Claims::default`]; duplicate

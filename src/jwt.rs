@@ -12,9 +12,11 @@
 //! 5. the signature is verified;
 //! 6. `typ` (optional), `exp`, `nbf`, `iat`, `aud`, `sub` are checked per entry.
 //!
-//! Nothing is cached per token: every request is validated. The claims are read in one pass
-//! that borrows what the checks need (`claims.rs`); the full claims object is built only when
-//! an application asks for it. A token whose issuer has one key source with fresh keys in
+//! Every request is validated: no decision is kept per token. What a thread keeps of the
+//! tokens it accepted last is their reading (step 1's header and claims, `parsed_tokens.rs`),
+//! a function of the token's bytes alone; steps 2 to 6 are done for every request. The claims
+//! are read in one pass that borrows what the checks need (`claims.rs`); the full claims
+//! object is built only when an application asks for it. A token whose issuer has one key source with fresh keys in
 //! memory is decided without waiting (`validate_now`, no future, no allocation for it);
 //! otherwise `validate` awaits the fetch, refresh or unknown-key refetch first.
 
@@ -28,9 +30,11 @@ use crate::config::AuthorizationServerEntry;
 use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::introspection::Introspector;
 use crate::issuer_group::IssuerGroup;
-use crate::jws::{Header, Token};
+use crate::jws::{Cut, Header, Token};
 use crate::keys::{KeySet, KeyStore, Lookup};
 use crate::owner::ResourceOwner;
+use crate::owner_claims::OwnerClaims;
+use crate::parsed_tokens;
 use crate::required_claims;
 use crate::scope::ScopeContext;
 use crate::tenants::{Tenant, Tenants};
@@ -143,7 +147,7 @@ impl Validator {
             token.signature,
         )
         .await?;
-        let owner = self.admit(&route, &header, &claims, &token.claims, proof)?;
+        let owner = self.admit(&route, &header, &claims, Known::Raw(&token.claims), proof)?;
         drop((header, claims));
         Ok(owner.with_raw_claims(token.claims))
     }
@@ -163,7 +167,22 @@ impl Validator {
             }
             return introspector.decide_now(token, proof);
         }
-        let token = match Token::split(token, self.max_token_bytes) {
+        let cut = match Cut::new(token, self.max_token_bytes) {
+            Ok(cut) => cut,
+            Err(e) => return Some(Err(e)),
+        };
+        // A token this thread accepted before: read as then, everything else done anew.
+        if let Some(seen) = parsed_tokens::recall(cut.message, cut.signature) {
+            return self.decide_now(
+                &seen.header,
+                &seen.claims,
+                Known::Read(&seen.owner),
+                cut.message,
+                cut.signature,
+                proof,
+            );
+        }
+        let token = match cut.decode() {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),
         };
@@ -172,8 +191,47 @@ impl Validator {
             Ok(header) => header,
             Err(e) => return Some(Err(e)),
         };
+        let decided = self.decide_now(
+            &header,
+            &claims,
+            Known::Raw(&token.claims),
+            token.message,
+            token.signature,
+            proof,
+        );
+        let kept = matches!(decided, Some(Ok(_)))
+            && parsed_tokens::accepted(token.message, token.signature);
+        let detached = kept.then(|| (header.detached(), claims.detached()));
+        drop((header, claims));
+        let owner = decided?.map(|o| o.with_raw_claims(token.claims));
+        // Kept only with the claims' JSON attached (the owner was just built, so it is).
+        if let (Some((header, claims)), Ok(owner)) = (detached, &owner)
+            && !owner.token_claims().raw_claims.is_empty()
+        {
+            parsed_tokens::keep(
+                token.message,
+                token.signature,
+                header,
+                claims,
+                Arc::clone(owner.token_claims()),
+            );
+        }
+        Some(owner)
+    }
+
+    /// [`validate_now`](Self::validate_now) past the reading of the token: `None` when the
+    /// issuer's keys must be fetched, refreshed or refetched first.
+    fn decide_now(
+        &self,
+        header: &Header<'_>,
+        claims: &Claims<'_>,
+        known: Known<'_>,
+        message: &[u8],
+        signature: &str,
+        proof: Option<ProofBinding<'_>>,
+    ) -> Option<Result<ResourceOwner, ValidationError>> {
         let tenant;
-        let route = match self.route(&header, &claims) {
+        let route = match self.route(header, claims) {
             Ok(Routing::Ready(route)) => route,
             Ok(Routing::Tenant(tenants, iss, alg)) => {
                 tenant = tenants.cached(iss)?;
@@ -191,12 +249,10 @@ impl Validator {
             return None;
         };
         route.keys.count_hit(source);
-        if !key.key.verify(route.alg, token.message, token.signature) {
+        if !key.key.verify(route.alg, message, signature) {
             return Some(Err(ValidationError::of(K::InvalidSignature)));
         }
-        let owner = self.admit(&route, &header, &claims, &token.claims, proof);
-        drop((header, claims));
-        Some(owner.map(|o| o.with_raw_claims(token.claims)))
+        Some(self.admit(&route, header, claims, known, proof))
     }
 
     /// The issuer group the token's `iss` picks, and its `alg` if that group allows it.
@@ -260,9 +316,10 @@ impl Validator {
         route: &Route<'_>,
         header: &Header<'_>,
         claims: &Claims<'_>,
-        raw: &str,
+        known: Known<'_>,
         proof: Option<ProofBinding<'_>>,
     ) -> Result<ResourceOwner, ValidationError> {
+        let raw = known.raw_claims();
         let now = crate::clock::unix_secs_f64();
         let mut first_error = None;
         for rules in &route.group.entries {
@@ -286,12 +343,18 @@ impl Validator {
                         Some(i) if route.fallback => Arc::from(i),
                         _ => route.group.issuer.clone(),
                     };
-                    return ResourceOwner::new(
-                        issuer,
-                        claims,
-                        rules.scope_prefix.as_deref(),
-                        self.scopes.clone(),
-                    );
+                    let prefix = rules.scope_prefix.as_deref();
+                    return match known {
+                        Known::Read(said) => Ok(ResourceOwner::of(
+                            issuer,
+                            Arc::clone(said),
+                            prefix,
+                            self.scopes.clone(),
+                        )),
+                        Known::Raw(_) => {
+                            ResourceOwner::new(issuer, claims, prefix, self.scopes.clone())
+                        }
+                    };
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -373,6 +436,24 @@ pub(crate) fn opaque_token(token: &str, max_token_bytes: usize) -> Result<(), Va
         ));
     }
     Ok(())
+}
+
+/// What is known of a token's claims besides their reading: the JSON text alone (the owner is
+/// built from the reading), or, for a token this thread remembers, what they say of their
+/// owner (the JSON text with it).
+#[derive(Clone, Copy)]
+enum Known<'a> {
+    Raw(&'a str),
+    Read(&'a Arc<OwnerClaims>),
+}
+
+impl<'a> Known<'a> {
+    fn raw_claims(self) -> &'a str {
+        match self {
+            Self::Raw(raw) => raw,
+            Self::Read(said) => &said.raw_claims,
+        }
+    }
 }
 
 /// Where the issuer routes a token.

@@ -276,7 +276,12 @@
 //!   tokens whose `iss` matches no entry are checked with its keys only).
 //! - Signature, audience and `sub` checks can not be switched off; with `verify_iss = false`
 //!   the owner still names the token's own `iss`.
-//! - Nothing is cached per token; key sets are cached per `jwks_uri` (see "Key management").
+//! - No decision is cached per token: every request has its token's size, parts, signature,
+//!   issuer, key and claims checked against the configuration, the keys held and the clock.
+//!   What each thread keeps of the tokens it accepted last (64 of them at most, each up to a
+//!   4 KiB message) is how it read their header and claims, so that a token sent again is
+//!   not decoded and parsed again; its signature part is not kept. Key sets are cached per
+//!   `jwks_uri` (see "Key management").
 //! - Token content never appears in responses or logs, and the inner service never sees
 //!   the token ([`ResourceOwner::bearer_token`] is the deliberate way to it).
 //! - MCP sessions are bound to the (`iss`, `sub`) that opened them
@@ -334,6 +339,8 @@ mod jwt;
 mod keys;
 mod missing_owner;
 mod owner;
+mod owner_claims;
+mod parsed_tokens;
 mod scope;
 mod sealing_key;
 mod session;

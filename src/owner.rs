@@ -2,14 +2,15 @@
 //! (documented on the type).
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::request::Parts;
 use serde_json::{Map, Value};
 
-use crate::claims::{Claim, Claims};
-use crate::error::{ValidationError, ValidationErrorKind};
+use crate::claims::Claims;
+use crate::error::ValidationError;
+use crate::owner_claims::OwnerClaims;
 use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 
 /// The owner of a validated access token: who the request speaks for. Cheap to clone (one
@@ -95,16 +96,11 @@ use crate::scope::{InsufficientScope, ScopeContext, ScopeRequirement};
 pub struct ResourceOwner(Arc<Inner>);
 
 struct Inner {
-    user_id: String,
+    /// What the token's claims say (shared by the owners of one remembered token).
+    token: Arc<OwnerClaims>,
     issuer: Arc<str>,
-    client_id: Option<String>,
-    scopes: Vec<String>,
-    audiences: Vec<String>,
-    expires_at: Option<SystemTime>,
-    /// The claims object as the token carried it (checked JSON): parsed into `claims` only
-    /// when an application asks.
-    raw_claims: String,
-    claims: OnceLock<Map<String, Value>>,
+    /// The scopes with the configured prefix, when it changed any.
+    prefixed_scopes: Option<Vec<String>>,
     context: Arc<ScopeContext>,
     /// The access token itself; never printed.
     bearer_token: Option<Box<str>>,
@@ -115,21 +111,13 @@ struct Inner {
 impl fmt::Debug for ResourceOwner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResourceOwner")
-            .field("user_id", &self.0.user_id)
+            .field("user_id", &self.0.token.user_id)
             .field("issuer", &self.0.issuer)
-            .field("client_id", &self.0.client_id)
-            .field("scopes", &self.0.scopes)
+            .field("client_id", &self.0.token.client_id)
+            .field("scopes", &self.scopes())
             .field("dpop_thumbprint", &self.0.dpop_thumbprint)
             .finish_non_exhaustive()
     }
-}
-
-fn split_scopes(s: &str) -> Vec<String> {
-    s.split_ascii_whitespace().map(str::to_owned).collect()
-}
-
-fn strings(list: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
-    list.iter().map(|s| String::from(&**s)).collect()
 }
 
 impl ResourceOwner {
@@ -142,56 +130,39 @@ impl ResourceOwner {
         scope_prefix: Option<&str>,
         context: Arc<ScopeContext>,
     ) -> Result<Self, ValidationError> {
-        let user_id = match &claims.sub {
-            Claim::Str(s) if !s.trim().is_empty() => String::from(&**s),
-            _ => {
-                return Err(ValidationError::new(
-                    ValidationErrorKind::MissingSubject,
-                    "",
-                ));
-            }
-        };
-        // RFC 9068 `client_id`; OIDC `azp` (Auth0, Keycloak, Entra v2); Okta `cid`; Entra v1
-        // `appid`.
-        let client_id = [&claims.client_id, &claims.azp, &claims.cid, &claims.appid]
-            .into_iter()
-            .find_map(Claim::non_empty)
-            .map(str::to_owned);
-        let mut scopes = match (&claims.scope, &claims.scp) {
-            (Claim::Str(s), _) => split_scopes(s),
-            (_, Claim::Array { strings: a, .. }) => strings(a),
-            (_, Claim::Str(s)) => split_scopes(s),
-            _ => Vec::new(),
-        };
-        if let Some(prefix) = scope_prefix {
-            for scope in scopes.iter_mut().filter(|s| !s.starts_with(prefix)) {
-                scope.insert_str(0, prefix);
-            }
-        }
-        let audiences = match &claims.aud {
-            Claim::Str(s) => vec![String::from(&**s)],
-            Claim::Array { strings: a, .. } => strings(a),
-            _ => Vec::new(),
-        };
-        let expires_at = match claims.exp {
-            Claim::Number(e) if (0.0..1e12).contains(&e) => {
-                Some(UNIX_EPOCH + Duration::from_secs_f64(e))
-            }
-            _ => None,
-        };
-        Ok(Self(Arc::new(Inner {
-            user_id,
+        let token = Arc::new(OwnerClaims::of(claims)?);
+        Ok(Self::of(issuer, token, scope_prefix, context))
+    }
+
+    /// An owner of what `token` says; `issuer` is the trusted issuer that vouched.
+    pub(crate) fn of(
+        issuer: Arc<str>,
+        token: Arc<OwnerClaims>,
+        scope_prefix: Option<&str>,
+        context: Arc<ScopeContext>,
+    ) -> Self {
+        let prefixed_scopes = scope_prefix
+            .filter(|prefix| token.scopes.iter().any(|s| !s.starts_with(prefix)))
+            .map(|prefix| {
+                let mut scopes = token.scopes.clone();
+                for scope in scopes.iter_mut().filter(|s| !s.starts_with(prefix)) {
+                    scope.insert_str(0, prefix);
+                }
+                scopes
+            });
+        Self(Arc::new(Inner {
+            token,
             issuer,
-            client_id,
-            scopes,
-            audiences,
-            expires_at,
-            raw_claims: String::new(),
-            claims: OnceLock::new(),
+            prefixed_scopes,
             context,
             bearer_token: None,
             dpop_thumbprint: None,
-        })))
+        }))
+    }
+
+    /// What the token's claims say of this owner.
+    pub(crate) fn token_claims(&self) -> &Arc<OwnerClaims> {
+        &self.0.token
     }
 
     /// Builds an owner from a claims object (tests).
@@ -202,8 +173,9 @@ impl ResourceOwner {
         context: Arc<ScopeContext>,
     ) -> Result<Self, ValidationError> {
         let raw = Value::Object(claims).to_string();
-        let parsed = Claims::parse(&raw)
-            .ok_or_else(|| ValidationError::new(ValidationErrorKind::Malformed, ""))?;
+        let parsed = Claims::parse(&raw).ok_or_else(|| {
+            ValidationError::new(crate::error::ValidationErrorKind::Malformed, "")
+        })?;
         let owner = Self::new(issuer.into(), &parsed, None, context)?;
         drop(parsed);
         Ok(owner.with_raw_claims(raw))
@@ -212,7 +184,7 @@ impl ResourceOwner {
     /// The user id: the token's `sub` (never empty).
     #[must_use]
     pub fn user_id(&self) -> &str {
-        &self.0.user_id
+        &self.0.token.user_id
     }
 
     /// The trusted issuer whose key verified the token (equal to the token's `iss`).
@@ -236,7 +208,7 @@ impl ResourceOwner {
     /// ```
     #[must_use]
     pub fn principal(&self) -> Vec<u8> {
-        let (iss, sub) = (self.0.issuer.as_bytes(), self.0.user_id.as_bytes());
+        let (iss, sub) = (self.0.issuer.as_bytes(), self.0.token.user_id.as_bytes());
         let mut out = Vec::with_capacity(16 + iss.len() + sub.len());
         out.extend_from_slice(&(iss.len() as u64).to_be_bytes());
         out.extend_from_slice(iss);
@@ -249,7 +221,7 @@ impl ResourceOwner {
     /// `cid` (Okta), else `appid` (Microsoft Entra v1 tokens), else `None`.
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
-        self.0.client_id.as_deref()
+        self.0.token.client_id.as_deref()
     }
 
     /// Granted scopes as the token lists them: the space-separated `scope` claim, else `scp`
@@ -257,20 +229,23 @@ impl ResourceOwner {
     /// [`has_scope`](Self::has_scope).
     #[must_use]
     pub fn scopes(&self) -> &[String] {
-        &self.0.scopes
+        self.0
+            .prefixed_scopes
+            .as_deref()
+            .unwrap_or(&self.0.token.scopes)
     }
 
     /// Whether `scope` was granted, directly or through a configured hierarchy
     /// ([`scope_implies`](crate::ResourceServerAuthBuilder::scope_implies)).
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.context.hierarchy.grants(&self.0.scopes, scope)
+        self.0.context.hierarchy.grants(self.scopes(), scope)
     }
 
     /// Whether the granted scopes satisfy `requirement` (hierarchies applied).
     #[must_use]
     pub fn satisfies(&self, requirement: &ScopeRequirement) -> bool {
-        requirement.satisfied_by(&self.0.scopes, &self.0.context.hierarchy)
+        requirement.satisfied_by(self.scopes(), &self.0.context.hierarchy)
     }
 
     /// `Ok` when the granted scopes satisfy `requirement`, else the 403 step-up challenge
@@ -312,8 +287,7 @@ impl ResourceOwner {
     pub(crate) fn insufficient(&self, required: Vec<String>) -> InsufficientScope {
         let context = &self.0.context;
         let keep: Vec<&String> = self
-            .0
-            .scopes
+            .scopes()
             .iter()
             .filter(|s| context.keep_in_step_up.contains(s))
             .collect();
@@ -324,13 +298,13 @@ impl ResourceOwner {
     /// The token's audiences (`aud` as a list).
     #[must_use]
     pub fn audiences(&self) -> &[String] {
-        &self.0.audiences
+        &self.0.token.audiences
     }
 
     /// When the token expires (`exp`), if it says.
     #[must_use]
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.0.expires_at
+        self.0.token.expires_at
     }
 
     /// Every claim of the token (built from the token's JSON on the first call).
@@ -338,9 +312,10 @@ impl ResourceOwner {
     pub fn claims(&self) -> &Map<String, Value> {
         // The JSON was checked when the token was validated (the same grammar as `Value`),
         // so this parse does not fail; if it ever did, the owner would show no claims.
-        self.0
+        let token = &self.0.token;
+        token
             .claims
-            .get_or_init(|| serde_json::from_str(&self.0.raw_claims).unwrap_or_default())
+            .get_or_init(|| serde_json::from_str(&token.raw_claims).unwrap_or_default())
     }
 
     /// The access token this owner was validated from, for exchanging it for a token of
@@ -408,8 +383,8 @@ impl ResourceOwner {
 
     /// Attaches the claims JSON the owner was built from (just built: not shared yet).
     pub(crate) fn with_raw_claims(mut self, json: String) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.0) {
-            inner.raw_claims = json;
+        if let Some(token) = Arc::get_mut(&mut self.0).and_then(|i| Arc::get_mut(&mut i.token)) {
+            token.raw_claims = json;
         }
         self
     }
@@ -454,7 +429,10 @@ mod tests {
         assert_eq!(o.scopes(), ["e", "f"]);
         assert_eq!(o.client_id(), None);
         assert_eq!(o.audiences(), ["r1", "r2"]);
-        assert_eq!(o.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(10)));
+        assert_eq!(
+            o.expires_at(),
+            Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(10))
+        );
         assert!(o.has_scope("e") && !o.has_scope("a"));
     }
 

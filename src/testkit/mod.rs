@@ -52,6 +52,15 @@ pub use self::server::{JwksBehavior, MockAuthorizationServer};
 pub use self::token::{ProviderShape, TokenBuilder, unsigned_token};
 pub use crate::signing_key::SigningKey;
 
+/// How many requests on the calling thread were decided with the remembered reading of a
+/// token the thread had accepted before (a count for the crate's own tests: every check but
+/// the reading runs for those too).
+#[doc(hidden)]
+#[must_use]
+pub fn remembered_token_reads() -> u64 {
+    crate::parsed_tokens::recalled()
+}
+
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -21,6 +21,7 @@ mod metadata_config;
 mod offline_keys;
 mod providers;
 mod readiness;
+mod remembered_tokens;
 mod scopes;
 mod sessions;
 mod tenants;
