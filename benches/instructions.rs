@@ -12,7 +12,9 @@
 //! A second argument `raw` counts the bare signature check instead (`measure_raw`: the
 //! floor); `gate` sends a small `tools/call` through `McpScopesLayer` behind the
 //! layer instead (the gate's cost is the difference between the two runs); `gate-string`
-//! one whose argument is a 1 MiB string (run it with N = 5).
+//! one whose argument is a 1 MiB string (run it with N = 5). `door` sends one token every
+//! time, as a client does (its reading is remembered from the third request on:
+//! `parsed_tokens.rs`); `door-fresh` a different token each time (every one read anew).
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use axum::body::Body;
 use base64::Engine;
@@ -32,14 +34,15 @@ const SMALL_CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","param
 fn measure_layer<S>(
     rt: &tokio::runtime::Runtime,
     svc: &mut S,
-    token: &str,
+    tokens: &[String],
     body: &bytes::Bytes,
     n: usize,
 ) where
     S: Service<Request<Body>, Response = http::Response<Body>>,
     S::Error: std::fmt::Debug,
 {
-    for _ in 0..n {
+    for i in 0..n {
+        let token = &tokens[i % tokens.len()];
         rt.block_on(async {
             let req = Request::post("/mcp")
                 .header("authorization", format!("Bearer {token}"))
@@ -96,6 +99,21 @@ fn main() {
     });
     let token = server.token().audience(CANON).scope("mcp:tools").sign();
     let mode = std::env::args().nth(2).unwrap_or_default();
+    // `door-fresh`: n + 5 tokens that differ in `jti` (5 for the warm-up), signed beforehand.
+    let tokens: Vec<String> = if mode == "door-fresh" {
+        (0..n + 5)
+            .map(|i| {
+                server
+                    .token()
+                    .audience(CANON)
+                    .scope("mcp:tools")
+                    .claim("jti", format!("t{i}"))
+                    .sign()
+            })
+            .collect()
+    } else {
+        vec![token.clone()]
+    };
     if mode == "raw" {
         let jwks: serde_json::Value = rt.block_on(async {
             reqwest::get(server.jwks_uri())
@@ -134,13 +152,15 @@ fn main() {
         let gate =
             McpScopesLayer::new().tool("echo", ScopeRequirement::all(["mcp:tools"]).unwrap());
         let mut svc = layer.layer(gate.layer(inner));
-        measure_layer(&rt, &mut svc, &token, &body, 5);
-        measure_layer(&rt, &mut svc, &token, &body, n);
+        measure_layer(&rt, &mut svc, &tokens, &body, 5);
+        measure_layer(&rt, &mut svc, &tokens, &body, n);
         measure_clone(&svc, n);
     } else {
         let mut svc = layer.layer(inner);
-        measure_layer(&rt, &mut svc, &token, &body, 5);
-        measure_layer(&rt, &mut svc, &token, &body, n);
+        let (warm, measured) = tokens.split_at(if tokens.len() > 1 { 5 } else { 0 });
+        let warm = if warm.is_empty() { measured } else { warm };
+        measure_layer(&rt, &mut svc, warm, &body, 5);
+        measure_layer(&rt, &mut svc, measured, &body, n);
         measure_clone(&svc, n);
     }
 }
