@@ -205,14 +205,8 @@ async fn a_remembered_dpop_bound_token_still_needs_its_key() {
     // As a bearer token: refused, as before it was remembered.
     let a = recalled(app.with_token(&token)).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    let www: Vec<_> = a
-        .headers
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
     assert_eq!(
-        www,
+        challenges(&a),
         [
             format!(
                 "Bearer error=\"invalid_token\", error_description=\"The access token is sender-constrained and can not be used as a bearer token\", resource_metadata=\"{METADATA_URL}\""
@@ -228,14 +222,8 @@ async fn a_remembered_dpop_bound_token_still_needs_its_key() {
     let other = SigningKey::generate(Algorithm::ES256, "other");
     let a = recalled(app.send(dpop(&other))).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    let www: Vec<_> = a
-        .headers
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
     assert_eq!(
-        www,
+        challenges(&a),
         [
             format!(
                 "DPoP error=\"invalid_dpop_proof\", error_description=\"The DPoP proof key is not the key the access token is bound to\", algs=\"{}\", resource_metadata=\"{METADATA_URL}\"",
@@ -245,6 +233,15 @@ async fn a_remembered_dpop_bound_token_still_needs_its_key() {
         ]
     );
     assert_eq!(app.calls(), calls, "the inner service must not be called");
+}
+
+/// Every `WWW-Authenticate` value of an answer, in order.
+fn challenges(a: &Answer) -> Vec<String> {
+    a.headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The algorithms a default entry accepts for proofs, as in `algs="…"`.
