@@ -12,7 +12,11 @@
 //! A second argument `raw` counts the bare signature check instead (`measure_raw`: the
 //! floor); `gate` sends a small `tools/call` through `McpScopesLayer` behind the
 //! layer instead (the gate's cost is the difference between the two runs); `gate-string`
-//! one whose argument is a 1 MiB string (run it with N = 5). `door` sends one token every
+//! one whose argument is a 1 MiB string (run it with N = 5); `gate-zeros` and `door-zeros` one
+//! whose argument is a 1 MiB `[0,0,…]`, through the gate and through the front door alone,
+//! and `pass-zeros` / `floor-zeros` the same body through an `IgnoredAny` pass alone / after
+//! simdutf8's UTF-8 check (count `measure_pass`; table B's columns, in instructions, which
+//! code placement does not move). `door` sends one token every
 //! time, as a client does (its reading is remembered from the third request on:
 //! `parsed_tokens.rs`); `door-fresh` a different token each time (every one read anew).
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
@@ -67,6 +71,22 @@ fn measure_raw(key: &ParsedPublicKey, token: &str, n: usize) {
             key.verify_sig(message.as_bytes(), std::hint::black_box(&signature))
                 .is_ok()
         );
+    }
+}
+
+/// `n` serde_json passes over `body` into `IgnoredAny`, after simdutf8's UTF-8 check when
+/// `utf8` (the floor of a strict gate).
+#[inline(never)]
+fn measure_pass(body: &[u8], utf8: bool, n: usize) {
+    for _ in 0..n {
+        let body = std::hint::black_box(body);
+        let ok = if utf8 {
+            simdutf8::basic::from_utf8(body)
+                .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        };
+        assert!(ok);
     }
 }
 
@@ -142,12 +162,20 @@ fn main() {
         Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
     });
     let layer = ProtectedResourceLayer::new(auth);
-    // `gate-string`: the argument is one 1 MiB string instead.
+    // `gate-string`: the argument is one 1 MiB string instead; `…-zeros`: `[0,0,…]`.
     let body = bytes::Bytes::from(if mode == "gate-string" {
         SMALL_CALL.replace("\"v\":1", &format!("\"v\":\"{}\"", "a".repeat(1 << 20)))
+    } else if mode.ends_with("-zeros") {
+        let zeros = format!("[{}0]", "0,".repeat((1 << 20) / 2 - 1));
+        SMALL_CALL.replace("\"v\":1", &format!("\"v\":{zeros}"))
     } else {
         SMALL_CALL.to_owned()
     });
+    if mode == "pass-zeros" || mode == "floor-zeros" {
+        measure_pass(&body, mode == "floor-zeros", 1);
+        measure_pass(&body, mode == "floor-zeros", n);
+        return;
+    }
     if mode.starts_with("gate") {
         let gate =
             McpScopesLayer::new().tool("echo", ScopeRequirement::all(["mcp:tools"]).unwrap());
