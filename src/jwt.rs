@@ -16,9 +16,10 @@
 //! tokens it accepted last is their reading (step 1's header and claims, `parsed_tokens.rs`),
 //! a function of the token's bytes alone; steps 2 to 6 are done for every request. The claims
 //! are read in one pass that borrows what the checks need (`claims.rs`); the full claims
-//! object is built only when an application asks for it. A token whose issuer has one key source with fresh keys in
-//! memory is decided without waiting (`validate_now`, no future, no allocation for it);
-//! otherwise `validate` awaits the fetch, refresh or unknown-key refetch first.
+//! object is built only when an application asks for it. A token whose issuer has one key
+//! source with fresh keys in memory is decided without waiting (`validate_now`, no future, no
+//! allocation for it); otherwise `validate` awaits the fetch, refresh or unknown-key refetch
+//! first.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
