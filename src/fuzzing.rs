@@ -166,12 +166,12 @@ pub fn mcp_request(data: &[u8]) {
     let Ok(read) = mcp_headers::McpHeaders::read(&headers) else {
         return;
     };
-    let Ok(messages) = mcp_body::messages(body) else {
+    let Ok(shape) = mcp_body::read(body, |_, _| {}) else {
         return;
     };
-    if read.check(&messages).is_ok()
+    if read.check(&shape).is_ok()
         && let Some(op) = read.operation()
-        && let mcp_body::Messages::One(message) = &messages
+        && let mcp_body::Shape::One(message) = &shape
     {
         assert_eq!(op.method, message.method);
         assert_eq!(op.target(), message.target());

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use crate::challenge::{Challenger, Rejection, text};
 use crate::error::{ValidationError, ValidationErrorKind};
 use crate::mcp_arguments::all_arguments;
-use crate::mcp_body::{Message, Messages, Unreadable, messages};
+use crate::mcp_body::{Message, Shape, Unreadable, read};
 use crate::mcp_headers::McpHeaders;
 use crate::mcp_lists::AwaitedLists;
 use crate::mcp_policy::{CallerRefusal, McpOperation, Policy, Refusal};
@@ -69,23 +69,37 @@ where
             .filters_lists()
             .then(|| AwaitedLists::by_header(op.method.as_deref()?, headers.is_2026()))
             .flatten();
-        return match decide(&settings.policy, owner, &[op], |_| Ok(None)) {
-            Ok(None) => Ok(Admitted {
+        let mut decision = Decision::new(&settings.policy, owner, None);
+        decision.add(0, &op);
+        return match decision.outcome() {
+            Outcome::Decided(None) => Ok(Admitted {
                 body: Body::new(body),
                 lists,
             }),
-            Ok(Some(refusal)) => Err(refuse(owner, refusal)),
-            Err(Unreadable) => Err(parse_error()),
+            Outcome::Decided(Some(refusal)) => Err(refuse(owner, refusal)),
+            // Not reached (no rule of this operation is a function): refused all the same.
+            Outcome::Deferred | Outcome::Unreadable => Err(parse_error()),
         };
     }
     let bytes = read_body(settings, &seen, body).await?;
-    let Ok(read) = messages(&bytes) else {
+    // Each message is decided as it is read, and only what the answer needs is kept.
+    let mut lists = settings
+        .filters_lists()
+        .then(|| AwaitedLists::new(headers.is_2026()));
+    let mut decision = Decision::new(&settings.policy, owner, None);
+    let shape = read(&bytes, |at, message| {
+        if let Some(lists) = &mut lists {
+            lists.add(at, message);
+        }
+        decision.add(at.index, message);
+    });
+    let Ok(shape) = shape else {
         tracing::debug!("MCP request refused: its body can not be read strictly");
         return Err(parse_error());
     };
-    if let Err(mismatch) = headers.check(&read) {
-        let id = match &read {
-            Messages::One(one) => one.id.clone(),
+    if let Err(mismatch) = headers.check(&shape) {
+        let id = match shape {
+            Shape::One(one) => one.id,
             _ => None,
         };
         tracing::debug!(
@@ -94,28 +108,24 @@ where
         );
         return Err(header_mismatch(id, mismatch));
     }
-    let lists = settings
-        .filters_lists()
-        .then(|| AwaitedLists::of(&read, headers.is_2026()))
-        .flatten();
-    // Arguments are read (once, for all messages) only when a rule decides on them.
-    let mut all: Option<Vec<Option<serde_json::Value>>> = None;
-    let arguments_of = |i: usize| {
-        if all.is_none() {
-            all = Some(all_arguments(&bytes)?);
-        }
-        Ok(all
-            .as_mut()
-            .and_then(|a| a.get_mut(i))
-            .and_then(Option::take))
-    };
-    match decide(&settings.policy, owner, read.list(), arguments_of) {
-        Ok(None) => Ok(Admitted {
+    let lists = lists.and_then(AwaitedLists::awaited);
+    let mut outcome = decision.outcome();
+    if let Outcome::Deferred = outcome {
+        // A rule is a function: now that the body is read whole and checked, every message
+        // is decided again, in order, with the functions (and their arguments).
+        let mut again = Decision::new(&settings.policy, owner, Some(Arguments::of(&bytes)));
+        outcome = match read(&bytes, |at, message| again.add(at.index, message)) {
+            Ok(_) => again.outcome(),
+            Err(Unreadable) => Outcome::Unreadable,
+        };
+    }
+    match outcome {
+        Outcome::Decided(None) => Ok(Admitted {
             body: Body::from(bytes),
             lists,
         }),
-        Ok(Some(refusal)) => Err(refuse(owner, refusal)),
-        Err(Unreadable) => Err(parse_error()),
+        Outcome::Decided(Some(refusal)) => Err(refuse(owner, refusal)),
+        Outcome::Deferred | Outcome::Unreadable => Err(parse_error()),
     }
 }
 
@@ -126,35 +136,111 @@ fn needs_arguments(policy: &Policy, message: &Message<'_>) -> bool {
         .any(|(kind, name)| policy.needs_arguments(kind, name))
 }
 
-/// Applies the policy to every operation: `Some` with why the refused ones are refused (every
-/// scope they need), or `None` when all are allowed. `arguments(i)` reads the arguments of
-/// message `i` when a rule needs them.
-fn decide(
-    policy: &Policy,
-    owner: &ResourceOwner,
-    list: &[Message<'_>],
-    mut arguments: impl FnMut(usize) -> Result<Option<serde_json::Value>, Unreadable>,
-) -> Result<Option<Refusal>, Unreadable> {
-    let mut refusal: Option<Refusal> = None;
-    for (i, message) in list.iter().enumerate() {
+/// The `params.arguments` of a body's messages, read (once, for all of them) when a rule
+/// first asks.
+struct Arguments<'b> {
+    body: &'b [u8],
+    all: Option<Vec<Option<serde_json::Value>>>,
+}
+
+impl<'b> Arguments<'b> {
+    fn of(body: &'b [u8]) -> Self {
+        Self { body, all: None }
+    }
+
+    /// The arguments of the message at `index` (taken: each message asks once).
+    fn take(&mut self, index: usize) -> Result<Option<serde_json::Value>, Unreadable> {
+        if self.all.is_none() {
+            self.all = Some(all_arguments(self.body)?);
+        }
+        Ok(self
+            .all
+            .as_mut()
+            .and_then(|all| all.get_mut(index))
+            .and_then(Option::take))
+    }
+}
+
+/// What a [`Decision`] came to.
+enum Outcome {
+    /// Why the refused operations are refused (every scope they need, in the order the
+    /// messages name them), or `None` when all are allowed.
+    Decided(Option<Refusal>),
+    /// A rule that is a function applies: to be decided again, with functions.
+    Deferred,
+    /// The arguments a function asked for can not be read strictly.
+    Unreadable,
+}
+
+/// The policy's decision on the messages of one request, made one message at a time.
+///
+/// Without [`Arguments`] it is the decision made while the body is read: it runs no rule that
+/// is a function (user code runs only for a body read whole, whose headers agree with it) and
+/// is deferred at the first operation one applies to.
+struct Decision<'s, 'b> {
+    policy: &'s Policy,
+    owner: &'s ResourceOwner,
+    arguments: Option<Arguments<'b>>,
+    deferred: bool,
+    unreadable: bool,
+    refusal: Option<Refusal>,
+}
+
+impl<'s, 'b> Decision<'s, 'b> {
+    fn new(policy: &'s Policy, owner: &'s ResourceOwner, arguments: Option<Arguments<'b>>) -> Self {
+        Self {
+            policy,
+            owner,
+            arguments,
+            deferred: false,
+            unreadable: false,
+            refusal: None,
+        }
+    }
+
+    /// Decides every operation of the message at `index`.
+    fn add(&mut self, index: usize, message: &Message<'_>) {
+        if self.deferred || self.unreadable {
+            return;
+        }
         // Arguments exist for calls and prompts (a completion's are not the prompt's).
         let has_arguments = matches!(
             message.method.as_deref(),
             Some("tools/call" | "prompts/get")
         );
         for (kind, name) in message.operations() {
-            let args = if has_arguments && policy.needs_arguments(kind, name) {
-                arguments(i)?
-            } else {
-                None
+            let args = match (&mut self.arguments, self.policy.needs_arguments(kind, name)) {
+                (None, true) => {
+                    self.deferred = true;
+                    return;
+                }
+                (Some(arguments), true) if has_arguments => match arguments.take(index) {
+                    Ok(args) => args,
+                    Err(Unreadable) => {
+                        self.unreadable = true;
+                        return;
+                    }
+                },
+                _ => None,
             };
-            let op = McpOperation::new(kind, name, args.as_ref(), owner);
-            if let Some(this) = policy.refused(&op) {
-                refusal.get_or_insert_with(Refusal::default).merge(this);
+            let op = McpOperation::new(kind, name, args.as_ref(), self.owner);
+            if let Some(this) = self.policy.refused(&op) {
+                self.refusal
+                    .get_or_insert_with(Refusal::default)
+                    .merge(this);
             }
         }
     }
-    Ok(refusal)
+
+    fn outcome(self) -> Outcome {
+        if self.unreadable {
+            Outcome::Unreadable
+        } else if self.deferred {
+            Outcome::Deferred
+        } else {
+            Outcome::Decided(self.refusal)
+        }
+    }
 }
 
 /// The answer to a refused request, logged: 403 for a caller that is not allowed (a fixed

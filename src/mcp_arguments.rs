@@ -11,7 +11,7 @@ use crate::mcp_body::Unreadable;
 
 /// The `params.arguments` of every message (of the batch, or the single message), in order,
 /// `None` where a message has none: the body is parsed once, however many messages ask.
-/// Only called on bodies `mcp_body::messages` has read.
+/// Only called on bodies `mcp_body::read` has read.
 pub(crate) fn all_arguments(body: &[u8]) -> Result<Vec<Option<Value>>, Unreadable> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = Strict.deserialize(&mut de).map_err(|_| Unreadable)?;

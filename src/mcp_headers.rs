@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::mcp_body::{Message, Messages};
+use crate::mcp_body::{Message, Shape};
 use crate::mcp_request_headers::{GateHeaders, Values};
 
 /// Protocol revisions whose servers must check `Mcp-Method` and `Mcp-Name` against the body
@@ -96,17 +96,17 @@ impl McpHeaders {
     /// them, or sends `Mcp-Method` anyway, `Mcp-Method` must equal the body's method and
     /// `Mcp-Name` what the message names (for the methods that name something). A batch can
     /// not agree with a header naming one method.
-    pub(crate) fn check(&self, body: &Messages<'_>) -> Result<(), Mismatch> {
+    pub(crate) fn check(&self, body: &Shape<'_>) -> Result<(), Mismatch> {
         if !self.is_2026() && self.method.is_none() {
             return Ok(());
         }
         let message = match body {
-            Messages::One(message) => message,
-            Messages::Batch(_) => {
+            Shape::One(message) => message,
+            Shape::Batch => {
                 return Err("Header mismatch: a batch can not carry Mcp-Method");
             }
             // A scalar body is no message; the server answers it.
-            Messages::None => return Ok(()),
+            Shape::None => return Ok(()),
         };
         let Some(method) = message.method.as_deref() else {
             return Err("Header mismatch: the message has no method");
@@ -176,7 +176,7 @@ fn decode(raw: String) -> Result<String, Mismatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp_body::messages;
+    use crate::mcp_body::read;
     use http::HeaderMap;
     use std::borrow::Cow;
 
@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn check(pairs: &[(&str, &str)], body: &str) -> Result<(), Mismatch> {
-        McpHeaders::read(&headers(pairs))?.check(&messages(body.as_bytes()).unwrap())
+        McpHeaders::read(&headers(pairs))?.check(&read(body.as_bytes(), |_, _| {}).unwrap())
     }
 
     const V: (&str, &str) = ("MCP-Protocol-Version", "2026-07-28");

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::mcp_body::Messages;
+use crate::mcp_body::{At, Message};
 use crate::mcp_policy::{McpOperation, McpOperationKind, Policy};
 use crate::owner::ResourceOwner;
 
@@ -54,25 +54,41 @@ pub(crate) struct AwaitedLists {
 }
 
 impl AwaitedLists {
-    /// The list requests of a body, or `None` when there are none. A single request's
-    /// answer is whatever response comes (however the server spells its id); in a batch,
-    /// answers are matched by id.
-    pub(crate) fn of(messages: &Messages<'_>, private: bool) -> Option<Self> {
-        let pending: Vec<_> = messages
-            .list()
-            .iter()
-            .filter_map(|m| {
-                let kind = ListKind::of_method(m.method.as_deref()?)?;
-                // A request without an id is a notification: nothing answers it.
-                let id = m.id.clone()?;
-                Some((messages.is_batch().then_some(id), kind))
-            })
-            .collect();
-        (!pending.is_empty()).then_some(Self {
-            pending,
+    /// Awaits the answers to the list requests of a body, added as the body is read
+    /// ([`add`](Self::add)).
+    pub(crate) fn new(private: bool) -> Self {
+        Self {
+            pending: Vec::new(),
             private,
             by_shape: false,
-        })
+        }
+    }
+
+    /// Awaits the answer to `message` if it is a list request. A single request's answer is
+    /// whatever response comes (however the server spells its id); in a batch, answers are
+    /// matched by id.
+    pub(crate) fn add(&mut self, at: At, message: &Message<'_>) {
+        let Some(kind) = message.method.as_deref().and_then(ListKind::of_method) else {
+            return;
+        };
+        // A request without an id is a notification: nothing answers it.
+        let Some(id) = &message.id else {
+            return;
+        };
+        self.pending.push((at.in_batch.then(|| id.clone()), kind));
+    }
+
+    /// What is awaited, or `None` when the body held no list request.
+    pub(crate) fn awaited(self) -> Option<Self> {
+        (!self.pending.is_empty()).then_some(self)
+    }
+
+    /// The list requests of a whole body (tests).
+    #[cfg(test)]
+    pub(crate) fn of(body: &[u8], private: bool) -> Option<Self> {
+        let mut lists = Self::new(private);
+        crate::mcp_body::read(body, |at, m| lists.add(at, m)).ok()?;
+        lists.awaited()
     }
 
     /// The single request named by its `Mcp-Method` header.
@@ -211,7 +227,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::mcp_body::messages;
     use crate::scope::ScopeRequirement;
 
     fn setup() -> (Policy, ResourceOwner) {
@@ -236,8 +251,8 @@ mod tests {
     #[test]
     fn a_single_request_is_answered_whatever_the_id_spelling() {
         let (policy, owner) = setup();
-        let body = messages(br#"{"id":1e0,"method":"tools/list"}"#).unwrap();
-        let mut awaited = AwaitedLists::of(&body, false).unwrap();
+        let body = br#"{"id":1e0,"method":"tools/list"}"#;
+        let mut awaited = AwaitedLists::of(body, false).unwrap();
         // A server request or notification on the stream is not the answer.
         let mut ping = serde_json::json!({"jsonrpc":"2.0","id":"s1","method":"ping"});
         assert!(!awaited.filter(&policy, &owner, &mut ping));
@@ -253,9 +268,8 @@ mod tests {
     #[test]
     fn batch_answers_are_matched_by_id_numerically() {
         let (policy, owner) = setup();
-        let body =
-            messages(br#"[{"id":"a","method":"ping"},{"id":2,"method":"tools/list"}]"#).unwrap();
-        let mut awaited = AwaitedLists::of(&body, true).unwrap();
+        let body = br#"[{"id":"a","method":"ping"},{"id":2,"method":"tools/list"}]"#;
+        let mut awaited = AwaitedLists::of(body, true).unwrap();
         let mut other = answer(&Value::from("a"));
         assert!(!awaited.filter(&policy, &owner, &mut other));
         assert_eq!(other["result"]["tools"].as_array().unwrap().len(), 2);
@@ -272,8 +286,6 @@ mod tests {
         assert!(!same_id(&serde_json::json!(2), &serde_json::json!("2")));
         assert!(!same_id(&serde_json::json!(2), &serde_json::json!(2.5)));
         // Notifications are not awaited; no list request, nothing to filter.
-        assert!(
-            AwaitedLists::of(&messages(br#"{"method":"tools/list"}"#).unwrap(), true).is_none()
-        );
+        assert!(AwaitedLists::of(br#"{"method":"tools/list"}"#, true).is_none());
     }
 }

@@ -225,7 +225,6 @@ impl Sse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp_body::messages;
     use crate::mcp_policy::Policy;
     use crate::scope::ScopeRequirement;
 
@@ -275,7 +274,7 @@ mod tests {
     #[tokio::test]
     async fn sse_answers_are_filtered_across_chunk_boundaries_and_the_rest_passes() {
         let body = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":"b","method":"ping"}]"#;
-        let awaited = AwaitedLists::of(&messages(body).unwrap(), true).unwrap();
+        let awaited = AwaitedLists::of(body, true).unwrap();
         let answer: &'static [u8] = b"id: 5\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"admin\"},{\"name\":\"open\"},{\"title\":\"no name\"}]}}\n\n";
         // One byte at a time: events are found however the stream is cut.
         let mut chunks: Vec<&'static [u8]> = vec![b"data:\n\n", b": keep-alive\n\n"];
@@ -331,7 +330,7 @@ data: {"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[{"name":
     #[tokio::test]
     async fn answers_that_can_not_be_read_are_not_passed_on() {
         let body = br#"{"id":1,"method":"tools/list"}"#;
-        let awaited = || AwaitedLists::of(&messages(body).unwrap(), false).unwrap();
+        let awaited = || AwaitedLists::of(body, false).unwrap();
         // An SSE event that is not JSON while the answer is awaited ends the stream.
         let res = filter_response(
             sse(vec![b"data: {not json\n\n", b"data: {}\n\n"]),
@@ -374,7 +373,7 @@ data: {"id":1,"jsonrpc":"2.0","result":{"cacheScope":"private","tools":[{"name":
     #[tokio::test]
     async fn json_batches_are_filtered_by_id_and_unreadable_answers_are_not_passed_on() {
         let body = br#"[{"id":1,"method":"ping"},{"id":2,"method":"tools/list"}]"#;
-        let awaited = AwaitedLists::of(&messages(body).unwrap(), false).unwrap();
+        let awaited = AwaitedLists::of(body, false).unwrap();
         let json = |text: &'static str| {
             let mut res = Response::new(Body::from(text));
             res.headers_mut().insert(

@@ -63,8 +63,11 @@ use crate::owner::ResourceOwner;
 /// `identity`) get `415`, transfer codings other than `chunked` `501`, a body slower than
 /// [`body_read_timeout`](Self::body_read_timeout) `408`, and one that fails to arrive
 /// completely `400`. The MCP server never sees a partial body. Reading keeps only the bytes and
-/// what the rules need, never a value tree of the body (except the `arguments` of an operation
-/// whose requirement is a function).
+/// what the rules need, never a value tree of the body nor a list of a batch's messages: each
+/// message is decided as it is read. The exception is a requirement that is a function of an
+/// operation's arguments: when one applies to a `tools/call` or `prompts/get`, the body is
+/// read once more into a tree to give it its arguments, and every message is decided again
+/// in order. A function runs only for a body read whole whose headers agree with it.
 ///
 /// Put it inside [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
 ///

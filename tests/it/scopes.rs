@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{
-    InsufficientScope, McpScopesLayer, ProtectedResourceLayer, RequireScopesLayer, ResourceOwner,
-    ResourceServerAuth, ScopeRequirement,
+    InsufficientScope, McpRequirement, McpScopesLayer, ProtectedResourceLayer, RequireScopesLayer,
+    ResourceOwner, ResourceServerAuth, ScopeRequirement,
 };
 use serde_json::json;
 use tower::ServiceExt;
@@ -333,7 +333,7 @@ async fn batches_are_refused_whole_with_every_needed_scope() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(seen.bodies(), [Bytes::from(batch.to_string())]);
 
-    // A batch longer than 256 messages is not read into a list: refused as unreadable.
+    // A batch longer than 256 messages is refused as unreadable.
     let long: Vec<_> = (0..257).map(|i| call(i, "whoami")).collect();
     let r = send(&app, "/mcp", &t, json!(long).to_string()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -343,6 +343,107 @@ async fn batches_are_refused_whole_with_every_needed_scope() {
         r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
     );
     assert_eq!(seen.count(), 1, "the MCP server never saw it");
+}
+
+/// A batch is decided message by message as it is read; when a rule decides on arguments,
+/// every message is decided again with them, so the challenge names the scopes in the order
+/// the messages need them, wherever the rule's message sits.
+#[tokio::test]
+async fn batches_with_argument_rules_name_scopes_in_message_order() {
+    let server = MockAuthorizationServer::start().await.unwrap();
+    let seen = Seen::default();
+    let etc = ScopeRequirement::all(["files:etc"]).unwrap();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let layer = tools_layer().tool(
+        "write_file",
+        McpRequirement::from_fn(move |op| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let path = op.arguments()?.get("path")?.as_str()?;
+            path.starts_with("/etc").then(|| etc.clone())
+        }),
+    );
+    let app = router(auth(&server), Some(layer), &seen);
+    let write = |id: u64, path: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "write_file", "arguments": {"path": path}}})
+    };
+    let t = token(&server, "mcp:tools");
+    for (batch, scopes) in [
+        (
+            json!([
+                call(1, "admin_report"),
+                write(2, "/etc/passwd"),
+                call(3, "deploy")
+            ]),
+            "mcp:admin files:etc mcp:write deploy:prod mcp:tools",
+        ),
+        (
+            json!([
+                write(1, "/etc/passwd"),
+                call(2, "deploy"),
+                call(3, "admin_report")
+            ]),
+            "files:etc mcp:write deploy:prod mcp:admin mcp:tools",
+        ),
+        (
+            json!([
+                call(1, "deploy"),
+                write(2, "/tmp/x"),
+                call(3, "admin_report")
+            ]),
+            "mcp:write deploy:prod mcp:admin mcp:tools",
+        ),
+        // Elements that are not messages keep their places: the arguments are the third's.
+        (
+            json!([7, [write(9, "/etc/passwd")], write(3, "/etc/passwd")]),
+            "files:etc mcp:tools",
+        ),
+        (
+            json!([write(1, "/tmp/x"), write(2, "/etc/passwd")]),
+            "files:etc mcp:tools",
+        ),
+    ] {
+        let r = send(&app, "/mcp", &t, batch.to_string()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{batch}");
+        assert_eq!(r.www.as_deref(), Some(insufficient(scopes).as_str()));
+    }
+    assert_eq!(seen.count(), 0);
+    // The function ran once per `write_file` message: not while the body was being read.
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 6);
+    // Nor for a body that turns out unreadable after the call (a case variant of `method`,
+    // which a parser into a tree would read without complaint).
+    for late in [
+        format!("{} x", json!([write(1, "/etc/passwd")])),
+        format!(
+            r#"[{},{{"method":"ping","Method":"x"}}]"#,
+            write(1, "/etc/passwd")
+        ),
+    ] {
+        let r = send(&app, "/mcp", &t, late).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 6);
+    // Allowed whole: the argument rule lets a path outside /etc through.
+    let batch = json!([write(1, "/tmp/x"), call(2, "whoami")]);
+    let r = send(&app, "/mcp", &t, batch.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(seen.bodies(), [Bytes::from(batch.to_string())]);
+    // Arguments with a repeated member, in any message, make the batch unreadable.
+    let r = send(
+        &app,
+        "/mcp",
+        &t,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/tmp/x"}}},{"id":2,"method":"ping","params":{"x":{"a":1,"a":2}}}]"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.www, None);
+    assert_eq!(
+        r.body,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
+    );
+    assert_eq!(seen.count(), 1);
 }
 
 #[tokio::test]
