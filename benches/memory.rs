@@ -13,7 +13,9 @@
 //! (slices of one buffer, as hyper hands them on), so the copy the gate keeps is counted.
 //! `peak_alloc` moves a block on every `realloc`, so a growing buffer counts old and new
 //! together for a moment: the numbers are upper bounds. Each case runs 5 times after a
-//! warm-up; the table shows the median and the spread (max − min).
+//! warm-up; the table shows the median and the spread (max − min). Each request is also sent
+//! through the front door alone (its body left unread): the difference is what the gate adds,
+//! the body's copy included.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -151,6 +153,42 @@ fn kib(bytes: usize) -> String {
     }
 }
 
+/// The median and spread of the peaks of `RUNS` requests through `svc` (after a warm-up),
+/// each answered `expected`.
+fn median_peak<S>(
+    rt: &tokio::runtime::Runtime,
+    svc: &S,
+    token: &str,
+    body: Option<&Bytes>,
+    expected: u16,
+) -> (usize, usize)
+where
+    S: Service<Request<Body>, Response = http::Response<Body>, Error = Infallible> + Clone,
+{
+    let mut peaks = Vec::with_capacity(RUNS);
+    for run in 0..=RUNS {
+        let req = request(token, body);
+        let mut svc = svc.clone();
+        let peak = peak_of(|| {
+            rt.block_on(async {
+                let res = svc
+                    .ready()
+                    .await
+                    .expect("ready")
+                    .call(req)
+                    .await
+                    .expect("infallible");
+                assert_eq!(res.status(), expected);
+                res
+            })
+        });
+        if run > 0 {
+            peaks.push(peak);
+        }
+    }
+    median_spread(peaks)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -172,6 +210,8 @@ fn main() {
         auth.validate(&token).await.expect("warm key cache");
         (server, auth, token)
     });
+    let door = ProtectedResourceLayer::new(auth.clone())
+        .layer(tower::service_fn(ok_service as fn(Request<Body>) -> Reply));
     let stack = ProtectedResourceLayer::new(auth).layer(
         McpScopesLayer::new()
             .tool(
@@ -182,40 +222,24 @@ fn main() {
     );
 
     println!(
-        "\n| case | body | request peak (median) | peak / body | spread | serde_json::Value peak | IgnoredAny peak |"
+        "\n| case | body | request peak (median) | peak / body | spread | front door alone | the gate adds | gate adds / body | serde_json::Value peak | IgnoredAny peak |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for case in cases() {
         let body = case.body.map(Bytes::from);
-        let mut peaks = Vec::with_capacity(RUNS);
-        for run in 0..=RUNS {
-            let req = request(&token, body.as_ref());
-            let mut svc = stack.clone();
-            let peak = peak_of(|| {
-                rt.block_on(async {
-                    let res = ServiceExt::<Request<Body>>::ready(&mut svc)
-                        .await
-                        .expect("ready")
-                        .call(req)
-                        .await
-                        .expect("infallible");
-                    let expected = if case.name.contains("refused") {
-                        400
-                    } else {
-                        200
-                    };
-                    assert_eq!(res.status(), expected, "{}", case.name);
-                    res
-                })
-            });
-            if run > 0 {
-                peaks.push(peak);
-            }
-        }
-        let (peak, spread) = median_spread(peaks);
-        let (len, ratio, value, ignored) = match &body {
+        let expected = if case.name.contains("refused") {
+            400
+        } else {
+            200
+        };
+        let (peak, spread) = median_peak(&rt, &stack, &token, body.as_ref(), expected);
+        // The same request through the front door alone (its body left unread).
+        let (alone, _) = median_peak(&rt, &door, &token, body.as_ref(), 200);
+        let adds = peak.saturating_sub(alone);
+        let (len, ratio, adds_ratio, value, ignored) = match &body {
             None => (
                 "0 B".to_owned(),
+                "–".to_owned(),
                 "–".to_owned(),
                 "–".to_owned(),
                 "–".to_owned(),
@@ -227,16 +251,19 @@ fn main() {
                 (
                     kib(b.len()),
                     format!("{:.2}×", peak as f64 / b.len() as f64),
+                    format!("{:.2}×", adds as f64 / b.len() as f64),
                     kib(value),
                     kib(ignored),
                 )
             }
         };
         println!(
-            "| {} | {len} | {} | {ratio} | {} | {value} | {ignored} |",
+            "| {} | {len} | {} | {ratio} | {} | {} | {} | {adds_ratio} | {value} | {ignored} |",
             case.name,
             kib(peak),
-            kib(spread)
+            kib(spread),
+            kib(alone),
+            kib(adds),
         );
     }
     // Keep the mock server alive until every request is done.

@@ -1,6 +1,7 @@
-//! What the two binaries share: the token every variant is given, and each layer configured
+//! What the binaries share: the token every variant is given, and each layer configured
 //! once, against the same in-process mock authorization server, so the in-process table
-//! (`table`) and the HTTP servers (`serve`) measure the same configurations.
+//! (`table`), the gates' instruction counts (`gate_work`) and the HTTP servers (`serve`)
+//! measure the same configurations.
 //!
 //! Every layer checks at least the signature (keys from the mock server's `jwks_uri`),
 //! `iss`, `aud` and `exp`:
@@ -21,8 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use http::Request;
 use protected_resource::Algorithm;
 use protected_resource::ResourceServerAuth;
@@ -241,4 +244,49 @@ pub fn raw_verify(key: &ParsedPublicKey, token: &str) -> bool {
     URL_SAFE_NO_PAD
         .decode(signature)
         .is_ok_and(|sig| key.verify_sig(signing_input.as_bytes(), &sig).is_ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// MCP bodies (table B, gate_work)
+
+/// A `tools/call` of `echo` whose `arguments` member is `{"v": value}` (raw JSON text), as
+/// benches/memory.rs builds them.
+#[must_use]
+pub fn tools_call(value: &str) -> Vec<u8> {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"v":{value}}}}}}}"#
+    )
+    .into_bytes()
+}
+
+/// `[0,0,…,0]` of about `bytes` bytes (benches/memory.rs).
+#[must_use]
+pub fn zeros(bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 2);
+    s.push('[');
+    while s.len() + 2 < bytes {
+        s.push_str("0,");
+    }
+    s.push_str("0]");
+    s
+}
+
+/// `n` POSTs of `body` (one chunk each, sharing the buffer), with the headers an MCP client
+/// sends and the `Content-Length` any HTTP/1.1 client puts on a body.
+///
+/// # Panics
+/// Never: the request's parts are valid.
+#[must_use]
+pub fn mcp_requests(token: &str, body: &Bytes, n: usize) -> Vec<Request<Body>> {
+    (0..n)
+        .map(|_| {
+            Request::post("/mcp")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("content-length", body.len())
+                .body(Body::from(body.clone()))
+                .expect("a request")
+        })
+        .collect()
 }

@@ -38,7 +38,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{Request, Response};
 use peers_bench::{
-    fetch_jwk, jwt_authorizer, oauth_resource_server, ours, raw_key, token, tower_oauth2,
+    fetch_jwk, jwt_authorizer, mcp_requests, oauth_resource_server, ours, raw_key, token,
+    tools_call, tower_oauth2, zeros,
 };
 use protected_resource::testkit::MockAuthorizationServer;
 use protected_resource::{Algorithm, McpScopesLayer, ProtectedResourceLayer, ScopeRequirement};
@@ -354,42 +355,6 @@ fn row_a(rt: &Runtime, rounds: usize, alg: Algorithm) {
 
 // ---------------------------------------------------------------------------------------------
 // Table B: the MCP tool gate
-
-/// A `tools/call` of `echo` whose `arguments` member is `{"v": value}` (raw JSON text), as
-/// benches/memory.rs builds them.
-fn tools_call(value: &str) -> Vec<u8> {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"v":{value}}}}}}}"#
-    )
-    .into_bytes()
-}
-
-/// `[0,0,…,0]` of about `bytes` bytes (benches/memory.rs).
-fn zeros(bytes: usize) -> String {
-    let mut s = String::with_capacity(bytes + 2);
-    s.push('[');
-    while s.len() + 2 < bytes {
-        s.push_str("0,");
-    }
-    s.push_str("0]");
-    s
-}
-
-/// `n` POSTs of `body` (one chunk each, sharing the buffer), with the headers an MCP client
-/// sends and the `Content-Length` any HTTP/1.1 client puts on a body.
-fn mcp_requests(token: &str, body: &Bytes, n: usize) -> Vec<Request<Body>> {
-    (0..n)
-        .map(|_| {
-            Request::post("/mcp")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .header("content-length", body.len())
-                .body(Body::from(body.clone()))
-                .expect("a request")
-        })
-        .collect()
-}
 
 fn table_b(rt: &Runtime, rounds: usize) {
     let long_string = format!("\"{}\"", "a".repeat(MIB - 100));
