@@ -290,3 +290,41 @@ pub fn mcp_requests(token: &str, body: &Bytes, n: usize) -> Vec<Request<Body>> {
         })
         .collect()
 }
+
+/// Table B's setup (`table`, `gate_work`): the mock server (keep it alive), its token, our
+/// configuration with its key set fetched, and oauth-resource-server's validator and layer.
+///
+/// # Panics
+/// When the mock server does not start or a configuration is refused (a benchmark bug).
+pub async fn gate_setup(
+    canon: &str,
+) -> (
+    MockAuthorizationServer,
+    String,
+    ResourceServerAuth,
+    oauth_resource_server::axum::AuthLayer,
+) {
+    let server = MockAuthorizationServer::start()
+        .await
+        .expect("mock authorization server");
+    let token = token(&server, canon);
+    let auth = ours(&server, canon);
+    auth.validate(&token).await.expect("our key cache warmed");
+    let (_validator, ors) = oauth_resource_server(&server, canon).await;
+    (server, token, auth, ors)
+}
+
+/// The MCP server stand-in of table B: reads the whole body, answers 200.
+///
+/// # Errors
+/// Never.
+///
+/// # Panics
+/// When the body can not be read (the layers pass it on whole).
+pub async fn consume(req: Request<Body>) -> Result<http::Response<Body>, Infallible> {
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .expect("the body");
+    std::hint::black_box(body);
+    Ok(http::Response::new(Body::empty()))
+}

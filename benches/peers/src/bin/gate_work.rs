@@ -27,8 +27,7 @@ use std::hint::black_box;
 use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response};
-use peers_bench::{mcp_requests, oauth_resource_server, ours, token, tools_call, zeros};
-use protected_resource::testkit::MockAuthorizationServer;
+use peers_bench::{mcp_requests, tools_call, zeros};
 use protected_resource::{McpScopesLayer, ProtectedResourceLayer, ScopeRequirement};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt};
@@ -78,23 +77,8 @@ fn layers(mode: &str, body: &Bytes, n: usize, usage: &str) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let (_server, token, auth, (_validator, ors)) = rt.block_on(async {
-        let server = MockAuthorizationServer::start()
-            .await
-            .expect("mock authorization server");
-        let token = token(&server, CANON);
-        let auth = ours(&server, CANON);
-        auth.validate(&token).await.expect("our key cache warmed");
-        let ors = oauth_resource_server(&server, CANON).await;
-        (server, token, auth, ors)
-    });
-    let consume = tower::service_fn(|req: Request<Body>| async move {
-        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-            .await
-            .expect("the body");
-        black_box(body);
-        Ok::<_, Infallible>(Response::new(Body::empty()))
-    });
+    let (_server, token, auth, ors) = rt.block_on(peers_bench::gate_setup(CANON));
+    let consume = tower::service_fn(peers_bench::consume);
     let echo = ScopeRequirement::all(["mcp:tools"]).expect("a scope");
     match mode {
         "ours-door" => run(

@@ -371,24 +371,8 @@ fn table_b(rt: &Runtime, rounds: usize) {
             10,
         ),
     ];
-    let (server, token, auth, (_validator, ors)) = rt.block_on(async {
-        let server = MockAuthorizationServer::start()
-            .await
-            .expect("mock authorization server");
-        let token = token(&server, CANON);
-        let auth = ours(&server, CANON);
-        auth.validate(&token).await.expect("our key cache warmed");
-        let ors = oauth_resource_server(&server, CANON).await;
-        (server, token, auth, ors)
-    });
-    // The MCP server stand-in: reads the whole body, answers 200.
-    let consume = tower::service_fn(|req: Request<Body>| async move {
-        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-            .await
-            .expect("the body");
-        black_box(body);
-        Ok::<_, Infallible>(Response::new(Body::empty()))
-    });
+    let (server, token, auth, ors) = rt.block_on(peers_bench::gate_setup(CANON));
+    let consume = tower::service_fn(peers_bench::consume);
     let echo = ScopeRequirement::all(["mcp:tools"]).expect("a scope");
     let mut ours_front = ProtectedResourceLayer::new(auth.clone()).layer(consume);
     let mut ours_gate = ProtectedResourceLayer::new(auth)
