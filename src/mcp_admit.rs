@@ -322,7 +322,9 @@ where
     // without arming a timer; any other gets the time limit from its first wait.
     let read = match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
         Poll::Ready(read) => read,
-        Poll::Pending => match tokio::time::timeout(settings.read_timeout, read).await {
+        // The timer is boxed: only a body still on its way needs it, and its state would
+        // otherwise enlarge every request's future.
+        Poll::Pending => match Box::pin(tokio::time::timeout(settings.read_timeout, read)).await {
             Ok(read) => read,
             // A client trickling its body holds a task and a buffer: not longer than this.
             Err(_) => {

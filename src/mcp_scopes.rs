@@ -364,7 +364,9 @@ where
                             owner,
                             awaited: AwaitedLists::any_list(),
                         };
-                        filter_response(res, filter).await
+                        // Boxed: list answers are few, and the filter's state would
+                        // otherwise enlarge every request's future (see below).
+                        Box::pin(filter_response(res, filter)).await
                     }
                     None => res,
                 })
@@ -413,7 +415,10 @@ where
                         owner,
                         awaited,
                     };
-                    Ok(filter_response(res, filter).await)
+                    // Boxed: only list answers are filtered, and the filter's state
+                    // (~830 bytes) would otherwise be part of every request's future,
+                    // pushing its allocation into glibc's large bins.
+                    Ok(Box::pin(filter_response(res, filter)).await)
                 }
                 _ => Ok(res),
             }
