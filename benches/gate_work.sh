@@ -3,7 +3,7 @@
 # to a request, next to one serde_json `IgnoredAny` pass and the floor of a strict gate
 # (simdutf8's UTF-8 check, then that pass), on table B's three bodies
 # (benches/peers/src/bin/gate_work.rs). Instruction counts do not move with code placement,
-# which moves table B's wall-clock times by up to 15 % between builds of unchanged source.
+# which moved table B's wall-clock times by up to 14 % between builds of unchanged source.
 #
 #   bash benches/gate_work.sh            # N_SMALL=200 N_LARGE=3
 #

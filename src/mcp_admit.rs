@@ -209,7 +209,9 @@ impl<'s, 'b> Decision<'s, 'b> {
             Some("tools/call" | "prompts/get")
         );
         for (kind, name) in message.operations() {
-            let args = match (&mut self.arguments, self.policy.needs_arguments(kind, name)) {
+            // Found once for both questions (a resource's rules take its URI's spellings).
+            let rules = self.policy.rules(kind, name);
+            let args = match (&mut self.arguments, rules.has_function()) {
                 (None, true) => {
                     self.deferred = true;
                     return;
@@ -224,7 +226,7 @@ impl<'s, 'b> Decision<'s, 'b> {
                 _ => None,
             };
             let op = McpOperation::new(kind, name, args.as_ref(), self.owner);
-            if let Some(this) = self.policy.refused(&op) {
+            if let Some(this) = rules.refused(&op) {
                 self.refusal
                     .get_or_insert_with(Refusal::default)
                     .merge(this);

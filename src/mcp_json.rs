@@ -1,4 +1,4 @@
-//! Strict JSON pieces the MCP gate reads with (`mcp_body.rs`, `mcp_params.rs`): member names
+//! Strict JSON pieces the MCP gate reads with (`mcp_body/`, `mcp_params.rs`): member names
 //! checked for repeats, serde_json's private names and case variants of what the gate reads;
 //! strings and ids read strictly, everything else skipped without being built.
 

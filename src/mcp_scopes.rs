@@ -64,10 +64,11 @@ use crate::owner::ResourceOwner;
 /// [`body_read_timeout`](Self::body_read_timeout) `408`, and one that fails to arrive
 /// completely `400`. The MCP server never sees a partial body. Reading keeps only the bytes and
 /// what the rules need, never a value tree of the body nor a list of a batch's messages: each
-/// message is decided as it is read. The exception is a requirement that is a function of an
-/// operation's arguments: when one applies to a `tools/call` or `prompts/get`, the body is
-/// read once more into a tree to give it its arguments, and every message is decided again
-/// in order. A function runs only for a body read whole whose headers agree with it.
+/// message is decided as it is read. Requirements that are functions
+/// ([`McpRequirement::from_fn`]) run only for a body read whole whose headers agree with it:
+/// when one applies, every message is decided again, in order, and when it applies to a
+/// `tools/call` or `prompts/get` the body is read once more into a tree to give it its
+/// arguments (the one case where the gate holds more than the body).
 ///
 /// Put it inside [`ProtectedResourceLayer`](crate::ProtectedResourceLayer):
 ///
@@ -364,8 +365,8 @@ where
                             owner,
                             awaited: AwaitedLists::any_list(),
                         };
-                        // Boxed: list answers are few, and the filter's state would
-                        // otherwise enlarge every request's future (see below).
+                        // Boxed (for every such GET): the filter's state stays out of
+                        // the future every other request allocates.
                         Box::pin(filter_response(res, filter)).await
                     }
                     None => res,

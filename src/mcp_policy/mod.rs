@@ -396,6 +396,17 @@ pub(crate) enum Rules<'a> {
 }
 
 impl<'a> Rules<'a> {
+    /// Whether one of the rules is a function (it may read the operation's arguments).
+    pub(crate) fn has_function(&self) -> bool {
+        self.iter().any(McpRequirement::is_function)
+    }
+
+    /// Why one of the rules is not met by the caller, if one is not ([`Policy::refused`]
+    /// with the rules already found).
+    pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Refusal> {
+        refused_by(self, op)
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &'a McpRequirement> + '_ {
         let (one, many) = match self {
             Self::One(one) => (*one, &[][..]),
