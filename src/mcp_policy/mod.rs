@@ -354,14 +354,12 @@ impl Policy {
 
     /// Whether deciding on this operation needs its arguments.
     pub(crate) fn needs_arguments(&self, kind: McpOperationKind, name: &str) -> bool {
-        self.rules(kind, name)
-            .iter()
-            .any(McpRequirement::is_function)
+        self.rules(kind, name).has_function()
     }
 
     /// Why the operation is refused, or `None` when every rule that applies is met.
     pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Refusal> {
-        refused_by(&self.rules(op.kind, op.name), op)
+        self.rules(op.kind, op.name).refused(op)
     }
 
     /// As [`refused`](Self::refused), for an entry of `resources/templates/list` (`op.name`
@@ -384,7 +382,7 @@ impl Policy {
         {
             rules.push(r);
         }
-        refused_by(&Rules::Many(rules), op)
+        Rules::Many(rules).refused(op)
     }
 }
 
@@ -401,10 +399,29 @@ impl<'a> Rules<'a> {
         self.iter().any(McpRequirement::is_function)
     }
 
-    /// Why one of the rules is not met by the caller, if one is not ([`Policy::refused`]
-    /// with the rules already found).
+    /// Why one of the rules is not met by the caller, if one is not (what
+    /// [`Policy::refused`] answers, with the rules already found).
     pub(crate) fn refused(&self, op: &McpOperation<'_>) -> Option<Refusal> {
-        refused_by(self, op)
+        let mut refusal = Refusal::default();
+        let mut refused = false;
+        for rule in self.iter() {
+            if let Some(c) = rule.caller_refusal(op.owner) {
+                refused = true;
+                refusal.caller = refusal.caller.max(Some(c));
+            }
+            let Some(requirement) = rule.resolve(op) else {
+                continue;
+            };
+            if !op.owner.satisfies(&requirement) {
+                refused = true;
+                for s in requirement.challenge_scopes() {
+                    if !refusal.scopes.contains(s) {
+                        refusal.scopes.push(s.clone());
+                    }
+                }
+            }
+        }
+        refused.then_some(refusal)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &'a McpRequirement> + '_ {
@@ -434,30 +451,6 @@ impl Refusal {
         }
         self.caller = self.caller.max(other.caller);
     }
-}
-
-/// Why one of `rules` is not met by the caller, if one is not.
-fn refused_by(rules: &Rules<'_>, op: &McpOperation<'_>) -> Option<Refusal> {
-    let mut refusal = Refusal::default();
-    let mut refused = false;
-    for rule in rules.iter() {
-        if let Some(c) = rule.caller_refusal(op.owner) {
-            refused = true;
-            refusal.caller = refusal.caller.max(Some(c));
-        }
-        let Some(requirement) = rule.resolve(op) else {
-            continue;
-        };
-        if !op.owner.satisfies(&requirement) {
-            refused = true;
-            for s in requirement.challenge_scopes() {
-                if !refusal.scopes.contains(s) {
-                    refusal.scopes.push(s.clone());
-                }
-            }
-        }
-    }
-    refused.then_some(refusal)
 }
 
 fn push_unique<'a>(rules: &mut Vec<&'a McpRequirement>, rule: &'a McpRequirement) {
